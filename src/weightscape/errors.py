@@ -1,0 +1,69 @@
+"""Named exceptions with fixing hints.
+
+Every error a user can cause derives from :class:`WeightscapeError`. The CLI prints such an error as
+one line (``error: <message>``) and exits with code 2; library users catch the specific class.
+Messages name the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataNotFoundError",
+    "DatasetError",
+    "NumericalError",
+    "RunDirError",
+    "SweepError",
+    "WeightscapeError",
+]
+
+
+class WeightscapeError(Exception):
+    """Base class of all user-facing errors; ``str(err)`` is a one-line message."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} ({hint})")
+
+
+class ConfigError(WeightscapeError, ValueError):
+    """A configuration value is invalid (wrong type, out of range, unknown key)."""
+
+
+class DatasetError(WeightscapeError, ValueError):
+    """A dataset name, option or file content is invalid."""
+
+
+class DataNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset's files are not where they were looked for; the hint says how to get them."""
+
+
+class RunDirError(WeightscapeError, OSError):
+    """A run or sweep directory is missing, incomplete, or would be overwritten."""
+
+
+class SweepError(WeightscapeError, ValueError):
+    """A sweep specification is invalid."""
+
+
+class NumericalError(WeightscapeError, ArithmeticError):
+    """A numerical routine failed in a way the caller can fix (e.g. non-finite input)."""
+
+
+def check_choice(name: str, value, allowed) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``allowed``."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed; choose one of {allowed}")
+
+
+def check_positive(name: str, value, *, allow_zero: bool = False, integer: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a positive (or non-negative) number."""
+    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"{name}={value!r} must be {kind}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name}={value!r} must be {bound}")

@@ -1,0 +1,67 @@
+"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["atomic_write", "write_json", "write_npz", "write_parquet", "write_text"]
+
+
+def atomic_write(path: str | Path, writer: Callable[[io.BufferedWriter], None]) -> Path:
+    """Call ``writer(fh)`` on a temporary file beside ``path`` and rename it onto ``path``.
+
+    A crash leaves either the old file or the new one, never a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def write_json(path: str | Path, obj) -> Path:
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=True)
+    return write_text(path, text + "\n")
+
+
+def write_npz(path: str | Path, **arrays) -> Path:
+    def _w(fh):
+        np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+
+    return atomic_write(path, _w)
+
+
+def write_parquet(path: str | Path, df) -> Path:
+    return atomic_write(path, lambda fh: df.to_parquet(fh, index=False))
