@@ -215,7 +215,8 @@ class Ensemble:
         for m, x in enumerate(xs):
             if x.shape != (P, self.specs[m].d_in):
                 raise ConfigError(
-                    f"member {m}: inputs of shape {tuple(x.shape)}, expected {(P, self.specs[m].d_in)}"
+                    f"member {m}: inputs of shape {tuple(x.shape)}, "
+                    f"expected {(P, self.specs[m].d_in)}"
                 )
             out[m, :, : x.shape[1]] = x
         return out

@@ -1,8 +1,8 @@
 """Initialisation schemes. Each draws a member's parameters from that member's own generator.
 
 A scheme is a function ``fn(spec, layer, generator, dtype) -> (W [n_out, n_in], b [n_out] | None)``
-for layer ``layer`` (0 = first, ``spec.depth`` = read-out), on the CPU; the ensemble moves the result
-to its device. Register more (e.g. binary / LR-net parameters) with :func:`register_init`.
+for layer ``layer`` (0 = first, ``spec.depth`` = read-out), on the CPU; the ensemble moves the
+result to its device. Register more (e.g. binary / LR-net parameters) with :func:`register_init`.
 """
 
 from __future__ import annotations
