@@ -35,7 +35,8 @@ def activation_derivative(a: torch.Tensor, spec: MLPSpec, scale=None) -> torch.T
     if spec.activation == "relu":
         return (a > 0).to(a.dtype)
     if spec.activation == "leaky_relu":
-        return torch.where(a > 0, 1.0, spec.leaky_slope).to(a.dtype)
+        # scalars in torch.where would be materialised in the default dtype (float32): avoid
+        return torch.where(a > 0, torch.ones_like(a), torch.full_like(a, spec.leaky_slope))
     if spec.activation == "tanh":
         t = a if scale is None else a / scale
         return 1 - t * t
