@@ -1,0 +1,53 @@
+"""``weightscape reproduce``: run the studies' protocols and judge the papers' claims."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+
+def reproduce(
+    studies: list[str] = typer.Argument(
+        ..., help="Study to reproduce: jamming, landscape, maxent, or all (several allowed)."
+    ),
+    scale: str = typer.Option(..., "--scale", help="smoke (minutes), small, or paper."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output folder (must not exist, unless --resume/--force)."
+    ),
+    executor: str = typer.Option("inline", "--executor", help="inline, local, or slurm."),
+    resume: bool = typer.Option(False, "--resume", help="Continue OUT, re-using finished work."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it is a reproduce folder."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Print the runs and a CPU/GPU time and memory estimate; write nothing.",
+    ),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:<k>, or auto."),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
+    seed: int = typer.Option(0, "--seed", help="Base seed of every study."),
+) -> None:
+    """Reproduce a study's claims; print one verdict line per claim and the report path."""
+    from ..config import Precision
+    from ..reproduce import run_reproduce
+
+    result = run_reproduce(
+        studies,
+        scale,
+        out,
+        executor=executor,
+        resume=resume,
+        dry_run=dry_run,
+        force=force,
+        precision=Precision(dtype=dtype, device=device),
+        seed=seed,
+    )
+    if result.failed:
+        typer.echo(f"error: failed studies: {', '.join(result.failed)}", err=True)
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reproduce")(reproduce)

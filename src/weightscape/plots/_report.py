@@ -1,0 +1,430 @@
+"""The self-contained HTML report of a reproduce folder, a study folder, or sweep/run folders.
+
+The page has no scripts and loads nothing: figures are embedded as base64 PNG, styles are inline.
+Everything is read from disk, so ``weightscape report DIR`` can be re-run at any time.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import RunDirError
+from ..store import write_text
+from ._figures import final_vs_axis, metric_vs_step, save_figure
+
+__all__ = ["REPRODUCE_SCHEMA", "STUDY_SCHEMA", "build_report", "collect_runs"]
+
+#: ``schema`` of ``DIR/summary.json`` written by ``weightscape reproduce``.
+REPRODUCE_SCHEMA = "weightscape.reproduce/1"
+#: ``schema`` of ``DIR/<study>/summary.json``.
+STUDY_SCHEMA = "weightscape.reproduce.study/1"
+
+REPORT_NAME = "report.html"
+# Bounds that keep a report of a large sweep readable (and its file small).
+_MAX_TABLE_ROWS = 40
+_MAX_STEP_FIGS = 6
+_MAX_AXIS_FIGS = 12
+_MAX_RUNS_SCANNED = 5000
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;
+ padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em;border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #aaa}
+table{border-collapse:collapse;margin:0.6em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left;vertical-align:top}
+th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.holds{color:#176d26;font-weight:600}.fails{color:#a4161a;font-weight:600}
+figure{display:inline-block;margin:0.6em 1em 0.6em 0;max-width:100%}
+figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:0.85em;color:#444;
+ max-width:640px}
+pre{background:#f7f7f7;padding:0.6em;overflow-x:auto;font-size:0.8em;max-height:30em}
+.muted{color:#666;font-size:0.9em}
+"""
+
+
+# --- small HTML helpers ------------------------------------------------------------------------
+def _e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "—"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _table(rows: list[dict], columns: list[str], *, num=()) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            cls = ' class="num"' if c in num else ""
+            cells.append(f"<td{cls}>{_e(_fmt(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _kv_table(d: dict) -> str:
+    rows = [{"key": k, "value": v} for k, v in d.items()]
+    return _table(rows, ["key", "value"])
+
+
+def _img(png: Path, alt: str, caption: str = "") -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    cap = f"<figcaption><b>{_e(alt)}</b>{': ' + _e(caption) if caption else ''}</figcaption>"
+    return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
+
+
+def _df_html(df: pd.DataFrame, note: str = "") -> str:
+    n = len(df)
+    shown = df.head(_MAX_TABLE_ROWS)
+    body = shown.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}", escape=True)
+    more = (
+        f"<p class='muted'>first {_MAX_TABLE_ROWS} of {n} rows{note}</p>" if n > len(shown) else ""
+    )
+    return body + more
+
+
+def _json_pre(obj) -> str:
+    return f"<pre>{_e(json.dumps(obj, indent=2, sort_keys=True, default=str))}</pre>"
+
+
+def _claims_table(claims: list[dict], with_study: bool) -> str:
+    head = (["claim"] if with_study else ["key"]) + [
+        "statement",
+        "paper",
+        "ours",
+        "error",
+        "deviation",
+        "verdict",
+    ]
+    rows = []
+    for c in claims:
+        k = c.get("id") if with_study else c.get("key")
+        cls = "holds" if c.get("holds") else "fails"
+        cells = [
+            f"<td>{_e(k)}</td>",
+            f"<td>{_e(c.get('statement', ''))}</td>",
+            f"<td>{_e(c.get('paper', ''))}</td>",
+            f"<td>{_e(c.get('ours', ''))}</td>",
+            f"<td class='num'>{_e(_fmt(c.get('error')))}</td>",
+            f"<td class='num'>{_e(_fmt(c.get('deviation')))}</td>",
+            f"<td class='{cls}'>{_e(c.get('verdict', ''))}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _page(title: str, sections: list[str]) -> str:
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{_e(title)}</h1><p class='muted'>generated by weightscape report, {stamp}</p>"
+        + "\n".join(sections)
+        + "</body></html>\n"
+    )
+
+
+# --- reproduce and study folders ---------------------------------------------------------------
+def _study_section(folder: Path, s: dict, *, level: int = 2) -> str:
+    h, h2 = f"h{level}", f"h{level + 1}"
+    name = s.get("study", folder.name)
+    out = [f"<section id='study-{_e(name)}'><{h}>{_e(name)}: {_e(s.get('title', ''))}</{h}>"]
+    out.append(f"<p><i>{_e(s.get('paper', ''))}</i></p>")
+    status = s.get("status", "complete")
+    if status != "complete":
+        out.append(f"<p class='fails'>status: {_e(status)} — {_e(s.get('error', ''))}</p>")
+    if s.get("claims"):
+        out.append(f"<{h2}>Claims</{h2}>" + _claims_table(s["claims"], with_study=False))
+    if s.get("headline"):
+        out.append(f"<{h2}>Headline numbers</{h2}>" + _kv_table(s["headline"]))
+    figs = s.get("figures", [])
+    if figs:
+        out.append(f"<{h2}>Figures</{h2}>")
+        for f in figs:
+            png = folder / f["png"]
+            if png.is_file():
+                out.append(_img(png, f["name"], f.get("caption", "")))
+            else:
+                out.append(f"<p class='fails'>missing figure file {_e(f['png'])}</p>")
+    for t in s.get("tables", []):
+        path = folder / t["path"]
+        out.append(f"<{h2}>Table {_e(t['name'])}</{h2}>")
+        if path.is_file():
+            out.append(_df_html(pd.read_parquet(path), f"; full table in {t['path']}"))
+        else:
+            out.append(f"<p class='fails'>missing table file {_e(t['path'])}</p>")
+    if s.get("notes"):
+        out.append(f"<{h2}>Notes</{h2}>" + "".join(f"<p>{_e(n)}</p>" for n in s["notes"]))
+    out.append(
+        f"<p class='muted'>How this reproduction departs from the paper: "
+        f"docs/studies/{_e(name)}.md</p>"
+    )
+    out.append(f"<{h2}>Configuration</{h2}>")
+    out.append(_json_pre({"context": s.get("context", {}), "config": s.get("config", {})}))
+    if s.get("timing"):
+        out.append(f"<{h2}>Timing</{h2}>" + _kv_table(s["timing"]))
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _reproduce_report(folder: Path, summary: dict) -> str:
+    req = summary.get("request", {})
+    sections = []
+    claims = summary.get("claims", [])
+    n_hold = sum(bool(c.get("holds")) for c in claims)
+    overview = [
+        "<h2>Overview</h2>",
+        f"<p>scale <b>{_e(req.get('scale', '?'))}</b>, executor {_e(req.get('executor', '?'))};"
+        f" {n_hold} of {len(claims)} claims hold.</p>",
+    ]
+    if summary.get("missing"):
+        overview.append(
+            f"<p class='fails'>not implemented yet: {_e(', '.join(summary['missing']))}</p>"
+        )
+    if summary.get("failed"):
+        overview.append(f"<p class='fails'>failed: {_e(', '.join(summary['failed']))}</p>")
+    if claims:
+        overview.append(_claims_table(claims, with_study=True))
+    sections.append("\n".join(overview))
+    for name in summary.get("studies", {}):
+        sfile = folder / name / "summary.json"
+        if sfile.is_file():
+            s = json.loads(sfile.read_text())
+        else:  # the study failed before writing its own summary: show what the top level knows
+            s = summary["studies"][name]
+        sections.append(_study_section(folder / name, s))
+    sections.append(
+        "<h2>Provenance</h2>"
+        + _kv_table(summary.get("provenance", {}))
+        + "<h3>Request</h3>"
+        + _json_pre(req)
+        + ("<h3>Timing</h3>" + _kv_table(summary["timing"]) if summary.get("timing") else "")
+    )
+    return _page("weightscape reproduction report", sections)
+
+
+def _study_report(folder: Path, s: dict) -> str:
+    sections = [_study_section(folder, s)]
+    if s.get("provenance"):
+        sections.append("<h2>Provenance</h2>" + _kv_table(s["provenance"]))
+    return _page(f"weightscape report: {s.get('study', folder.name)}", sections)
+
+
+# --- generic sweep / run folders ---------------------------------------------------------------
+def _flatten(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = json.dumps(v)
+        else:
+            out[key] = v
+    return out
+
+
+def _series_files(run: Path) -> list[Path]:
+    """Parquet files of a run in long ``member, step, name, value`` format."""
+    return [p for p in (run / "metrics.parquet", run / "series.parquet") if p.is_file()]
+
+
+def _is_run(path: Path) -> bool:
+    return (path / "config.json").is_file() or bool(_series_files(path))
+
+
+def _find_runs(folder: Path) -> list[Path]:
+    if _is_run(folder):
+        return [folder]
+    runs = []
+    for cfg in sorted(folder.rglob("config.json")):
+        runs.append(cfg.parent)
+        if len(runs) >= _MAX_RUNS_SCANNED:
+            break
+    return runs
+
+
+def _final_values(df: pd.DataFrame) -> pd.DataFrame:
+    """The last-step value of each metric per member: columns ``member`` and one per metric."""
+    if not {"step", "name", "value"} <= set(df.columns):
+        return pd.DataFrame()
+    keys = ["member"] if "member" in df.columns else []
+    last = df.sort_values("step").groupby([*keys, "name"], sort=True)["value"].last()
+    wide = last.unstack("name").reset_index()
+    if not keys:
+        wide.insert(0, "member", 0)
+    wide.columns.name = None
+    return wide
+
+
+def collect_runs(folder: str | Path) -> pd.DataFrame:
+    """One row per (run, member) under ``folder``: flattened config and final metric values.
+
+    A run is a folder with ``config.json`` (the :class:`weightscape.store.RunDir` layout); its
+    ``config`` entry is flattened to dotted columns (``train.lr``), its ``seeds`` entry to
+    ``seeds.*``, and the last-step value of each metric in ``metrics.parquet`` (or
+    ``series.parquet``) becomes a column. ``run`` holds the run folder relative to ``folder``.
+    """
+    folder = Path(folder)
+    rows = []
+    for run in _find_runs(folder):
+        cfg = {}
+        if (run / "config.json").is_file():
+            raw = json.loads((run / "config.json").read_text())
+            cfg = _flatten(raw.get("config", {}))
+            if raw.get("seeds") is not None:
+                seeds = raw["seeds"]
+                cfg.update(
+                    _flatten(seeds, "seeds.") if isinstance(seeds, dict) else {"seed": seeds}
+                )
+        base = {"run": str(run.relative_to(folder)) or ".", "done": (run / "DONE").exists(), **cfg}
+        finals = [_final_values(pd.read_parquet(p)) for p in _series_files(run)]
+        finals = [f for f in finals if not f.empty]
+        if finals:
+            merged = finals[0]
+            for f in finals[1:]:
+                merged = merged.merge(f, on="member", how="outer", suffixes=("", "_series"))
+            for rec in merged.to_dict("records"):
+                rows.append({**base, **rec})
+        else:
+            rows.append(base)
+    return pd.DataFrame(rows)
+
+
+def _swept_axes(runs: pd.DataFrame, metrics: list[str]) -> list[str]:
+    skip = {"run", "done", "member", *metrics}
+    axes = []
+    for c in runs.columns:
+        if c in skip or "seed" in c.lower():
+            continue
+        col = runs[c]
+        if col.map(lambda v: isinstance(v, list | dict)).any():
+            continue
+        if col.nunique(dropna=True) > 1:
+            axes.append(c)
+    return axes
+
+
+def _generic_report(folder: Path) -> str:
+    runs_dirs = _find_runs(folder)
+    if not runs_dirs:
+        raise RunDirError(
+            f"nothing to report in {str(folder)!r}",
+            "expected summary.json of a reproduce, or run folders with config.json/metrics.parquet",
+        )
+    figdir = folder / "figures"
+    figs: list[tuple[str, Path, str]] = []
+    # metric vs step per member, for the first run(s) that have a series
+    series_runs = [r for r in runs_dirs if _series_files(r)]
+    for run in series_runs[:1]:
+        df = pd.concat([pd.read_parquet(p) for p in _series_files(run)], ignore_index=True)
+        if not {"step", "name", "value"} <= set(df.columns):
+            continue
+        rel = str(run.relative_to(folder)) if run != folder else "this run"
+        for metric in sorted(map(str, df["name"].unique()))[:_MAX_STEP_FIGS]:
+            fig = metric_vs_step(df, metric, title=f"{metric} vs step ({rel})")
+            stem = f"step_{_safe(metric)}"
+            png, _ = save_figure(fig, figdir / stem)
+            figs.append((stem, png, f"{metric} per ensemble member during training, {rel}"))
+    runs = collect_runs(folder)
+    metric_cols = []
+    if series_runs:
+        names = set()
+        for run in series_runs[:50]:
+            for p in _series_files(run):
+                d = pd.read_parquet(p, columns=None)
+                if "name" in d.columns:
+                    names.update(map(str, d["name"].unique()))
+        metric_cols = [m for m in sorted(names) if m in runs.columns]
+    axes = _swept_axes(runs, metric_cols) if len(runs_dirs) > 1 else []
+    n_axis_figs = 0
+    for ax_i, axis in enumerate(axes):
+        group = next((a for a in axes if a != axis), None)
+        for metric in metric_cols:
+            if n_axis_figs >= _MAX_AXIS_FIGS:
+                break
+            sub = runs.dropna(subset=[metric])
+            if sub.empty or not pd.api.types.is_numeric_dtype(sub[metric]):
+                continue
+            if group is not None and sub[group].nunique() > 8:
+                group = None
+            fig = final_vs_axis(sub, axis, metric, group=group)
+            stem = f"final_{_safe(metric)}_vs_{_safe(axis)}"
+            png, _ = save_figure(fig, figdir / stem)
+            cap = f"final {metric} vs {axis}: mean ± standard error over seeds and members" + (
+                f", one line per {group}" if group else ""
+            )
+            figs.append((stem, png, cap))
+            n_axis_figs += 1
+        if ax_i >= 2:
+            break
+    sections = [
+        f"<h2>Runs</h2><p>{len(runs_dirs)} run folder(s) under {_e(folder.name)};"
+        f" {int(runs['done'].sum()) if 'done' in runs else 0} finished.</p>",
+    ]
+    if axes:
+        sections.append(f"<p>swept: {_e(', '.join(axes))}</p>")
+    if figs:
+        sections.append("<h2>Figures</h2>" + "".join(_img(p, n, c) for n, p, c in figs))
+    if not runs.empty:
+        sections.append("<h2>Runs table</h2>" + _df_html(runs))
+    first_cfg = next((r / "config.json" for r in runs_dirs if (r / "config.json").is_file()), None)
+    if first_cfg is not None:
+        raw = json.loads(first_cfg.read_text())
+        sections.append("<h2>Provenance</h2>" + _kv_table(raw.get("provenance") or {}))
+        sections.append("<h2>Configuration (first run)</h2>" + _json_pre(raw.get("config", {})))
+    return _page(f"weightscape report: {folder.name}", sections)
+
+
+def _safe(s: str) -> str:
+    out = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(s))
+    return out.strip("._") or "x"
+
+
+# --- entry point -------------------------------------------------------------------------------
+def build_report(folder: str | Path) -> Path:
+    """Write ``folder/report.html`` from what is on disk and return its path.
+
+    ``folder`` may be a reproduce folder (``summary.json`` with schema :data:`REPRODUCE_SCHEMA`),
+    one study's folder (:data:`STUDY_SCHEMA`), or a sweep/run folder (run folders with
+    ``config.json`` and ``metrics.parquet``), for which the generic figures (metric vs step per
+    member; final metric vs each swept axis with error bars over seeds) are drawn and saved as
+    PNG and PDF under ``folder/figures/``.
+
+    Raises:
+        RunDirError: ``folder`` does not exist or holds nothing to report.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RunDirError(f"report folder {str(folder)!r} does not exist")
+    summary_file = folder / "summary.json"
+    summary = None
+    if summary_file.is_file():
+        try:
+            summary = json.loads(summary_file.read_text())
+        except json.JSONDecodeError as err:
+            raise RunDirError(f"{str(summary_file)!r} is not valid JSON: {err.msg}") from None
+    schema = summary.get("schema") if isinstance(summary, dict) else None
+    if schema == REPRODUCE_SCHEMA:
+        page = _reproduce_report(folder, summary)
+    elif schema == STUDY_SCHEMA:
+        page = _study_report(folder, summary)
+    else:
+        page = _generic_report(folder)
+    return write_text(folder / REPORT_NAME, page)
