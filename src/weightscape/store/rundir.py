@@ -7,6 +7,7 @@ Layout (every file written atomically; ``DONE`` last, so a folder without it is 
       metrics.parquet  long format: member, step, name, value
       arrays.npz       named arrays (final parameters, gaps, ...)
       summary.json     final scalars per member (optional)
+      RUNNING.json     {"host", "pid", "started", ...} while a sweep worker computes it (optional)
       DONE             written last
 """
 
@@ -17,6 +18,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from dataclasses import asdict, is_dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +32,7 @@ from ._atomic import write_json, write_npz, write_parquet, write_text
 __all__ = ["RunDir", "git_commit", "provenance"]
 
 DONE = "DONE"
+RUNNING = "RUNNING.json"
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +132,47 @@ class RunDir:
 
     def clear_done(self) -> None:
         (self.path / DONE).unlink(missing_ok=True)
+
+    def mark_running(self, **info) -> None:
+        """Write ``RUNNING.json`` (host, pid, start time, ``info``) while a worker computes it."""
+        payload = {"host": platform.node(), "pid": os.getpid(), "started": time.time(), **info}
+        write_json(self.path / RUNNING, payload)
+
+    def clear_running(self) -> None:
+        (self.path / RUNNING).unlink(missing_ok=True)
+
+    def running_info(self) -> dict | None:
+        """The ``RUNNING.json`` payload, or None when no worker claims this run."""
+        try:
+            return json.loads((self.path / RUNNING).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    @property
+    def state(self) -> str:
+        """``"done"``, ``"running"`` (a live worker claims it), ``"partial"`` or ``"pending"``.
+
+        A claim by a process on this host whose pid is gone counts as partial; a claim from
+        another host is trusted.
+        """
+        if self.done:
+            return "done"
+        if not self.path.is_dir():
+            return "pending"
+        info = self.running_info()
+        if info is None:
+            return "partial"
+        if info.get("host") != platform.node():
+            return "running"
+        if info.get("pid") == os.getpid():
+            return "partial"  # a claim of this very process is left over from a crash
+        try:
+            os.kill(int(info.get("pid", -1)), 0)
+        except (ProcessLookupError, ValueError, OverflowError):
+            return "partial"
+        except PermissionError:
+            return "running"
+        return "running"
 
     # --- writers --------------------------------------------------------------------------
     def write_config(self, config, *, seeds=None, device: str | None = None, extra=None) -> None:
