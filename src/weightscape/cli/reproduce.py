@@ -46,7 +46,9 @@ def reproduce(
     )
     if result.failed:
         typer.echo(f"error: failed studies: {', '.join(result.failed)}", err=True)
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: with standalone_mode=False click returns Exit's code from
+        # app() instead of raising, and cli.main would report 0.
+        raise SystemExit(1)
 
 
 def register(app: typer.Typer) -> None:

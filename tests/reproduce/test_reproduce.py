@@ -1,0 +1,255 @@
+"""The whole reproduce path with toy studies: output contract, bad inputs, dry run, resume."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from weightscape.cli import main
+from weightscape.reproduce import (
+    Claim,
+    StudyNotImplementedError,
+    available_studies,
+    get_study,
+    register_study,
+    run_reproduce,
+)
+from weightscape.reproduce._run import MARKER
+
+from ..plots._html import assert_not_blank, embedded_images, external_references
+from ._toy import BROKEN, CALLS, CRASH, NS, SEEDS, draws
+
+CLAIM_LINE = re.compile(
+    r"^claim (?P<k>\S+): (?P<verdict>holds|does not hold) — (?P<ours>.+) vs (?P<paper>.+)$"
+)
+
+
+def _listing(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else None
+
+
+def _reproduce(capsys, *args):
+    code = main(["reproduce", *map(str, args)])
+    cap = capsys.readouterr()
+    return code, cap.out.strip().splitlines(), cap.err
+
+
+def _reproduce_failing(capsys, *args):
+    """Run a reproduce whose study fails: the command exits 1 through SystemExit.
+
+    Called through the typer app rather than ``cli.main``: main's handler of SystemExit is
+    unreachable at the moment (its ``except`` names ``click_exc.Exit``, which typer's vendored
+    click lacks), so this checks the command's own exit status.
+    """
+    from weightscape.cli import app
+
+    with pytest.raises(SystemExit) as info:
+        app(args=["reproduce", *map(str, args)], standalone_mode=False)
+    cap = capsys.readouterr()
+    return info.value.code, cap.out.strip().splitlines(), cap.err
+
+
+def test_toy_reproduce_output_contract(toys, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, lines, _ = _reproduce(capsys, "toy", "--scale", "smoke", "--out", out)
+    assert code == 0
+    # stdout: exactly the claim lines, then the report path
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    matches = [CLAIM_LINE.match(line) for line in lines[:-1]]
+    assert all(matches) and [m["k"] for m in matches] == ["1", "2"]
+    assert [m["verdict"] for m in matches] == ["holds", "does not hold"]
+    # Oracle for claim 1: the grand mean of the same seeded draws, recomputed here.
+    allx = np.concatenate([draws(s, 0, max(NS["smoke"])) for s in SEEDS])
+    assert matches[0]["ours"] == f"{allx.mean():.3f} ± {allx.std(ddof=1) / np.sqrt(allx.size):.3f}"
+    assert matches[0]["paper"] == "0" and matches[1]["paper"] == "1"
+
+    top = json.loads((out / "summary.json").read_text())
+    assert top["schema"] == "weightscape.reproduce/1"
+    assert top["request"]["scale"] == "smoke" and top["request"]["executor"] == "inline"
+    assert (
+        top["n_claims"] == 2 and top["n_hold"] == 1 and top["failed"] == [] and top["missing"] == []
+    )
+    assert {"git_commit", "torch_version", "device"} <= set(top["provenance"])
+    assert top["timing"]["wall_s"] >= 0 and top["timing"]["cpu_s"] >= 0
+    c1 = top["claims"][0]
+    assert set(c1) == {
+        "id", "study", "key", "statement", "paper", "ours", "value", "error", "paper_value",
+        "deviation", "holds", "verdict",
+    }  # fmt: skip
+    assert c1["id"] == "1" and c1["study"] == "toy" and c1["verdict"] == "holds"
+    assert abs(c1["value"] - allx.mean()) < 1e-12  # same float64 sum order: round-off only
+    assert c1["deviation"] == c1["value"] - 0.0
+    assert top["studies"]["toy"]["headline"]["seeds"] == len(SEEDS)
+
+    study = json.loads((out / "toy" / "summary.json").read_text())
+    assert study["schema"] == "weightscape.reproduce.study/1" and study["status"] == "complete"
+    assert study["context"]["out"] == str(out / "toy") and study["context"]["dtype"] == "float64"
+    for f in study["figures"]:
+        assert (out / "toy" / f["png"]).is_file()
+        assert (out / "toy" / f["pdf"]).read_bytes().startswith(b"%PDF-")
+    table = pd.read_parquet(out / "toy" / "tables" / "means.parquet")
+    row = table[(table.n == 64) & (table.seed == 2)].iloc[0]
+    assert abs(row["mean"] - draws(2, 0, 256)[:64].mean()) < 1e-12
+
+    page = (out / "report.html").read_text()
+    imgs = embedded_images(page)
+    assert len(imgs) == 2
+    for img in imgs:
+        assert_not_blank(img)
+    assert external_references(page) == []
+    for c in top["claims"]:
+        assert c["statement"] in page
+
+
+def test_all_prefixes_claims_and_names_missing_studies(toys, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, lines, err = _reproduce(capsys, "all", "--scale", "smoke", "--out", out)
+    assert code == 0
+    ks = [CLAIM_LINE.match(line)["k"] for line in lines[:-1]]
+    assert ks == ["toy.1", "toy.2", "toy2.1"]
+    assert "study ghost is not implemented yet" in err
+    top = json.loads((out / "summary.json").read_text())
+    assert top["missing"] == ["ghost"] and list(top["studies"]) == ["toy", "toy2"]
+    assert [c["id"] for c in top["claims"]] == ks
+    assert "not implemented yet: ghost" in (out / "report.html").read_text()
+
+
+def _bad_cases(tmp):
+    """{case: (argv, fragment of the one-line error)}; every case must write nothing."""
+    base = ["--scale", "smoke", "--out", str(tmp / "out")]
+    return {
+        "unknown study": (["nosuch", *base], "study='nosuch' is not allowed"),
+        "unknown scale": (["toy", "--scale", "huge", "--out", str(tmp / "out")], "scale='huge'"),
+        "unknown executor": (["toy", *base, "--executor", "mpi"], "executor='mpi'"),
+        "scale not offered": (
+            ["toy2", "--scale", "paper", "--out", str(tmp / "out")],
+            "study toy2",
+        ),
+        "not implemented": (["ghost", *base], "study ghost is not implemented yet"),
+        "resume and force": (["toy", *base, "--resume", "--force"], "exclude each other"),
+        "bad device": (["toy", *base, "--device", "tpu"], "device='tpu'"),
+        "bad dtype": (["toy", *base, "--dtype", "float16"], "dtype='float16'"),
+        "negative seed": (["toy", *base, "--seed", "-1"], "seed=-1"),
+        "no --out": (["toy", "--scale", "smoke"], "--out"),
+        "no study": (["--scale", "smoke", "--out", str(tmp / "out")], "STUDIES"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_cases(Path("."))))
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(toys, tmp_path, capsys, case):
+    argv, msg = _bad_cases(tmp_path)[case]
+    assert main(["reproduce", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert msg.lower() in err[0].lower()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_out_is_refused_unchanged(toys, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    for extra in ([], ["--force"], ["--resume"]):
+        code, _, err = _reproduce(capsys, "toy", "--scale", "smoke", "--out", out, *extra)
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert _listing(out) == ["precious.txt"]
+    assert "already exists" in _reproduce(capsys, "toy", "--scale", "smoke", "--out", out)[2]
+
+
+def test_dry_run_prints_plan_and_writes_nothing(toys, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, lines, _ = _reproduce(capsys, "all", "--scale", "smoke", "--out", out, "--dry-run")
+    assert code == 0 and not out.exists()
+    text = "\n".join(lines)
+    assert "toy (scale smoke, executor inline): 4 runs" in text
+    assert sum(line.startswith("  - seed ") for line in lines) == len(SEEDS)
+    assert "estimate: CPU" in text and "peak memory" in text
+    assert lines[-1].startswith("total: 2 studies, 5 runs;")
+    assert not any(CLAIM_LINE.match(line) for line in lines)
+
+
+def test_resume_reuses_finished_work(toys, tmp_path, capsys):
+    out = tmp_path / "out"
+    # First attempt: toy crashes after computing two of its four seeds; toy2 still runs.
+    CRASH["after"] = 2
+    code, lines, err = _reproduce_failing(capsys, "toy", "toy2", "--scale", "smoke", "--out", out)
+    assert code == 1 and "injected crash" in err and CALLS == [0, 1]
+    assert (out / "toy" / "error.txt").is_file()
+    assert [CLAIM_LINE.match(line)["k"] for line in lines[:-1]] == ["toy2.1"]
+    # A dry run of the resume says toy2 is re-used and toy would run.
+    code, lines, _ = _reproduce(
+        capsys, "toy", "toy2", "--scale", "smoke", "--out", out, "--resume", "--dry-run"
+    )
+    assert code == 0 and any("toy2: finished" in line for line in lines)
+    # Resume: toy loads seeds 0 and 1 and computes only 2 and 3; toy2 is not run again.
+    CRASH["after"] = None
+    calls_before = list(CALLS)
+    toy2_summary = (out / "toy2" / "summary.json").read_text()
+    code, lines, _ = _reproduce(capsys, "toy", "toy2", "--scale", "smoke", "--out", out, "--resume")
+    assert code == 0
+    assert CALLS == [*calls_before, 2, 3]
+    assert (out / "toy2" / "summary.json").read_text() == toy2_summary
+    assert [CLAIM_LINE.match(line)["k"] for line in lines[:-1]] == ["toy.1", "toy.2", "toy2.1"]
+    top = json.loads((out / "summary.json").read_text())
+    assert top["studies"]["toy2"]["reused"] and not top["studies"]["toy"]["reused"]
+    assert top["failed"] == []
+    # The resumed result equals a fresh run's (same seeds, same numbers).
+    fresh = tmp_path / "fresh"
+    _reproduce(capsys, "toy", "toy2", "--scale", "smoke", "--out", fresh)
+    fresh_claims = json.loads((fresh / "summary.json").read_text())["claims"]
+    assert fresh_claims == top["claims"]
+    # Resuming at another scale is refused.
+    code, _, err = _reproduce(capsys, "toy", "--scale", "small", "--out", out, "--resume")
+    assert code == 2 and "scale='smoke'" in err
+
+
+def test_force_replaces_a_reproduce_folder(toys, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _reproduce(capsys, "toy2", "--scale", "smoke", "--out", out)[0] == 0
+    (out / "stale.txt").write_text("old")
+    assert _reproduce(capsys, "toy2", "--scale", "smoke", "--out", out, "--force")[0] == 0
+    assert not (out / "stale.txt").exists() and (out / MARKER).is_file()
+
+
+def test_failed_study_is_recorded_and_others_run(toys, tmp_path, capsys):
+    register_study(BROKEN)
+    out = tmp_path / "out"
+    code, lines, err = _reproduce_failing(
+        capsys, "toy_broken", "toy2", "--scale", "smoke", "--out", out
+    )
+    assert code == 1 and "the toy study is broken on purpose" in err
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    top = json.loads((out / "summary.json").read_text())
+    assert top["failed"] == ["toy_broken"] and top["studies"]["toy_broken"]["status"] == "failed"
+    assert "ValueError" in (out / "toy_broken" / "error.txt").read_text()
+    assert "status: failed" in (out / "report.html").read_text()
+
+
+def test_report_command_rebuilds_the_page(toys, tmp_path, capsys):
+    out = tmp_path / "out"
+    run_reproduce("toy2", "smoke", out)
+    (out / "report.html").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {out / 'report.html'}"
+    assert "1 of 1 claims hold" in (out / "report.html").read_text()
+    # A study's own folder is a valid report target too.
+    assert main(["report", str(out / "toy2")]) == 0
+    assert "Arithmetic series" in (out / "toy2" / "report.html").read_text()
+
+
+def test_registry_lazy_import_and_errors(toys):
+    assert available_studies() == ("toy", "toy2")
+    with pytest.raises(StudyNotImplementedError, match="study ghost is not implemented yet"):
+        get_study("ghost")
+    assert get_study("toy").name == "toy"
+
+
+def test_claim_line_format():
+    c = Claim(key="3", statement="s", paper="0.5", ours="0.49 ± 0.01", holds=False)
+    assert c.line() == "claim 3: does not hold — 0.49 ± 0.01 vs 0.5"
+    assert c.line("maxent") == "claim maxent.3: does not hold — 0.49 ± 0.01 vs 0.5"
+    assert CLAIM_LINE.match(c.line("maxent"))["k"] == "maxent.3"
