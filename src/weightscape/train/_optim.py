@@ -258,6 +258,12 @@ class LBFGS(BatchedOptimizer):
         self.t += 1
         first = self.t == 1
         armijo = loss <= self.f_acc + self.c1 * self.step_t * self.gd
+        # Near a minimum the decrease Armijo asks for falls below the rounding of the loss; a
+        # trial whose loss equals the accepted one to rounding and whose gradient is smaller is
+        # accepted too (otherwise the line search stalls at ‖∇L‖ ~ sqrt(ε L) ).
+        gn2 = member_dot(grads, grads)
+        flat = (loss - self.f_acc).abs() <= 4 * torch.finfo(loss.dtype).eps * self.f_acc.abs()
+        armijo = armijo | (flat & (gn2 < member_dot(self.g_acc, self.g_acc)))
         accept = torch.ones_like(armijo) if first else armijo & torch.isfinite(loss)
         if not first:
             # history update for accepted members
