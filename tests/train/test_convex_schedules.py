@@ -45,7 +45,7 @@ def test_reaches_least_squares_minimum(optimizer, lr, tol):
 
 
 def test_lbfgs_budget_keeps_best_accepted_point():
-    ens, x, t, sol, _ = _least_squares_problem(seed=1)
+    ens, x, t, _sol, _ = _least_squares_problem(seed=1)
     res = train(
         ens,
         x,

@@ -192,7 +192,7 @@ def _run(tmp_path=None, every=None, resume=None, interrupt=None, max_steps=60):
 
 def test_same_seed_bitwise_and_checkpoint_resume_bitwise(tmp_path):
     ens1, r1 = _run()
-    ens2, r2 = _run()
+    ens2, _r2 = _run()
     assert _bitwise_equal(ens1.params, ens2.params)
     ck = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
