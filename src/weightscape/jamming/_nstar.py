@@ -258,14 +258,16 @@ def fit_nstar(
     codes = _encode_outcomes(outcome).ravel()
     if x.shape != codes.shape:
         raise ConfigError(f"n has {x.size} runs but outcome has {codes.size}")
-    if not log_n:
-        if np.any(~(x > 0)):
-            raise ConfigError("n must be positive (numbers of weights)")
-        x = np.log(x)
     if not np.all(np.isfinite(x)):
         raise ConfigError("n must be finite")
-
-    xs, n_runs, n_jam, n_und, n_trap = _group(x, codes)
+    if not log_n and np.any(~(x > 0)):
+        raise ConfigError("n must be positive (numbers of weights)")
+    # group on the values as given (so the table shows the caller's N exactly), then take logs
+    ns, n_runs, n_jam, n_und, n_trap = _group(x, codes)
+    xs = ns if log_n else np.log(ns)
+    ns = np.exp(ns) if log_n else ns
+    if not log_n:
+        x = np.log(x)
     log_star, slope, method, bracket = _estimate(xs, n_runs, n_jam)
 
     fitted = np.full(len(xs), np.nan)
@@ -276,7 +278,7 @@ def fit_nstar(
         frac_se = np.sqrt(frac * (1 - frac) / n_runs)
     table = pd.DataFrame(
         {
-            "n": np.exp(xs),
+            "n": ns,
             "log_n": xs,
             "n_runs": n_runs,
             "n_jammed": n_jam,
