@@ -126,7 +126,8 @@ def test_load_pca_equals_sklearn_on_selected_points():
         np.testing.assert_allclose(_align(ds.x, z), z, atol=TOL)
         zt = ref.transform(plain.x_test)
         np.testing.assert_allclose(_align(ds.x_test, zt), zt, atol=TOL)
-        assert ds.provenance["transforms"][-1]["n_fit"] == (1797 if fit == "all" else 300)
+        (rec,) = [t for t in ds.provenance["transforms"] if t["name"] == "pca_project"]
+        assert rec["n_fit"] == (1797 if fit == "all" else 300) and rec["fit"] == fit
 
 
 def test_pca_project_standalone_fit_all(tmp_path):

@@ -152,15 +152,16 @@ def test_geiger_preset_on_mnist_sample():
     np.testing.assert_allclose(np.linalg.norm(ds.x, axis=1), np.sqrt(10), atol=1e-12)
     assert not set(_rows(ds.x)) & set(_rows(ds.x_test))
     names = [t["name"] for t in ds.provenance["transforms"]]
+    # pca_fit="all": projected right after the (absent) class subset, before the row selection
     assert names == [
+        "pca_project",
         "parity_labels",
         "balance_classes",
         "split_train_test",
-        "pca_project",
         "center",
         "normalize",
     ]
-    pca = ds.provenance["transforms"][3]
+    pca = ds.provenance["transforms"][0]
     assert pca["whiten"] and pca["fit"] == "all" and pca["n_fit"] == 5000
 
 

@@ -23,7 +23,7 @@ from ._registry import (
     load,
     register_dataset,
 )
-from ._sources import idx_search_dirs
+from ._sources import clear_memory_cache, idx_search_dirs
 from ._transforms import (
     balance_classes,
     center,
@@ -61,6 +61,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "default_cache_dir",
     "fit_pca",
     # files
+    "clear_memory_cache",
     "idx_search_dirs",
     "read_idx",
     "write_idx",

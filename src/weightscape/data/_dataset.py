@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..config import resolve_device, resolve_dtype
 from ..errors import DatasetError
 
 __all__ = ["TASKS", "Dataset", "TensorData", "describe"]
@@ -125,12 +126,16 @@ class Dataset:
         return 0 if self.x_test is None else int(self.x_test.shape[0])
 
     # -- conversions ----------------------------------------------------------------------------
-    def to_torch(self, dtype: torch.dtype = torch.float64, device="cpu") -> TensorData:
+    def to_torch(self, dtype: torch.dtype | str = torch.float64, device="cpu") -> TensorData:
         """The arrays as tensors: inputs and real labels in ``dtype``, class ids as int64.
+
+        ``dtype`` and ``device`` accept what :class:`weightscape.config.Precision` does
+        (``"float64"``, ``"cuda"``, ``"auto"``, ...).
 
         Returns:
             :class:`TensorData` ``(x [P, d], y [P], x_test [P_test, d] | None, y_test | None)``.
         """
+        dtype, device = resolve_dtype(dtype), resolve_device(device)
         ydtype = torch.int64 if self.task == "multiclass" else dtype
 
         def conv(a, dt):

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -131,14 +132,20 @@ def default_cache_dir() -> Path:
     return base / "pca"
 
 
-def fingerprint(x: np.ndarray) -> str:
-    """A cheap content fingerprint of ``x``: shape, column sums and a hash of ~1000 rows."""
+def _parts(x) -> list[np.ndarray]:
+    return [x] if isinstance(x, np.ndarray) else [np.asarray(p) for p in x]
+
+
+def fingerprint(x: np.ndarray | Sequence[np.ndarray]) -> str:
+    """A cheap content fingerprint of ``x`` (an array or the parts of a stacked one): each
+    part's shape, column sums and a hash of ~1000 of its rows."""
     h = hashlib.sha256()
-    h.update(json.dumps(list(x.shape)).encode())
-    if x.size:
-        step = max(1, x.shape[0] // 1000)
-        h.update(np.ascontiguousarray(x[::step]).tobytes())
-        h.update(np.ascontiguousarray(x.sum(axis=0)).tobytes())
+    for part in _parts(x):
+        h.update(json.dumps(list(part.shape)).encode())
+        if part.size:
+            step = max(1, part.shape[0] // 1000)
+            h.update(np.ascontiguousarray(part[::step]).tobytes())
+            h.update(np.ascontiguousarray(part.sum(axis=0)).tobytes())
     return h.hexdigest()
 
 
@@ -177,9 +184,14 @@ def _load_cached(npz: Path, meta: Path, fp: str) -> PCAFit | None:
 
 
 def fit_pca_cached(
-    x: np.ndarray, k: int, key_data: dict, cache_dir: str | Path | None = None
+    x: np.ndarray | Sequence[np.ndarray],
+    k: int,
+    key_data: dict,
+    cache_dir: str | Path | None = None,
 ) -> tuple[PCAFit, dict]:
     """:func:`fit_pca` with an on-disk cache.
+
+    ``x`` is the fit points ``[n, D]``, or a list of parts to stack (stacked only on a miss).
 
     The cache key hashes ``key_data`` (the data source and every option and transform before the
     fit), ``k`` and a content :func:`fingerprint` of ``x``. Entries are ``<key>.npz`` (arrays) and
@@ -197,7 +209,8 @@ def fit_pca_cached(
     fit = _load_cached(npz, meta, fp)
     hit = fit is not None
     if not hit:
-        fit = fit_pca(x, k)
+        parts = _parts(x)
+        fit = fit_pca(parts[0] if len(parts) == 1 else np.concatenate(parts), k)
         try:
             buf = io.BytesIO()
             np.savez(

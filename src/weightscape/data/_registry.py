@@ -12,7 +12,6 @@ import numpy as np
 
 from ..errors import DatasetError
 from ._dataset import Dataset
-from ._pca import PCAFit, fit_pca_cached
 from ._sources import (
     SKLEARN_SETS,
     check_choice,
@@ -212,11 +211,13 @@ def _plain(value):
 def load(name: str, **options) -> Dataset:
     """Load a registered data set and apply the requested transforms.
 
-    Order (fixed; each step only when asked): source → ``classes`` subset → ``parity`` labels →
-    ``balance`` → split (``train_size``, ``test_size``, ``split``) → ``pca`` → ``center`` →
-    ``normalize``. With ``pca_fit="all"`` the PCA is fitted on every point of the source (train
-    and test) of the selected classes, before balancing and splitting, so the fit is shared by
-    every seed and size (and cached once); with ``"train"`` on the final training inputs.
+    Order (fixed; each step only when asked): source → ``classes`` subset → [``pca`` if
+    ``pca_fit="all"``] → ``parity`` labels → ``balance`` → split (``train_size``, ``test_size``,
+    ``split``) → [``pca`` if ``pca_fit="train"``] → ``center`` → ``normalize``. With
+    ``pca_fit="all"`` the PCA is fitted on every point of the source (train and test) of the
+    selected classes, so the fit is shared by every seed and size (and cached once); the
+    projection is row-wise, so applying it before the selection changes no row. With
+    ``"train"`` it is fitted on the final training inputs.
 
     Args:
         name: one of :func:`available`.
@@ -266,15 +267,6 @@ def load(name: str, **options) -> Dataset:
         "source": ds.provenance.get("source", {}),
         "transforms": list(ds.provenance.get("transforms", [])),
         "weightscape_version": __version__,
-        "transform_order": [
-            "classes",
-            "parity",
-            "balance",
-            "split",
-            "pca",
-            "center",
-            "normalize",
-        ],
     }
     ds = Dataset(
         x=ds.x,
@@ -291,18 +283,12 @@ def load(name: str, **options) -> Dataset:
 
 
 def _pipeline(ds: Dataset, o: dict) -> Dataset:
+    # The order is documented in weightscape.data._transforms.
     if o["classes"] is not None:
         ds = subset_classes(ds, list(o["classes"]))
-    fitted: PCAFit | None = None
+    pca_kw = dict(whiten=o["whiten"], fit=o["pca_fit"], cache_dir=o["cache_dir"])
     if o["pca"] is not None and o["pca_fit"] == "all":
-        xfit = ds.x if ds.x_test is None else np.concatenate([ds.x, ds.x_test])
-        key = {
-            "source": ds.provenance.get("source"),
-            "transforms": ds.provenance.get("transforms", []),
-            "fit": "all points of the source after the class subset",
-        }
-        fitted, _ = fit_pca_cached(xfit, o["pca"], key, o["cache_dir"])
-        del xfit
+        ds = pca_project(ds, o["pca"], **pca_kw)
     if o["parity"]:
         ds = parity_labels(ds)
     if o["balance"]:
@@ -316,15 +302,8 @@ def _pipeline(ds: Dataset, o: dict) -> Dataset:
             stratify=o["balance"],
             seed=o["seed"],
         )
-    if o["pca"] is not None:
-        ds = pca_project(
-            ds,
-            o["pca"],
-            whiten=o["whiten"],
-            fit=o["pca_fit"],
-            cache_dir=o["cache_dir"],
-            fitted=fitted,
-        )
+    if o["pca"] is not None and o["pca_fit"] == "train":
+        ds = pca_project(ds, o["pca"], **pca_kw)
     if o["center"]:
         ds = center(ds)
     if o["normalize"] is not None:

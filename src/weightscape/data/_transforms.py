@@ -4,16 +4,21 @@ options and seed) to ``provenance["transforms"]``.
 :func:`weightscape.data.load` applies them in this fixed order (each only when asked):
 
 1. :func:`subset_classes` — keep some classes (``classes=[...]``), relabel ``0..K-1``;
-2. :func:`parity_labels` — digit parity as a binary label (even −1, odd +1);
-3. :func:`balance_classes` — subsample every class to the smallest count (train and test each);
-4. :func:`split_train_test` — seeded selection of ``train_size`` / ``test_size`` points, from the
+2. :func:`pca_project` with ``pca_fit="all"`` — PCA fitted on every point (train and test) of
+   the selected classes, so the fit does not depend on seeds or sizes (one cache entry);
+3. :func:`parity_labels` — digit parity as a binary label (even −1, odd +1);
+4. :func:`balance_classes` — subsample every class to the smallest count (train and test each);
+5. :func:`split_train_test` — seeded selection of ``train_size`` / ``test_size`` points, from the
    given train and test sets, or from their pool ("pooled": first P train, the rest test);
-5. :func:`pca_project` — PCA to ``k`` components, optionally whitened;
-6. :func:`center` — subtract the mean of the training inputs (train and test);
-7. :func:`normalize` — rescale every input to norm :math:`\sqrt{d}`.
+6. :func:`pca_project` with ``pca_fit="train"`` — PCA fitted on the final training points;
+7. :func:`center` — subtract the mean of the training inputs (train and test);
+8. :func:`normalize` — rescale every input to norm :math:`\sqrt{d}`.
 
-Centring comes after PCA so that a whitened, centred, normalised set is exactly the jamming
-protocol's (PCA itself centres on its fit points, which need not be the training points).
+The projection acts row by row, so projecting before steps 3-5 (step 2) gives the rows that
+projecting after them would; it only makes the selection work on ``k`` columns instead of
+``D``. Centring comes after PCA so that a whitened, centred, normalised set is exactly the
+jamming protocol's (PCA itself centres on its fit points, which need not be the training
+points).
 Random streams: a transform with ``seed`` draws from ``numpy.random.default_rng([stage, seed])``
 with a fixed ``stage`` per transform, so two transforms never share a stream.
 """
@@ -309,8 +314,7 @@ def pca_project(
         fit: ``"train"`` (fit on the training inputs) or ``"all"`` (training and test inputs).
         cache_dir: folder of the PCA cache (default ``~/.cache/weightscape/pca``).
         cache: use the on-disk cache.
-        fitted: a fit made beforehand (then ``fit`` only labels the record); used by
-            :func:`weightscape.data.load` to fit "all" before balancing and splitting.
+        fitted: a fit made beforehand (then ``fit`` only labels the record).
 
     Returns:
         The data set with inputs ``[P, k]`` (and test inputs ``[P_test, k]``).
@@ -320,10 +324,7 @@ def pca_project(
         raise DatasetError(f"whiten={whiten!r} must be true or false")
     record = {"name": "pca_project", "k": k, "whiten": whiten, "fit": fit}
     if fitted is None:
-        if fit == "all" and ds.x_test is not None:
-            xfit = np.concatenate([ds.x, ds.x_test])
-        else:
-            xfit = ds.x
+        xfit = [ds.x, ds.x_test] if fit == "all" and ds.x_test is not None else [ds.x]
         if cache:
             key = {
                 "source": ds.provenance.get("source"),
@@ -334,7 +335,7 @@ def pca_project(
         else:
             from ._pca import fit_pca
 
-            fitted = fit_pca(xfit, k)
+            fitted = fit_pca(np.concatenate(xfit), k)
     elif fitted.k != k or fitted.mean.shape != (ds.d,):
         raise DatasetError(f"the given PCA fit has k={fitted.k}, D={fitted.mean.shape[0]}")
     if fitted.cache_key is not None:
