@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import RunDirError, SweepError
+from ..errors import RunDirError, SweepError, check_positive
 from ..store import SweepDir, provenance, write_json
 from ._executor import make_executor
 from ._pack import make_packs
@@ -141,6 +141,8 @@ def run_sweep(
     if slurm and executor != "slurm":
         raise SweepError(f"slurm options given but executor={executor!r}; use executor='slurm'")
     ex.check_available()
+    if max_pack_size is not None:
+        check_positive("max_pack_size", max_pack_size, integer=True)
     record = _spec_record(sweep, hashes)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not resume:

@@ -62,6 +62,9 @@ class Task:
 
 
 _REGISTRY: dict[str, Task] = {}
+# Tasks registered by a module other than weightscape.<name> (the "train" recipe lives in
+# weightscape.runs because it writes run folders, which the train subpackage must not import).
+_TASK_MODULES = {"train": "weightscape.runs"}
 
 
 def register_task(task: Task, *, replace: bool = False) -> Task:
@@ -98,7 +101,7 @@ def get_task(name: str | Task) -> Task:
         head = name.split(".")[0]
         if head.isidentifier():
             try:
-                importlib.import_module(f"weightscape.{head}")
+                importlib.import_module(_TASK_MODULES.get(head, f"weightscape.{head}"))
             except ModuleNotFoundError as err:
                 if err.name != f"weightscape.{head}":
                     raise
