@@ -118,3 +118,30 @@ def test_external_reference_checker_catches_urls():
     for page in bad:
         assert external_references(page), page
     assert external_references('<img src="data:image/png;base64,AAAA"><a href="#x">x</a>') == []
+
+
+def test_report_of_a_real_sweep_folder(tmp_path):
+    from weightscape.store import open_sweep
+    from weightscape.sweeps import Sweep, run_sweep
+
+    sweep = Sweep(
+        task="demo.ridge",
+        base={"steps": 20, "log_every": 10},
+        axes={"width": [4, 16], "seed": [0, 1, 2]},
+    )
+    run_sweep(sweep, tmp_path / "sw", executor="inline")
+    page = build_report(tmp_path / "sw").read_text()
+    figs = {p.stem for p in (tmp_path / "sw" / "figures").glob("*.png")}
+    # seed is a repeat, not an axis: every final-value figure is against width, none vs seed
+    finals = {f for f in figs if f.startswith("final_")}
+    summary_scalars = {"loss", "loss_exact", "excess"} & set(
+        open_sweep(tmp_path / "sw").runs.columns
+    )
+    assert summary_scalars and {f"final_{m}_vs_width" for m in summary_scalars} <= finals
+    assert all(f.endswith("_vs_width") for f in finals)
+    assert "step_loss" in figs and "swept: width" in page
+    imgs = embedded_images(page)
+    assert len(imgs) == len(figs)
+    for img in imgs:
+        assert_not_blank(img)
+    assert external_references(page) == []

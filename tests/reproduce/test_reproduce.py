@@ -253,3 +253,47 @@ def test_claim_line_format():
     assert c.line() == "claim 3: does not hold — 0.49 ± 0.01 vs 0.5"
     assert c.line("maxent") == "claim maxent.3: does not hold — 0.49 ± 0.01 vs 0.5"
     assert CLAIM_LINE.match(c.line("maxent"))["k"] == "maxent.3"
+
+
+def test_study_sweep_gets_executor_and_resume(toys, tmp_path, capsys):
+    """A study running a real sweep: --resume reaches run_sweep, which skips finished runs."""
+    from weightscape.sweeps import EXECUTORS as SWEEP_EXECUTORS
+
+    from ._toy import SWEEP_RESULTS, TOY_SWEEP
+
+    assert set(SWEEP_EXECUTORS) == {"inline", "local", "slurm"}  # our choices are the sweeps'
+    register_study(TOY_SWEEP)
+    SWEEP_RESULTS.clear()
+    out = tmp_path / "out"
+    code, lines, _ = _reproduce(capsys, "toy_sweep", "--scale", "smoke", "--out", out)
+    assert code == 0 and lines[0].startswith("claim 1: holds — min(loss - loss_exact) = ")
+    assert SWEEP_RESULTS[-1].n_submitted == 4
+    # Interrupt it: one run loses its DONE marker, and the study its summary.
+    runs = sorted((out / "toy_sweep" / "sweep" / "runs").iterdir())
+    (runs[0] / "DONE").unlink()
+    (out / "toy_sweep" / "summary.json").unlink()
+    code, lines, _ = _reproduce(capsys, "toy_sweep", "--scale", "smoke", "--out", out, "--resume")
+    assert code == 0 and CLAIM_LINE.match(lines[0])["verdict"] == "holds"
+    assert (SWEEP_RESULTS[-1].n_skipped, SWEEP_RESULTS[-1].n_submitted) == (3, 1)
+
+
+@pytest.mark.slow
+def test_study_sweep_on_the_local_executor(toys, tmp_path, capsys):
+    """--executor local reaches run_sweep: the runs are computed in worker processes (slow: each
+    worker imports torch), with the same results as inline."""
+    from ._toy import SWEEP_RESULTS, TOY_SWEEP
+
+    register_study(TOY_SWEEP)
+    SWEEP_RESULTS.clear()
+    for ex in ("inline", "local"):
+        code, _, _ = _reproduce(
+            capsys, "toy_sweep", "--scale", "smoke", "--out", tmp_path / ex, "--executor", ex
+        )
+        assert code == 0
+    assert SWEEP_RESULTS[-1].failures == [] and SWEEP_RESULTS[-1].n_submitted == 4
+    inline, local = (
+        json.loads((tmp_path / ex / "summary.json").read_text()) for ex in ("inline", "local")
+    )
+    assert local["request"]["executor"] == "local"
+    # Same configs and seeds: the same float64 numbers up to summation order (1e-12 relative).
+    assert abs(local["claims"][0]["value"] - inline["claims"][0]["value"]) <= 1e-12

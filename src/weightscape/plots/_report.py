@@ -11,12 +11,13 @@ import datetime as _dt
 import html
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import RunDirError
-from ..store import write_text
+from ..store import SweepDir, open_sweep, write_text
 from ._figures import final_vs_axis, metric_vs_step, save_figure
 
 __all__ = ["REPRODUCE_SCHEMA", "STUDY_SCHEMA", "build_report", "collect_runs"]
@@ -45,7 +46,7 @@ figure{display:inline-block;margin:0.6em 1em 0.6em 0;max-width:100%}
 figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:0.85em;color:#444;
  max-width:640px}
 pre{background:#f7f7f7;padding:0.6em;overflow-x:auto;font-size:0.8em;max-height:30em}
-.muted{color:#666;font-size:0.9em}
+.muted{color:#666;font-size:0.9em}.scroll{overflow-x:auto;max-width:100%}
 """
 
 
@@ -95,7 +96,7 @@ def _df_html(df: pd.DataFrame, note: str = "") -> str:
     more = (
         f"<p class='muted'>first {_MAX_TABLE_ROWS} of {n} rows{note}</p>" if n > len(shown) else ""
     )
-    return body + more
+    return f"<div class='scroll'>{body}</div>{more}"
 
 
 def _json_pre(obj) -> str:
@@ -241,7 +242,7 @@ def _flatten(d, prefix: str = "") -> dict:
 
 
 def _series_files(run: Path) -> list[Path]:
-    """Parquet files of a run in long ``member, step, name, value`` format."""
+    """Parquet files of a run in long ``[member,] step, name, value`` format."""
     return [p for p in (run / "metrics.parquet", run / "series.parquet") if p.is_file()]
 
 
@@ -260,15 +261,14 @@ def _find_runs(folder: Path) -> list[Path]:
     return runs
 
 
-def _final_values(df: pd.DataFrame) -> pd.DataFrame:
-    """The last-step value of each metric per member: columns ``member`` and one per metric."""
-    if not {"step", "name", "value"} <= set(df.columns):
+def _final_values(df: pd.DataFrame, keys=()) -> pd.DataFrame:
+    """The last-step value of each metric per ``keys`` (and ``member`` when present), wide."""
+    if not {"step", "name", "value"} <= set(df.columns) or df.empty:
         return pd.DataFrame()
-    keys = ["member"] if "member" in df.columns else []
-    last = df.sort_values("step").groupby([*keys, "name"], sort=True)["value"].last()
+    keys = [*keys, *(["member"] if "member" in df.columns else [])]
+    by = [*keys, "name"]
+    last = df.sort_values("step", kind="stable").groupby(by, sort=True)["value"].last()
     wide = last.unstack("name").reset_index()
-    if not keys:
-        wide.insert(0, "member", 0)
     wide.columns.name = None
     return wide
 
@@ -288,107 +288,170 @@ def collect_runs(folder: str | Path) -> pd.DataFrame:
         if (run / "config.json").is_file():
             raw = json.loads((run / "config.json").read_text())
             cfg = _flatten(raw.get("config", {}))
-            if raw.get("seeds") is not None:
-                seeds = raw["seeds"]
-                cfg.update(
-                    _flatten(seeds, "seeds.") if isinstance(seeds, dict) else {"seed": seeds}
-                )
-        base = {"run": str(run.relative_to(folder)) or ".", "done": (run / "DONE").exists(), **cfg}
+            seeds = raw.get("seeds")
+            if isinstance(seeds, dict):
+                cfg.update(_flatten(seeds, "seeds."))
+            elif seeds is not None:
+                cfg["seed"] = seeds
+        base = {"run": str(run.relative_to(folder)), "done": (run / "DONE").exists(), **cfg}
         finals = [_final_values(pd.read_parquet(p)) for p in _series_files(run)]
         finals = [f for f in finals if not f.empty]
         if finals:
             merged = finals[0]
+            on = ["member"] if "member" in merged.columns else None
             for f in finals[1:]:
-                merged = merged.merge(f, on="member", how="outer", suffixes=("", "_series"))
-            for rec in merged.to_dict("records"):
-                rows.append({**base, **rec})
+                merged = merged.merge(f, on=on, how="outer", suffixes=("", "_series"))
+            rows.extend({**base, **rec} for rec in merged.to_dict("records"))
         else:
             rows.append(base)
     return pd.DataFrame(rows)
 
 
-def _swept_axes(runs: pd.DataFrame, metrics: list[str]) -> list[str]:
-    skip = {"run", "done", "member", *metrics}
+def _is_seed(name: str) -> bool:
+    return "seed" in name.lower()
+
+
+@dataclass
+class _Gathered:
+    """What the generic report draws from: per-metric tables of final values and the series."""
+
+    tables: dict[str, pd.DataFrame]  # metric -> one row per repeat (run or run x member)
+    axes: list[str]  # swept axes to put on x (seed axes are repeats, not axes)
+    series: pd.DataFrame  # long table of one run, for metric vs step
+    series_label: str
+    runs: pd.DataFrame  # the table shown in the report
+    n_runs: int
+    provenance: dict
+    config: dict
+
+
+def _numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+def _gather_sweep(folder: Path) -> _Gathered:
+    data = open_sweep(folder)
+    runs, series = data.runs, data.series
+    config_keys = set(data.spec.get("config_keys", [])) | set(data.dims)
+    config_keys |= set(data.spec.get("base", {})) | set(data.spec.get("axes", {}))
+    dims = [d for d in data.dims if d in runs.columns]
+    tables: dict[str, pd.DataFrame] = {}
+    for c in runs.columns:  # final scalars of summary.json: one row per run
+        if c != "run" and c not in config_keys and _numeric(runs[c]):
+            tables[c] = runs[[*dims, c]]
+    finals = _final_values(series, keys=["run", *dims]) if len(series) else pd.DataFrame()
+    for c in finals.columns:  # last logged value per run (and member) of metrics not summarised
+        if c not in ("run", "member", *dims) and c not in tables and _numeric(finals[c]):
+            tables[c] = finals[[*dims, c]]
+    first = series[series["run"] == series["run"].iloc[0]] if len(series) else series
+    label = f"run {first['run'].iloc[0]}" if len(first) else ""
+    return _Gathered(
+        tables=tables,
+        axes=[d for d in dims if not _is_seed(d)],
+        series=first,
+        series_label=label,
+        runs=runs,
+        n_runs=len(data.spec.get("runs", [])),
+        provenance=data.spec.get("provenance") or {},
+        config={k: data.spec.get(k) for k in ("task", "base", "axes", "zip", "dims")},
+    )
+
+
+def _gather_runs(folder: Path, runs_dirs: list[Path]) -> _Gathered:
+    runs = collect_runs(folder)
+    series_runs = [r for r in runs_dirs if _series_files(r)]
+    series = pd.DataFrame()
+    label = ""
+    if series_runs:
+        run = series_runs[0]
+        series = pd.concat([pd.read_parquet(p) for p in _series_files(run)], ignore_index=True)
+        label = "this run" if run == folder else f"run {run.relative_to(folder)}"
+    names: set[str] = set()
+    for run in series_runs[:50]:
+        for p in _series_files(run):
+            d = pd.read_parquet(p, columns=["name"]) if _has_name(p) else pd.DataFrame()
+            names.update(map(str, d.get("name", pd.Series([], dtype=str)).unique()))
+    metrics = [m for m in sorted(names) if m in runs.columns and _numeric(runs[m])]
     axes = []
-    for c in runs.columns:
-        if c in skip or "seed" in c.lower():
-            continue
-        col = runs[c]
-        if col.map(lambda v: isinstance(v, list | dict)).any():
-            continue
-        if col.nunique(dropna=True) > 1:
-            axes.append(c)
-    return axes
+    if len(runs_dirs) > 1:
+        for c in runs.columns:
+            if c in ("run", "done", "member", *metrics) or _is_seed(c):
+                continue
+            if runs[c].nunique(dropna=True) > 1:
+                axes.append(c)
+    first_cfg = next((r / "config.json" for r in runs_dirs if (r / "config.json").is_file()), None)
+    raw = json.loads(first_cfg.read_text()) if first_cfg is not None else {}
+    return _Gathered(
+        tables={m: runs[[*axes, m]] for m in metrics},
+        axes=axes,
+        series=series,
+        series_label=label,
+        runs=runs,
+        n_runs=len(runs_dirs),
+        provenance=raw.get("provenance") or {},
+        config=raw.get("config", {}),
+    )
+
+
+def _has_name(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    return "name" in pq.read_schema(path).names
 
 
 def _generic_report(folder: Path) -> str:
-    runs_dirs = _find_runs(folder)
-    if not runs_dirs:
-        raise RunDirError(
-            f"nothing to report in {str(folder)!r}",
-            "expected summary.json of a reproduce, or run folders with config.json/metrics.parquet",
-        )
+    if (folder / SweepDir.SPEC).is_file():
+        g = _gather_sweep(folder)
+        kind = "sweep"
+    else:
+        runs_dirs = _find_runs(folder)
+        if not runs_dirs:
+            raise RunDirError(
+                f"nothing to report in {str(folder)!r}",
+                "expected the summary.json of a reproduce, a sweep.json, or run folders with "
+                "config.json/metrics.parquet",
+            )
+        g = _gather_runs(folder, runs_dirs)
+        kind = "run" if runs_dirs == [folder] else "run folders"
     figdir = folder / "figures"
     figs: list[tuple[str, Path, str]] = []
-    # metric vs step per member, for the first run(s) that have a series
-    series_runs = [r for r in runs_dirs if _series_files(r)]
-    for run in series_runs[:1]:
-        df = pd.concat([pd.read_parquet(p) for p in _series_files(run)], ignore_index=True)
-        if not {"step", "name", "value"} <= set(df.columns):
-            continue
-        rel = str(run.relative_to(folder)) if run != folder else "this run"
-        for metric in sorted(map(str, df["name"].unique()))[:_MAX_STEP_FIGS]:
-            fig = metric_vs_step(df, metric, title=f"{metric} vs step ({rel})")
+    if {"step", "name", "value"} <= set(g.series.columns) and len(g.series):
+        for metric in sorted(map(str, g.series["name"].unique()))[:_MAX_STEP_FIGS]:
+            fig = metric_vs_step(g.series, metric, title=f"{metric} vs step ({g.series_label})")
             stem = f"step_{_safe(metric)}"
             png, _ = save_figure(fig, figdir / stem)
-            figs.append((stem, png, f"{metric} per ensemble member during training, {rel}"))
-    runs = collect_runs(folder)
-    metric_cols = []
-    if series_runs:
-        names = set()
-        for run in series_runs[:50]:
-            for p in _series_files(run):
-                d = pd.read_parquet(p, columns=None)
-                if "name" in d.columns:
-                    names.update(map(str, d["name"].unique()))
-        metric_cols = [m for m in sorted(names) if m in runs.columns]
-    axes = _swept_axes(runs, metric_cols) if len(runs_dirs) > 1 else []
-    n_axis_figs = 0
-    for ax_i, axis in enumerate(axes):
-        group = next((a for a in axes if a != axis), None)
-        for metric in metric_cols:
-            if n_axis_figs >= _MAX_AXIS_FIGS:
+            per = "per ensemble member, " if "member" in g.series.columns else ""
+            figs.append((stem, png, f"{metric} during training, {per}{g.series_label}"))
+    n_axis = 0
+    for axis in g.axes[:3]:
+        for metric, table in g.tables.items():
+            if n_axis >= _MAX_AXIS_FIGS:
                 break
-            sub = runs.dropna(subset=[metric])
-            if sub.empty or not pd.api.types.is_numeric_dtype(sub[metric]):
+            sub = table.dropna(subset=[metric])
+            if sub.empty or axis not in sub.columns:
                 continue
-            if group is not None and sub[group].nunique() > 8:
-                group = None
+            others = [a for a in g.axes if a != axis and a in sub.columns]
+            group = next((a for a in others if sub[a].nunique() <= 8), None)
             fig = final_vs_axis(sub, axis, metric, group=group)
             stem = f"final_{_safe(metric)}_vs_{_safe(axis)}"
             png, _ = save_figure(fig, figdir / stem)
-            cap = f"final {metric} vs {axis}: mean ± standard error over seeds and members" + (
-                f", one line per {group}" if group else ""
+            cap = f"final {metric} vs {axis}: mean ± standard error over seeds" + (
+                " and members" if "member" in g.runs.columns or "member" in g.series else ""
             )
-            figs.append((stem, png, cap))
-            n_axis_figs += 1
-        if ax_i >= 2:
-            break
-    sections = [
-        f"<h2>Runs</h2><p>{len(runs_dirs)} run folder(s) under {_e(folder.name)};"
-        f" {int(runs['done'].sum()) if 'done' in runs else 0} finished.</p>",
-    ]
-    if axes:
-        sections.append(f"<p>swept: {_e(', '.join(axes))}</p>")
+            figs.append((stem, png, cap + (f"; one line per {group}" if group else "")))
+            n_axis += 1
+    done = int(g.runs["done"].sum()) if "done" in g.runs else len(g.runs)
+    sections = [f"<h2>Runs</h2><p>{kind}: {g.n_runs} run(s), {done} finished.</p>"]
+    if g.axes:
+        sections.append(f"<p>swept: {_e(', '.join(g.axes))}</p>")
     if figs:
         sections.append("<h2>Figures</h2>" + "".join(_img(p, n, c) for n, p, c in figs))
-    if not runs.empty:
-        sections.append("<h2>Runs table</h2>" + _df_html(runs))
-    first_cfg = next((r / "config.json" for r in runs_dirs if (r / "config.json").is_file()), None)
-    if first_cfg is not None:
-        raw = json.loads(first_cfg.read_text())
-        sections.append("<h2>Provenance</h2>" + _kv_table(raw.get("provenance") or {}))
-        sections.append("<h2>Configuration (first run)</h2>" + _json_pre(raw.get("config", {})))
+    if not g.runs.empty:
+        sections.append("<h2>Runs table</h2>" + _df_html(g.runs))
+    if g.provenance:
+        sections.append("<h2>Provenance</h2>" + _kv_table(g.provenance))
+    if g.config:
+        sections.append("<h2>Configuration</h2>" + _json_pre(g.config))
     return _page(f"weightscape report: {folder.name}", sections)
 
 
@@ -403,7 +466,8 @@ def build_report(folder: str | Path) -> Path:
 
     ``folder`` may be a reproduce folder (``summary.json`` with schema :data:`REPRODUCE_SCHEMA`),
     one study's folder (:data:`STUDY_SCHEMA`), or a sweep/run folder (run folders with
-    ``config.json`` and ``metrics.parquet``), for which the generic figures (metric vs step per
+    ``config.json`` and ``metrics.parquet``; a ``sweep.json`` folder is read with
+    :func:`weightscape.store.open_sweep`), for which the generic figures (metric vs step per
     member; final metric vs each swept axis with error bars over seeds) are drawn and saved as
     PNG and PDF under ``folder/figures/``.
 
