@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from ..errors import ConfigError, NumericalError
 
@@ -64,9 +64,25 @@ def cover_probability(P, N):
 
 
 def cover_log_probability(P, N):
-    """``ln C(P, N)`` (``scipy.stats.binom.logcdf``), accurate deep in the UNSAT tail P ≫ 2N."""
+    """``ln C(P, N)``, accurate deep in the UNSAT tail ``P ≫ 2N`` where ``C`` underflows.
+
+    Where ``C ≥ 1e-250`` it is ``ln`` of :func:`cover_probability` (relative accuracy carries
+    over); below, ``ln Σ_{k<N} binom(P−1, k) − (P−1) ln 2`` by ``logsumexp`` over ``gammaln``
+    terms (there ``N − 1`` lies far below the mean ``(P−1)/2``, so the N terms are few and
+    increasing). ``scipy.stats.binom.logcdf`` underflows to ``-inf`` in that tail.
+    """
     P, N = _pn(P, N)
-    return stats.binom.logcdf(N - 1, P - 1, 0.5)
+    P, N = np.broadcast_arrays(P, N)
+    shape = P.shape
+    P, N = P.ravel(), N.ravel()
+    c = stats.binom.cdf(N - 1, P - 1, 0.5)
+    out = np.log(np.maximum(c, 1e-300))
+    for i in np.flatnonzero(c < 1e-250):
+        k = np.arange(N[i])
+        terms = special.gammaln(P[i]) - special.gammaln(k + 1) - special.gammaln(P[i] - k)
+        out[i] = special.logsumexp(terms) - (P[i] - 1) * np.log(2.0)
+    out = out.reshape(shape)
+    return out if out.ndim else float(out)
 
 
 def _signed(x, y) -> np.ndarray:
