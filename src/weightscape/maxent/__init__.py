@@ -1,0 +1,96 @@
+"""Maximum-entropy (pairwise Ising) models of ±1 configurations and their inverse problem.
+
+Convention: ``P(σ) ∝ exp(Σ_{i<j} J_ij σ_i σ_j + Σ_i h_i σ_i)``, ``σ ∈ {±1}^N``,
+energy ``E = -(exponent)``; ``J`` symmetric ``[N, N]`` with zero diagonal.
+
+- model: :class:`IsingModel` (energy, tilt, ``.npz`` save/load, text/``.npy`` import);
+- moments: :func:`sample_moments` (m, C, connected C, third-order), bit packing of samples;
+- exact: enumeration of all ``2^N`` states (log Z, probabilities, moments) for N ≤ ~20;
+- Monte Carlo: :func:`metropolis_sample` (batched chains);
+- BP: :func:`bp_solve` (dense damped BP on the complete graph);
+- inverse methods, one class each with ``fit(data) -> (model, report)``: :class:`BoltzmannBP`,
+  :class:`PseudoLikelihood`, :class:`MeanFieldInversion`, :class:`TAPInversion`,
+  :class:`ExactBoltzmann`;
+- peers: :func:`coniii_fit` runs ConIII in the separate peers environment (cross-checks).
+"""
+
+from ._bp import (
+    BP_DEFAULT_DAMPING,
+    BP_DEFAULT_MAX_ITER,
+    BP_DEFAULT_TOL,
+    BPConfig,
+    BPResult,
+    bp_solve,
+)
+from ._bp_learning import BoltzmannBP, BoltzmannBPConfig
+from ._exact import (
+    MAX_EXACT_SPINS,
+    all_states,
+    exact_distribution,
+    exact_log_partition,
+    exact_moments,
+)
+from ._exact_learning import ExactBoltzmann, ExactBoltzmannConfig
+from ._fit import FitReport, FitResult, InverseIsing, model_moments, moment_error
+from ._mean_field import MeanFieldConfig, MeanFieldInversion, TAPInversion
+from ._metropolis import MetropolisConfig, MetropolisState, MetropolisTrace, metropolis_sample
+from ._model import IsingModel, read_matrix
+from ._moments import (
+    Moments,
+    PackedSpins,
+    pack_spins,
+    sample_moments,
+    third_order_connected,
+    unpack_spins,
+)
+from ._peers import coniii_fit, peers_python
+from ._pseudo import PseudoLikelihood, PseudoLikelihoodConfig
+
+__all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
+    # model and files
+    "IsingModel",
+    "read_matrix",
+    # moments and sample storage
+    "Moments",
+    "PackedSpins",
+    "pack_spins",
+    "unpack_spins",
+    "sample_moments",
+    "third_order_connected",
+    # exact enumeration
+    "MAX_EXACT_SPINS",
+    "all_states",
+    "exact_distribution",
+    "exact_log_partition",
+    "exact_moments",
+    # Monte Carlo
+    "MetropolisConfig",
+    "MetropolisState",
+    "MetropolisTrace",
+    "metropolis_sample",
+    # belief propagation
+    "BP_DEFAULT_DAMPING",
+    "BP_DEFAULT_MAX_ITER",
+    "BP_DEFAULT_TOL",
+    "BPConfig",
+    "BPResult",
+    "bp_solve",
+    # inverse methods
+    "InverseIsing",
+    "FitReport",
+    "FitResult",
+    "moment_error",
+    "model_moments",
+    "BoltzmannBP",
+    "BoltzmannBPConfig",
+    "PseudoLikelihood",
+    "PseudoLikelihoodConfig",
+    "MeanFieldConfig",
+    "MeanFieldInversion",
+    "TAPInversion",
+    "ExactBoltzmann",
+    "ExactBoltzmannConfig",
+    # peer cross-checks (ConIII in the separate peers environment)
+    "coniii_fit",
+    "peers_python",
+]
