@@ -172,6 +172,8 @@ def test_runs_bootstrap_and_pooling():
     assert by_run.err == pytest.approx(pooled.err, rel=0.4)
     same = fit_gamma(runs, n_boot=100)
     assert same.err == by_run.err  # seeded
+    as_2d = fit_gamma(np.stack(runs), n_boot=100)  # [runs, P] rows are runs
+    assert as_2d.n_runs == 12 and as_2d.err == by_run.err
 
 
 def test_window_and_input_errors():

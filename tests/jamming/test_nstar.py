@@ -8,7 +8,7 @@ from scipy import special, stats
 from sklearn.linear_model import LogisticRegression
 
 from weightscape.errors import ConfigError
-from weightscape.jamming import NStarResult, fit_nstar, logistic_jammed_fraction
+from weightscape.jamming import NStarResult, budget_check, fit_nstar, logistic_jammed_fraction
 from weightscape.jamming._nstar import _logistic_mle, _logistic_newton_batch
 
 NSTAR_TRUE = 1000.0
@@ -172,3 +172,17 @@ def test_log_n_input_and_seeded_bootstrap():
 def test_bad_inputs_raise_config_error(n, outcome, kw):
     with pytest.raises(ConfigError):
         fit_nstar(n, outcome, **kw)
+
+
+def test_budget_check():
+    n, jam = draw(21, runs_per_n=40)
+    a = fit_nstar(n, jam, n_boot=100)
+    # the same outcomes again: no shift, stable
+    chk = budget_check(a, fit_nstar(n, jam, n_boot=100, seed=1))
+    assert chk.stable and chk.shift == 0.0
+    # N* moved by 30 % (jammed fraction curve shifted): many errors away, not stable
+    n2, jam2 = draw(22, runs_per_n=40, nstar=1.3 * NSTAR_TRUE)
+    b = fit_nstar(n2, jam2, n_boot=100)
+    chk = budget_check(a, b)
+    assert not chk.stable
+    assert chk.err == pytest.approx(math.hypot(a.err, b.err))

@@ -40,13 +40,21 @@ from ._gaps import (
     gap_bins,
     gap_histogram,
 )
-from ._nstar import OUTCOMES, NStarResult, fit_nstar, logistic_jammed_fraction
+from ._nstar import (
+    OUTCOMES,
+    BudgetCheck,
+    NStarResult,
+    budget_check,
+    fit_nstar,
+    logistic_jammed_fraction,
+)
 from ._precision import PrecisionExample, count_unsatisfied, float32_gap_miscount_example
 
 # fmt: off
 __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     # N* from per-run outcomes
-    "OUTCOMES", "NStarResult", "fit_nstar", "logistic_jammed_fraction",
+    "OUTCOMES", "BudgetCheck", "NStarResult", "budget_check", "fit_nstar",
+    "logistic_jammed_fraction",
     # classifying a run's ending (SAT / jammed / undecided / dead-unit trap), online stop rule
     "DeadUnitReport", "PlateauRule", "PlateauStatus", "RunClass", "classify_run",
     "dead_unit_report", "dead_unit_report_ensemble", "is_decided", "plateau_status",

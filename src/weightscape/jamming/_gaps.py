@@ -69,7 +69,9 @@ def gap_bins(lo: float = GAP_RANGE[0], hi: float = GAP_RANGE[1], per_decade: int
 
 def _pool(delta) -> tuple[np.ndarray, list[np.ndarray]]:
     """Pooled 1-D float64 array and the list of per-run arrays."""
-    if isinstance(delta, np.ndarray) or np.isscalar(delta):
+    if isinstance(delta, np.ndarray) and delta.ndim == 2:
+        runs = [np.asarray(row, dtype=np.float64) for row in delta]  # [runs, P]: one run a row
+    elif isinstance(delta, np.ndarray) or np.isscalar(delta):
         runs = [np.asarray(delta, dtype=np.float64).ravel()]
     else:
         runs = [np.asarray(d, dtype=np.float64).ravel() for d in delta]
@@ -152,7 +154,7 @@ def gap_histogram(
     """Histogram the gaps on log bins (positive side and ``|Δ|`` of the negative side).
 
     Args:
-        delta: gaps, ``[P]`` or any array (pooled), or a sequence of per-run arrays (pooled).
+        delta: gaps: ``[P]``, ``[runs, P]``, or a sequence of per-run arrays (all pooled).
         lo, hi: range of ``|Δ|`` (default 1e-9 to 1e4).
         per_decade: bins per decade (default 10).
 
@@ -299,7 +301,8 @@ def fit_gap_exponent(
     """Fit θ (``side="pos"``) or γ (``side="neg"``) on the small gaps.
 
     Args:
-        delta: gaps: one array (pooled) or a sequence of per-run arrays ``[P_r]`` pooled over runs.
+        delta: gaps: one 1-D array (pooled), a 2-D array ``[runs, P]``, or a sequence of per-run
+            arrays ``[P_r]``; runs are pooled.
         side: ``"pos"`` for ``P+(Δ) ~ Δ^θ`` or ``"neg"`` for ``P−(Δ) ~ |Δ|^{−γ}``.
         method: ``"cdf"`` (default) or ``"mle"`` (see the module docstring).
         x_min, x_max: fit window in ``|Δ|`` (defaults: see the module docstring).

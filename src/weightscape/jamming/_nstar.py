@@ -33,7 +33,14 @@ from scipy import optimize, special
 
 from ..errors import ConfigError, NumericalError, check_positive
 
-__all__ = ["OUTCOMES", "NStarResult", "fit_nstar", "logistic_jammed_fraction"]
+__all__ = [
+    "OUTCOMES",
+    "BudgetCheck",
+    "NStarResult",
+    "budget_check",
+    "fit_nstar",
+    "logistic_jammed_fraction",
+]
 
 #: Run outcome labels (see :func:`weightscape.jamming.classify_run`). ``"sat"`` and ``"jammed"``
 #: are decided; ``"undecided"`` and ``"trap"`` are excluded from the fit and counted.
@@ -430,3 +437,31 @@ def _bootstrap(x, codes, n_boot, seed) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             out[fit_rows] = np.where(theta[:, 1] != 0, center - theta[:, 0] / theta[:, 1], np.nan)
     return out
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """Does doubling the step budget move N* by less than its error?
+
+    Attributes:
+        shift: ``N*_long − N*_short``.
+        err: the error it is compared with: ``hypot(err_short, err_long)`` (both estimates
+            carry sampling error; for separated data the bracket half-widths).
+        stable: ``|shift| < err``.
+    """
+
+    shift: float
+    err: float
+    stable: bool
+
+
+def budget_check(short: NStarResult, long: NStarResult) -> BudgetCheck:
+    """Compare N* from a budget with N* from twice that budget (study A's convergence check).
+
+    Args:
+        short: N* at the base budget.
+        long: N* at the doubled budget (same seeds and sizes).
+    """
+    shift = long.nstar - short.nstar
+    err = math.hypot(short.err, long.err)
+    return BudgetCheck(float(shift), float(err), bool(abs(shift) < err))
