@@ -1,0 +1,127 @@
+"""Study B, spin-glass half: the spherical H-spin model of deep networks and its landscape.
+
+* Model (:mod:`._model`): ``L(w) = Lambda^{-(H-1)/2} sum X_{i1..iH} w_i1...w_iH`` on
+  ``|w|^2 = Lambda`` with X i.i.d. over ordered tuples; dense-tensor and monomial-coefficient
+  storages, batched energy / gradient / Hessian over points and disorder samples (float64).
+* Analytic curves (:mod:`._analytic`): complex eigenvector classes, exact finite-Lambda Kac–Rice
+  means (total and by index), ABC complexity, ``E_0``, ``E_inf``, Hessian semicircle and log-volume.
+* Stationary points (:mod:`._stationary`): exhaustive random-start Newton enumeration on small
+  instances, classes ``±w`` with index, energy, spectrum and completeness estimates.
+* Minima (:mod:`._minima`): batched projected GD with Newton polishing; distinct minima, overlaps,
+  log-volume slope. The analysis helpers (:mod:`._analysis`) take plain ``[n, P]`` point arrays and
+  are meant for real networks too.
+"""
+
+from ._analysis import (
+    Clusters,
+    LineFit,
+    capture_recapture,
+    distinct_points,
+    fit_line,
+    pairwise_overlaps,
+    random_overlaps,
+)
+from ._analytic import (
+    IndexCounts,
+    analytic_table,
+    complexity,
+    complexity_by_index,
+    e_0,
+    e_inf,
+    goe_abs_det_mean,
+    goe_density,
+    hessian_semicircle_density,
+    hessian_semicircle_radius,
+    kac_rice_by_index,
+    kac_rice_log_mean,
+    log_complex_classes,
+    log_volume_curve,
+    log_volume_slope,
+    random_overlap_pdf,
+)
+from ._minima import (
+    DescentConfig,
+    MinimaSet,
+    MinimaSummary,
+    default_step,
+    descend,
+    summarize_minima,
+)
+from ._model import DenseSpinGlass, ParameterBudget, SpinGlass, SpinGlassBase, lam_for_budget
+from ._monomials import multinomial_counts, multisets, n_monomials
+from ._sphere import (
+    log_volume,
+    project_to_sphere,
+    random_sphere_points,
+    riemannian_gradient,
+    riemannian_hessian,
+    tangent_basis,
+    tangent_hessian,
+)
+from ._stationary import (
+    EnumerationConfig,
+    StationaryClasses,
+    canonical_sign,
+    enumerate_stationary,
+    newton_solve,
+    newton_step,
+)
+
+__all__ = [  # noqa: RUF022 - grouped by topic, not sorted
+    # model
+    "SpinGlassBase",
+    "SpinGlass",
+    "DenseSpinGlass",
+    "ParameterBudget",
+    "lam_for_budget",
+    "multisets",
+    "multinomial_counts",
+    "n_monomials",
+    # sphere geometry
+    "project_to_sphere",
+    "random_sphere_points",
+    "riemannian_gradient",
+    "riemannian_hessian",
+    "tangent_basis",
+    "tangent_hessian",
+    "log_volume",
+    # analytic curves
+    "log_complex_classes",
+    "goe_density",
+    "goe_abs_det_mean",
+    "kac_rice_log_mean",
+    "kac_rice_by_index",
+    "IndexCounts",
+    "complexity",
+    "complexity_by_index",
+    "e_0",
+    "e_inf",
+    "hessian_semicircle_radius",
+    "hessian_semicircle_density",
+    "log_volume_curve",
+    "log_volume_slope",
+    "random_overlap_pdf",
+    "analytic_table",
+    # stationary points
+    "EnumerationConfig",
+    "StationaryClasses",
+    "enumerate_stationary",
+    "newton_step",
+    "newton_solve",
+    "canonical_sign",
+    # minima
+    "DescentConfig",
+    "MinimaSet",
+    "MinimaSummary",
+    "default_step",
+    "descend",
+    "summarize_minima",
+    # analysis (reusable on real networks)
+    "Clusters",
+    "LineFit",
+    "distinct_points",
+    "pairwise_overlaps",
+    "random_overlaps",
+    "fit_line",
+    "capture_recapture",
+]
