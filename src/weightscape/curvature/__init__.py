@@ -20,9 +20,10 @@ from ._lanczos import (
 from ._neff import NEffResult, n_eff
 from ._operators import DenseOperator, GGNOperator, HessianOperator, ResidualOperator
 from ._problem import DEFAULT_MEMORY_BUDGET, flatten_params, unflatten_params
+from ._run import HESSIAN_JSON, HESSIAN_NPZ, RunInputs, load_run_inputs, run_hessian
 from ._spectrum import DEFAULT_RTOL, SpectrumCounts, log_volume, spectrum_counts
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (grouped by topic, not alphabetically)
     # dense Hessians
     "METHODS",
     "HessianSplit",
@@ -50,6 +51,12 @@ __all__ = [
     # N_eff
     "NEffResult",
     "n_eff",
+    # run directories
+    "HESSIAN_JSON",
+    "HESSIAN_NPZ",
+    "RunInputs",
+    "load_run_inputs",
+    "run_hessian",
     # parameters and budgets
     "DEFAULT_MEMORY_BUDGET",
     "flatten_params",

@@ -111,7 +111,11 @@ def _run(op: _LinearOperator, v0: torch.Tensor, num_steps: int, stop=None, check
             beta[-1] = 0.0
             breakdown = j + 1 < N
             break
-        if stop is not None and (j + 1) % check_every == 0 and stop(np.array(alpha), np.array(beta)):
+        if (
+            stop is not None
+            and (j + 1) % check_every == 0
+            and stop(np.array(alpha), np.array(beta))
+        ):
             break
         q = w / b
     k = len(alpha)
@@ -128,7 +132,9 @@ def _start_vector(op, v0, seed):
     return torch.randn(op.shape[0], generator=gen, dtype=torch.float64).to(op.dtype).to(op.device)
 
 
-def lanczos(op, num_steps: int, *, v0=None, seed: int = 0, keep_basis: bool = True) -> LanczosResult:
+def lanczos(
+    op, num_steps: int, *, v0=None, seed: int = 0, keep_basis: bool = True
+) -> LanczosResult:
     """Lanczos tridiagonalisation with full reorthogonalisation, in the operator's precision.
 
     Args:
@@ -213,7 +219,9 @@ def extreme_eigenvalues(
     check_positive("max_steps", max_steps, integer=True)
 
     def residuals(alpha, beta):
-        theta, S = eigh_tridiagonal(alpha, beta[:-1]) if len(alpha) > 1 else (alpha, np.ones((1, 1)))
+        theta, S = (
+            eigh_tridiagonal(alpha, beta[:-1]) if len(alpha) > 1 else (alpha, np.ones((1, 1)))
+        )
         idx = _pick(theta, k, which)
         return theta, S, idx, np.abs(beta[-1] * S[-1, idx])
 
@@ -292,9 +300,7 @@ class SpectralDensity:
         return (step * self.weights[None]).sum(2).mean(1).reshape(t.shape)
 
 
-def slq_density(
-    op, *, num_probes: int = 10, num_steps: int = 80, seed: int = 0
-) -> SpectralDensity:
+def slq_density(op, *, num_probes: int = 10, num_steps: int = 80, seed: int = 0) -> SpectralDensity:
     """Stochastic Lanczos quadrature with Rademacher probes (full reorthogonalisation).
 
     Args:

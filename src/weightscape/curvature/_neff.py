@@ -53,7 +53,9 @@ def _directional_rows(prob: Problem, u: torch.Tensor, chunk: int) -> torch.Tenso
 
     parts = []
     for s0 in range(0, prob.P, chunk):
-        J = vmap(jacrev(h), in_dims=(None, 0, 0))(theta, prob.x[s0 : s0 + chunk], u[s0 : s0 + chunk])
+        J = vmap(jacrev(h), in_dims=(None, 0, 0))(
+            theta, prob.x[s0 : s0 + chunk], u[s0 : s0 + chunk]
+        )
         parts.append(J.reshape(-1, prob.n_params))
     return torch.cat(parts)
 

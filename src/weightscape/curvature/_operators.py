@@ -15,7 +15,13 @@ from torch.func import grad, jvp, vjp, vmap
 from ..errors import ConfigError, check_positive
 from ..nets import Ensemble
 from ..train.losses import Loss
-from ._problem import DEFAULT_MEMORY_BUDGET, Problem, output_derivatives, resolve_loss, resolve_members
+from ._problem import (
+    DEFAULT_MEMORY_BUDGET,
+    Problem,
+    output_derivatives,
+    resolve_loss,
+    resolve_members,
+)
 
 __all__ = [
     "DenseOperator",
@@ -55,7 +61,7 @@ class _LinearOperator:
     __matmul__ = matvec
 
     def to_dense(self, chunk: int = 256) -> torch.Tensor:
-        """The matrix ``[N, N]`` (applies the operator to the identity, ``chunk`` columns at a time)."""
+        """The matrix ``[N, N]``: the operator on the identity, ``chunk`` columns at once."""
         N = self.shape[0]
         eye = torch.eye(N, dtype=self.dtype, device=self.device)
         return torch.cat([self._matvec(eye[:, i : i + chunk]) for i in range(0, N, chunk)], 1)
@@ -127,7 +133,9 @@ class _LossOperator(_LinearOperator):
     def _columns(self, fn, V):
         """Apply the single-vector map ``fn`` to the columns of ``V`` (vmapped, chunked)."""
         cols = V.T
-        return torch.cat([vmap(fn)(cols[i : i + self.chunk]) for i in range(0, cols.shape[0], self.chunk)]).T
+        return torch.cat(
+            [vmap(fn)(cols[i : i + self.chunk]) for i in range(0, cols.shape[0], self.chunk)]
+        ).T
 
 
 class HessianOperator(_LossOperator):

@@ -66,12 +66,14 @@ def unflatten_params(theta: torch.Tensor, spec: MLPSpec) -> list[torch.Tensor]:
 
 
 def resolve_loss(loss: str | Loss, kappa: float | None = None) -> Loss:
-    """A :class:`~weightscape.train.losses.Loss` from a name (``kappa`` for the hinges) or itself."""
+    """A :class:`~weightscape.train.losses.Loss` from a name (``kappa``: hinge margin) or itself."""
     if isinstance(loss, Loss):
         return loss
     if not isinstance(loss, str):
         raise ConfigError(f"loss={loss!r} must be a loss name or a weightscape Loss instance")
-    opts = {} if kappa is None or loss not in ("quadratic_hinge", "linear_hinge") else {"kappa": kappa}
+    opts = (
+        {} if kappa is None or loss not in ("quadratic_hinge", "linear_hinge") else {"kappa": kappa}
+    )
     return get_loss(loss, **opts)
 
 
@@ -115,7 +117,7 @@ def _check_member_data(spec: MLPSpec, x: torch.Tensor, y, m) -> None:
     where = "" if m is None else f" of member {m}"
     if x.dim() != 2 or x.shape[1] != spec.d_in:
         raise ConfigError(
-            f"inputs{where} have shape {tuple(x.shape)}; expected [P, {spec.d_in}] (d_in of the net)"
+            f"inputs{where} have shape {tuple(x.shape)}; expected [P, {spec.d_in}] (the net's d_in)"
         )
     if y is not None and y.shape[0] != x.shape[0]:
         raise ConfigError(f"labels{where} have {y.shape[0]} entries for {x.shape[0]} inputs")
