@@ -38,3 +38,14 @@ LAZY = register_task(replace(DEMO_TASK, name="test.lazy", run=_lazy_run), replac
 
 def arm(after):
     CRASH["after"], CRASH["count"] = after, 0
+
+
+def _sequential_run(configs, dirs):
+    # a pack whose members finish one after the other (demo.ridge finishes them all at the end)
+    for cfg, d in zip(configs, dirs, strict=True):
+        DEMO_TASK.run([cfg], [d])
+
+
+SEQUENTIAL = register_task(
+    replace(DEMO_TASK, name="test.sequential", run=_sequential_run), replace=True
+)
