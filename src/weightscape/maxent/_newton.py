@@ -2,9 +2,10 @@
 
 L-BFGS stops when the objective no longer decreases measurably in floating point, which can leave
 ill-conditioned directions unresolved (parameter errors ~1e-5 where the gradient is still ~1e-9).
-A few Newton steps with the exact Hessian (``torch.func.hessian``) drive the gradient — here a
-moment mismatch — to round-off. Steps are accepted when they reduce the largest gradient entry,
-which stays meaningful below the objective's floating-point resolution.
+A few Newton steps with the exact Hessian (``torch.autograd.functional.hessian``, plain autograd:
+no vmap compilation on first use) drive the gradient — here a moment mismatch — to round-off.
+Steps are accepted when they reduce the largest gradient entry, which stays meaningful below the
+objective's floating-point resolution.
 """
 
 from __future__ import annotations
@@ -31,8 +32,16 @@ def newton_polish(
     Returns:
         ``(theta, steps taken, final max |grad|)``.
     """
-    grad_fn = torch.func.grad(fun)
-    hess_fn = torch.func.hessian(fun)
+
+    def grad_fn(th):
+        th = th.detach().requires_grad_(True)
+        with torch.enable_grad():
+            return torch.autograd.grad(fun(th), th)[0].detach()
+
+    def hess_fn(th):
+        with torch.enable_grad():
+            return torch.autograd.functional.hessian(fun, th.detach())
+
     g = grad_fn(theta)
     gmax = float(g.abs().max())
     steps = 0

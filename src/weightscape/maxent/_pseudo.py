@@ -18,7 +18,7 @@ The L1 term is exact, not smoothed: ``J = J⁺ - J⁻`` with ``J^± ≥ 0`` and 
 Objective and gradient are computed in torch float64 (hand-written gradient, checked against
 finite differences in the tests), streamed over sample chunks; SciPy's L-BFGS-B drives the steps.
 Without L1, small problems (≤ 300 parameters, ≤ 10^7 sample-parameter products) are polished by
-Newton steps with the exact Hessian (``torch.func``), as L-BFGS leaves ill-conditioned directions
+Newton steps with the exact Hessian (torch autograd), as L-BFGS leaves ill-conditioned directions
 unresolved once the objective stops decreasing in floating point.
 """
 

@@ -1,0 +1,218 @@
+"""Inverse methods: exact recovery (exact learner, weighted pseudo-likelihood), weak-coupling orders
+of the approximations (mean field O(β²), TAP O(β³), BP learning O(β²)), the pseudo-likelihood
+objective vs an explicit loop and finite differences, L1 / L2 optimality conditions, reports."""
+
+import numpy as np
+import pytest
+import torch
+
+from weightscape.errors import ConfigError
+from weightscape.maxent import (
+    BoltzmannBP,
+    BoltzmannBPConfig,
+    BPConfig,
+    ExactBoltzmann,
+    FitResult,
+    IsingModel,
+    MeanFieldInversion,
+    Moments,
+    PseudoLikelihood,
+    PseudoLikelihoodConfig,
+    TAPInversion,
+    all_states,
+    exact_distribution,
+    exact_moments,
+    sample_moments,
+)
+from weightscape.maxent._moments import iter_chunks
+from weightscape.maxent._pseudo import pseudo_likelihood_objective
+
+from .conftest import random_model
+
+# The brief's recovery tolerance; the Newton polish reaches ~1e-11 on these cases.
+RECOVERY_TOL = 1e-6
+RECOVERY_CASES = [(5, 0.5, 0), (8, 0.4, 1), (10, 0.3, 2)]
+
+
+def _maxdiff(a: IsingModel, b: IsingModel) -> float:
+    return max(float((a.J - b.J).abs().max()), float((a.h - b.h).abs().max()))
+
+
+@pytest.mark.parametrize("n,beta,seed", RECOVERY_CASES)
+def test_exact_boltzmann_recovers_parameters(n, beta, seed):
+    truth = random_model(n, beta, 0.5, seed=seed)
+    model, report = ExactBoltzmann().fit(exact_moments(truth))
+    assert _maxdiff(model, truth) < RECOVERY_TOL
+    assert report.converged and report.evaluated_by == "exact" and report.error < 1e-10
+
+
+@pytest.mark.parametrize("n,beta,seed", RECOVERY_CASES)
+def test_pseudo_likelihood_weighted_over_all_states_recovers_parameters(n, beta, seed):
+    truth = random_model(n, beta, 0.5, seed=seed)
+    model, report = PseudoLikelihood().fit(all_states(n), weights=exact_distribution(truth))
+    assert _maxdiff(model, truth) < RECOVERY_TOL
+    assert report.converged and report.error < 1e-10
+
+
+def _pl_loop(X, w, J, h):
+    """Negative pseudo-log-likelihood by explicit loops (independent of the vectorised code)."""
+    total = 0.0
+    S, n = X.shape
+    for s in range(S):
+        for r in range(n):
+            F = h[r] + sum(J[r, j] * X[s, j] for j in range(n) if j != r)
+            total += w[s] * np.log1p(np.exp(-2 * X[s, r] * F))
+    return total
+
+
+def test_pseudo_likelihood_objective_value_and_gradient():
+    rng = np.random.default_rng(3)
+    X = rng.choice([-1, 1], size=(12, 4)).astype(np.int8)
+    w = np.full(12, 1 / 12)
+    model = random_model(4, 0.5, 0.5, seed=9)
+    J, h = model.J.numpy(), model.h.numpy()
+    val, gJ, gh = pseudo_likelihood_objective(list(iter_chunks(X)), model.J, model.h)
+    # a few dozen O(1) terms: agreement to round-off
+    assert abs(float(val) - _pl_loop(X.astype(float), w, J, h)) < 1e-12
+    eps = 1e-6  # central differences: truncation O(eps²) ~ 1e-12, round-off ~1e-10
+    for i, j in [(0, 1), (1, 3), (2, 3)]:
+        Jp, Jm = J.copy(), J.copy()
+        Jp[i, j] += eps
+        Jp[j, i] += eps
+        Jm[i, j] -= eps
+        Jm[j, i] -= eps
+        fd = (_pl_loop(X, w, Jp, h) - _pl_loop(X, w, Jm, h)) / (2 * eps)
+        assert abs(fd - float(gJ[i, j])) < 1e-8
+    for r in range(4):
+        hp, hm = h.copy(), h.copy()
+        hp[r] += eps
+        hm[r] -= eps
+        fd = (_pl_loop(X, w, J, hp) - _pl_loop(X, w, J, hm)) / (2 * eps)
+        assert abs(fd - float(gh[r])) < 1e-8
+
+
+def _data(n=6, seed=4, S=400):
+    truth = random_model(n, 0.4, 0.3, seed=seed)
+    rng = np.random.default_rng(seed)
+    p = exact_distribution(truth).numpy()
+    idx = rng.choice(len(p), size=S, p=p / p.sum())
+    return all_states(n).numpy()[idx]
+
+
+def test_l1_zero_threshold_matches_kkt():
+    """With L1, J = 0 is optimal iff λ₁ ≥ max |∂PL/∂J_ij| at (J = 0, h = atanh m)."""
+    X = _data()
+    xf = X.astype(float)
+    m = xf.mean(0)
+    h0 = np.arctanh(m)
+    sig = 1 / (1 + np.exp(2 * xf * h0))  # sigmoid(-2 σ_r h_r)
+    # d/dJ_ij of the mean PL at J = 0: -2 <σ_iσ_j [sigmoid(-2σ_i h_i) + sigmoid(-2σ_j h_j)]>
+    G = -2 * (xf * sig).T @ xf / len(xf)
+    G = G + G.T
+    np.fill_diagonal(G, 0)
+    lam = float(np.abs(G).max())
+    above, _ = PseudoLikelihood(PseudoLikelihoodConfig(l1=1.01 * lam, evaluate="none")).fit(X)
+    below, _ = PseudoLikelihood(PseudoLikelihoodConfig(l1=0.9 * lam, evaluate="none")).fit(X)
+    assert float(above.J.abs().max()) == 0.0
+    np.testing.assert_allclose(above.h, h0, atol=1e-6)  # fields: plain logistic intercepts
+    assert float(below.J.abs().max()) > 1e-3
+
+
+def test_l2_solution_is_stationary():
+    X = _data(n=4, S=60)
+    l2 = 0.05
+    model, _ = PseudoLikelihood(PseudoLikelihoodConfig(l2=l2, evaluate="none")).fit(X)
+    J, h = model.J.numpy(), model.h.numpy()
+    w = np.full(len(X), 1 / len(X))
+    eps = 1e-6
+    for i, j in [(0, 1), (0, 3), (2, 3)]:
+        Jp, Jm = J.copy(), J.copy()
+        Jp[i, j] += eps
+        Jp[j, i] += eps
+        Jm[i, j] -= eps
+        Jm[j, i] -= eps
+        fd = (_pl_loop(X, w, Jp, h) - _pl_loop(X, w, Jm, h)) / (2 * eps)
+        # stationarity of PL + λ/2 J²; FD error ~1e-9
+        assert abs(fd + l2 * J[i, j]) < 1e-7
+
+
+def test_mean_field_exact_for_independent_spins():
+    h = torch.tensor([0.2, -0.9, 1.1], dtype=torch.float64)
+    mom = exact_moments(IsingModel(torch.zeros(3, 3, dtype=torch.float64), h))
+    for method in (MeanFieldInversion(), TAPInversion()):
+        model, _ = method.fit(mom)
+        assert float(model.J.abs().max()) < 1e-12
+        np.testing.assert_allclose(model.h, h, atol=1e-12)
+
+
+BETAS = [0.025, 0.05, 0.1]
+
+
+def _slope(method, betas=BETAS):
+    errs = []
+    for b in betas:
+        truth = random_model(8, b, 0.3, seed=2, field_mean=0.5)
+        model, _ = method.fit(exact_moments(truth))
+        errs.append(float((model.J - truth.J).abs().max()))
+    return np.polyfit(np.log(betas), np.log(errs), 1)[0], errs
+
+
+def test_mean_field_error_is_second_order():
+    # Plefka: -(C⁻¹)_ij = J_ij + 2 J_ij² m_i m_j + O(β³): naive MF misses the β² term.
+    slope, errs = _slope(MeanFieldInversion())
+    assert 1.7 < slope < 2.3, errs  # ±0.3: higher orders at β = 0.1
+
+
+def test_tap_error_is_third_order_and_beats_mean_field():
+    slope, errs = _slope(TAPInversion())
+    assert 2.6 < slope < 3.4, errs
+    _, mf = _slope(MeanFieldInversion())
+    # TAP/MF error ratio is O(β): about 0.1 at β = 0.025
+    assert errs[0] < 0.2 * mf[0] and all(t < m for t, m in zip(errs, mf, strict=True))
+
+
+def test_bp_learning_error_is_second_order():
+    # Learning rates above the paper's (data are exact moments, no noise) so that 400 steps reach
+    # the fixed point to < 1e-6 in the moments; the remaining error is Bethe's O(β²) bias.
+    cfg = BoltzmannBPConfig(
+        eta_J=0.1, eta_h=0.1, l2=0.0, n_iter=400, bp=BPConfig(damping=0.0, tol=1e-12)
+    )
+    slope, errs = _slope(BoltzmannBP(cfg))
+    assert 1.7 < slope < 2.3, errs
+
+
+def test_bp_learning_report_and_best_iterate():
+    truth = random_model(8, 0.1, 0.3, seed=1)
+    mom = exact_moments(truth)
+    _, report = BoltzmannBP().fit(mom)  # the paper's defaults
+    assert report.iterations == 100 and len(report.history) == 101
+    assert report.evaluated_by == "bp"
+    assert report.error == min(report.history)
+    assert report.history[-1] < 0.5 * report.history[0]  # learning made progress
+    assert report.extras["best_iteration"] == int(np.argmin(report.history))
+
+
+def test_fit_interface_and_errors():
+    truth = random_model(5, 0.3, 0.3, seed=0)
+    mom = exact_moments(truth)
+    result = MeanFieldInversion().fit(mom)
+    assert isinstance(result, FitResult)
+    _, report = result
+    assert report.method == "mean_field" and report.seconds >= 0
+    assert report.evaluated_by == "exact" and np.isfinite(report.error)
+    assert set(report.to_dict()) >= {"error", "error_m", "error_C", "iterations", "seconds"}
+    with pytest.raises(ConfigError, match="needs samples"):
+        PseudoLikelihood().fit(mom)
+    with pytest.raises(ConfigError, match="weights"):
+        ExactBoltzmann().fit(mom, weights=[1.0])
+    with pytest.raises(ConfigError, match="N <= 20"):
+        ExactBoltzmann().fit(Moments(torch.zeros(21), torch.eye(21)))
+    with pytest.raises(ConfigError, match="MeanFieldConfig"):
+        MeanFieldInversion(PseudoLikelihoodConfig())
+    with pytest.raises(ConfigError, match="eta_J"):
+        BoltzmannBPConfig(eta_J=-1)
+    # samples go through sample_moments: identical data give identical fits
+    X = _data(n=5, S=300)
+    a, _ = TAPInversion().fit(X)
+    b, _ = TAPInversion().fit(sample_moments(X))
+    assert torch.equal(a.J, b.J)

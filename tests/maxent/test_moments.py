@@ -1,0 +1,107 @@
+"""Sample moments vs explicit numpy sums; bit packing round trips; weights; third order."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from weightscape.errors import ConfigError, DatasetError
+from weightscape.maxent import (
+    PackedSpins,
+    all_states,
+    exact_distribution,
+    exact_moments,
+    pack_spins,
+    sample_moments,
+    third_order_connected,
+    unpack_spins,
+)
+
+from .conftest import random_model
+
+# Sums of <= a few hundred ±1 products in float64: exact up to ~1e-15 relative.
+TOL = 1e-12
+
+spins = st.integers(1, 20).flatmap(
+    lambda n: arrays(
+        np.int8, st.tuples(st.integers(1, 40), st.just(n)), elements=st.sampled_from([-1, 1])
+    )
+)
+
+
+@settings(derandomize=True, deadline=None, max_examples=40)
+@given(spins)
+def test_pack_unpack_round_trip(x):
+    packed = pack_spins(x)
+    assert packed.bits.dtype == np.uint8 and packed.bits.shape == (len(x), (x.shape[1] + 7) // 8)
+    np.testing.assert_array_equal(unpack_spins(packed), x)
+    np.testing.assert_array_equal(packed.rows(1, 3), x[1:3])
+
+
+@settings(derandomize=True, deadline=None, max_examples=40)
+@given(spins)
+def test_moments_match_numpy_sums(x):
+    xf = x.astype(float)
+    mom = sample_moments(x, triplets="all", chunk_rows=7)  # small chunks exercise streaming
+    m = xf.mean(0)
+    np.testing.assert_allclose(mom.m.numpy(), m, atol=TOL)
+    np.testing.assert_allclose(mom.C.numpy(), xf.T @ xf / len(x), atol=TOL)
+    np.testing.assert_allclose(
+        mom.connected.numpy(), np.cov(xf.T, bias=True).reshape(mom.C.shape), atol=TOL
+    )
+    d = xf - m
+    np.testing.assert_allclose(
+        mom.third.numpy(), np.einsum("si,sj,sk->ijk", d, d, d) / len(x), atol=TOL
+    )
+    packed = sample_moments(pack_spins(x), chunk_rows=5)
+    np.testing.assert_allclose(packed.C.numpy(), mom.C.numpy(), atol=TOL)
+    assert mom.n_samples == len(x)
+
+
+def test_weights_equal_repetition():
+    rng = np.random.default_rng(0)
+    x = rng.choice([-1, 1], size=(30, 6)).astype(np.int8)
+    counts = rng.integers(0, 4, size=30)
+    counts[0] = 1
+    rep = np.repeat(x, counts, axis=0)
+    a = sample_moments(x, weights=counts, triplets="all")
+    b = sample_moments(rep, triplets="all")
+    np.testing.assert_allclose(a.m, b.m, atol=TOL)
+    np.testing.assert_allclose(a.C, b.C, atol=TOL)
+    np.testing.assert_allclose(a.third, b.third, atol=TOL)
+
+
+def test_all_states_weighted_by_probabilities_give_exact_moments():
+    model = random_model(7, 0.4, 0.4, seed=2)
+    a = sample_moments(all_states(7), weights=exact_distribution(model), triplets="all")
+    b = exact_moments(model, triplets="all")
+    np.testing.assert_allclose(a.m, b.m, atol=TOL)
+    np.testing.assert_allclose(a.C, b.C, atol=TOL)
+    np.testing.assert_allclose(a.third, b.third, atol=TOL)
+
+
+def test_triplet_subset_and_function():
+    rng = np.random.default_rng(1)
+    x = rng.choice([-1, 1], size=(50, 8)).astype(np.int8)
+    full = third_order_connected(x)
+    trip = np.array([[0, 1, 2], [7, 3, 3], [4, 5, 6]])
+    sub = third_order_connected(x, triplets=trip)
+    np.testing.assert_allclose(sub, full[trip[:, 0], trip[:, 1], trip[:, 2]], atol=TOL)
+    assert torch.allclose(full, full.permute(1, 0, 2)) and torch.allclose(
+        full, full.permute(2, 1, 0)
+    )
+
+
+def test_input_validation():
+    with pytest.raises(DatasetError, match="-1 and \\+1"):
+        sample_moments(np.array([[0, 1], [1, 1]]))
+    with pytest.raises(DatasetError, match="weights"):
+        sample_moments(np.ones((3, 2)), weights=[1, -1, 1])
+    with pytest.raises(DatasetError, match="entries"):
+        sample_moments(np.ones((3, 2)), weights=[1, 1])
+    with pytest.raises(ConfigError, match="N <= 64"):
+        sample_moments(np.ones((2, 65)), triplets="all")
+    with pytest.raises(DatasetError):
+        PackedSpins(np.zeros((2, 3), dtype=np.uint8), 8)
