@@ -95,7 +95,8 @@ class SweepData:
         df = self.runs
         spec_base = self.spec.get("base", {})
         zip_groups = self.spec.get("zip", [])
-        companions = {k: next(iter(g)) for g in zip_groups for k in list(g)[1:]}
+        # sweep.json is written with sorted keys: a zip group's dim is the key listed in dims
+        companions = {k: d for g in zip_groups for d in g if d in dims for k in g if k != d}
         config_keys = [c for c in df.columns if c in self._config_keys()]
         fixed = [c for c in config_keys if c not in dims and c not in companions]
         values = [c for c in df.columns if c not in config_keys]
@@ -104,7 +105,7 @@ class SweepData:
             table = df.set_index(dims)[values].reindex(idx)
             ds = xr.Dataset.from_dataframe(table)
             for key, dim in companions.items():
-                group = next(g for g in zip_groups if next(iter(g)) == dim)
+                group = next(g for g in zip_groups if dim in g)
                 ds = ds.assign_coords({key: (dim, list(group[key]))})
         else:
             ds = xr.Dataset({c: ((), df[c].iloc[0]) for c in values} if len(df) else {})
@@ -144,7 +145,7 @@ class SweepData:
             if d in axes:
                 levels.append(list(axes[d]))
             else:
-                g = next(g for g in self.spec.get("zip", []) if next(iter(g)) == d)
+                g = next(g for g in self.spec.get("zip", []) if d in g)
                 levels.append(list(g[d]))
         if len(levels) == 1:
             return pd.Index(levels[0], name=self.dims[0])

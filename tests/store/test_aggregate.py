@@ -1,0 +1,128 @@
+"""Aggregation of sweep folders: runs/series tables, xarray grid, collect cache, run states."""
+
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from weightscape.errors import RunDirError
+from weightscape.store import RunDir, SweepDir, _aggregate, collect_sweep, open_sweep
+from weightscape.sweeps import Sweep, run_sweep
+
+
+@pytest.fixture(scope="module")
+def done_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("agg") / "sw"
+    s = Sweep(
+        task="demo.ridge",
+        base={"steps": 10, "log_every": 5},
+        axes={"seed": [0, 1, 2]},
+        zip=[{"width": [3, 5], "n": [16, 24]}],
+    )
+    run_sweep(s, out)
+    return s, out
+
+
+def test_to_xarray_grid_matches_table(done_sweep):
+    _, out = done_sweep
+    data = open_sweep(out)
+    ds = data.to_xarray()
+    assert dict(ds.sizes) == {"seed": 3, "width": 2}
+    # zipped companion key n is a coordinate along width; fixed keys are attributes
+    assert list(ds["n"].values) == [16, 24] and ds["n"].dims == ("width",)
+    assert ds.attrs["steps"] == 10 and ds.attrs["task"] == "demo.ridge"
+    for row in data.runs.to_dict("records"):
+        cell = ds.sel(seed=row["seed"], width=row["width"])
+        assert cell["run"].item() == row["run"]
+        for k in ("loss", "loss_exact", "excess", "a_norm"):
+            assert cell[k].item() == row[k]
+
+
+def test_series_in_xarray_matches_long_table(done_sweep):
+    _, out = done_sweep
+    data = open_sweep(out)
+    ds = data.to_xarray(series=True)
+    assert ds["series.loss"].dims == ("seed", "width", "step")
+    ser = data.series
+    for r in ser.sample(10, random_state=0).to_dict("records"):
+        cell = ds[f"series.{r['name']}"].sel(seed=r["seed"], width=r["width"], step=r["step"])
+        assert cell.item() == r["value"]
+
+
+def test_open_while_running_reads_finished_runs_only(done_sweep, tmp_path):
+    s, out = done_sweep
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    h = s.hashes()
+    RunDir(copy / "runs" / h[1]).clear_done()  # now partial
+    shutil.rmtree(copy / "runs" / h[4])  # now pending
+    data = open_sweep(copy)
+    assert list(data.runs["run"]) == [x for i, x in enumerate(h) if i not in (1, 4)]
+    assert set(data.series["run"]) == set(data.runs["run"])
+    ds = data.to_xarray()
+    # the missing cells are NaN, the others hold the finished values
+    assert np.isnan(ds["loss"].values).sum() == 2
+    assert np.isnan(ds["loss"].sel(seed=0, width=5).item())
+
+
+def test_collect_writes_parquet_and_is_used_as_cache(done_sweep, tmp_path, monkeypatch):
+    _, out = done_sweep
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    data = collect_sweep(copy)
+    runs = pd.read_parquet(copy / "runs.parquet")
+    pd.testing.assert_frame_equal(runs, data.runs, check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(copy / "series.parquet"), data.series, check_exact=True
+    )
+
+    def boom(*a, **k):
+        raise AssertionError("run folders read although the cache is current")
+
+    monkeypatch.setattr(_aggregate, "_read_run", boom)
+    monkeypatch.setattr(_aggregate, "_read_series", boom)
+    cached = open_sweep(copy)
+    pd.testing.assert_frame_equal(cached.runs, data.runs, check_exact=True)
+    pd.testing.assert_frame_equal(cached.series, data.series, check_exact=True)
+    # a run that finished after collect makes the cache stale: folders are read again
+    monkeypatch.undo()
+    h = SweepDir(copy).run_hashes()[0]
+    RunDir(copy / "runs" / h).clear_done()
+    assert len(open_sweep(copy).runs) == len(data.runs) - 1
+
+
+def test_summary_key_clashing_with_config_key(tmp_path):
+    row = _aggregate._summary_row("abc", {"seed": 1}, {"seed": 2.0, "loss": 0.5})
+    assert row == {"run": "abc", "seed": 1, "summary.seed": 2.0, "loss": 0.5}
+
+
+def test_not_a_sweep_folder(tmp_path):
+    with pytest.raises(RunDirError, match="is not a sweep folder"):
+        open_sweep(tmp_path)
+
+
+def test_run_states(tmp_path):
+    rd = RunDir(tmp_path / "r")
+    assert rd.state == "pending"
+    rd.path.mkdir()
+    assert rd.state == "partial"
+    rd.mark_running()  # claimed by this very process: left over from a crash
+    assert rd.state == "partial"
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        info = json.loads((rd.path / "RUNNING.json").read_text())
+        info["pid"] = child.pid
+        (rd.path / "RUNNING.json").write_text(json.dumps(info))
+        assert rd.state == "running"  # a live worker claims it
+    finally:
+        child.kill()
+        child.wait()
+    assert rd.state == "partial"  # its worker is gone
+    rd.mark_done()
+    assert rd.state == "done"
