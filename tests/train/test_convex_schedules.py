@@ -176,3 +176,45 @@ def test_measure_steps():
     assert 100 <= len(steps) <= 152  # duplicates at small steps merge
     ratios = np.diff(np.log(steps[-50:]))
     assert np.allclose(ratios, np.log(1e6) / 149, rtol=0.05)
+
+
+class _LinearModel:
+    """A custom Trainable (no Ensemble): f = x wᵀ per member, hand-written backward."""
+
+    def __init__(self, M, d):
+        self.params = [torch.zeros(M, 1, d, dtype=torch.float64)]
+
+    def forward_cached(self, x):
+        return torch.matmul(x, self.params[0].transpose(1, 2)), x
+
+    def backward(self, cache, dout):
+        return [torch.matmul(dout.transpose(1, 2), cache)]
+
+
+def test_custom_trainable_reaches_least_squares():
+    from weightscape.train import Trainable
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    t = torch.randn(2, 30, generator=g, dtype=torch.float64)
+    model = _LinearModel(2, 3)
+    assert isinstance(model, Trainable)
+    res = train(
+        model,
+        x,
+        t,
+        TrainConfig(
+            loss="mse",
+            optimizer="lbfgs",
+            lr=1.0,
+            max_steps=200,
+            stop=("grad_norm",),
+            grad_tol=1e-12,
+        ),
+        progress=False,
+    )
+    assert (res.summary.stop_reason == "grad_norm").all()
+    for m in range(2):
+        sol = np.linalg.lstsq(x.numpy(), t[m].numpy(), rcond=None)[0]
+        # ‖θ − θ*‖ ≤ ‖∇L‖/λ_min with λ_min ≳ 0.1 here: 1e-10 is ample
+        np.testing.assert_allclose(model.params[0][m, 0].numpy(), sol, rtol=0, atol=1e-10)

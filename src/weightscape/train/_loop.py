@@ -411,8 +411,11 @@ def train(
     running = active.clone()
     reason.copy_(torch.where(running, _CODE["budget"], reason))
     final_lr = sched.lr(step).clone()
-    # the final state of every member: one more full evaluation
-    value, obj, grads, out = evaluator.value_grad(data.x, data.y, data.w)
+    # The final state of every member. The loop's last evaluation was at the current
+    # parameters (it ends either at the budget, before any update, or at a poll where no member
+    # was updated in the last step), so in full batch it is reused; otherwise evaluate again.
+    if not full_batch:
+        value, obj, grads, out = evaluator.value_grad(data.x, data.y, data.w)
     opt.finalize(params, running, obj)
     if opt.needs_loss:
         value, obj, grads, out = evaluator.value_grad(data.x, data.y, data.w)
