@@ -1,6 +1,7 @@
 """Oracles for the analytic curves: exact GOE density vs Monte Carlo, Kac–Rice exact cases
 (H = 2, Lambda = 2), index sum rule, E_0 / E_inf from the literature, semicircle integrals."""
 
+import itertools
 import math
 
 import numpy as np
@@ -46,9 +47,8 @@ def test_goe_density_vs_monte_carlo(n):
     ev = np.linalg.eigvalsh(_goe(rng, m, n)).ravel()
     edges = np.linspace(-np.sqrt(2 * n) - 2.5, np.sqrt(2 * n) + 2.5, 25)
     obs, _ = np.histogram(ev, bins=edges)
-    exp = np.array(
-        [integrate.quad(lambda x: goe_density(np.array(x), n), a, b)[0] for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    ) * m
+    bins = itertools.pairwise(edges)
+    exp = m * np.array([integrate.quad(goe_density, a, b, args=(n,))[0] for a, b in bins])
     keep = exp > 5
     # Eigenvalues of one matrix are correlated, so the multinomial chi-square is only
     # approximate; we use a generous p > 1e-6 (a wrong formula, e.g. the GUE density, fails by
@@ -77,7 +77,9 @@ def test_complex_classes_special_cases():
     assert math.isclose(math.exp(log_complex_classes(7, 2)), 7, rel_tol=1e-12)
     assert math.isclose(math.exp(log_complex_classes(4, 3)), 15, rel_tol=1e-12)
     # huge counts stay finite in log space
-    assert math.isclose(log_complex_classes(1000, 15), 1000 * math.log(14) - math.log(13), rel_tol=1e-12)
+    assert math.isclose(
+        log_complex_classes(1000, 15), 1000 * math.log(14) - math.log(13), rel_tol=1e-12
+    )
 
 
 @pytest.mark.parametrize("lam", [2, 3, 8, 60])
@@ -93,7 +95,9 @@ def test_kac_rice_h2_counts_eigenvectors(lam):
 
 @pytest.mark.parametrize("H", [3, 4, 5, 8])
 def test_kac_rice_lambda2_is_sqrt_3h_minus_2(H):
-    assert math.isclose(math.exp(kac_rice_log_mean(2, H, per="class")), math.sqrt(3 * H - 2), rel_tol=1e-9)
+    assert math.isclose(
+        math.exp(kac_rice_log_mean(2, H, per="class")), math.sqrt(3 * H - 2), rel_tol=1e-9
+    )
 
 
 @pytest.mark.parametrize(("lam", "H"), [(2, 2), (3, 3), (4, 3), (3, 4), (6, 5)])
@@ -107,7 +111,9 @@ def test_kac_rice_by_index_sums_to_total(lam, H):
         assert np.allclose(ic.points, 2.0)
     # Morse symmetry for odd H: L(-w) = -L(w) maps index k to lam - 1 - k.
     if H % 2:
-        assert np.all(np.abs(ic.points - ic.points[::-1]) < 4 * (ic.points_stderr + ic.points_stderr[::-1]))
+        assert np.all(
+            np.abs(ic.points - ic.points[::-1]) < 4 * (ic.points_stderr + ic.points_stderr[::-1])
+        )
 
 
 def test_real_classes_below_complex_bound():
@@ -177,7 +183,9 @@ def test_random_overlap_pdf_vs_samples():
     # (1 + q)/2 ~ Beta((lam-1)/2, (lam-1)/2) for a uniform direction (independent closed form)
     a = (lam - 1) / 2
     x = np.linspace(-0.99, 0.99, 41)
-    assert np.allclose(random_overlap_pdf(x, lam), 0.5 * stats.beta.pdf((x + 1) / 2, a, a), rtol=1e-10)
+    assert np.allclose(
+        random_overlap_pdf(x, lam), 0.5 * stats.beta.pdf((x + 1) / 2, a, a), rtol=1e-10
+    )
     q = random_overlaps(20_000, lam, seed=0)
     # KS test of the sampler against the same law (seeded), p > 1e-4
     assert stats.kstest(q, lambda t: stats.beta.cdf((t + 1) / 2, a, a)).pvalue > 1e-4

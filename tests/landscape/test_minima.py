@@ -85,7 +85,9 @@ def test_descent_config_validation():
         DescentConfig(step=-1.0)
     with pytest.raises(ConfigError):
         DescentConfig(max_steps=0)
-    r = descend(SpinGlass.sample(4, 3), random_sphere_points((1, 2), 4), DescentConfig(max_steps=1))[0]
+    r = descend(
+        SpinGlass.sample(4, 3), random_sphere_points((1, 2), 4), DescentConfig(max_steps=1)
+    )[0]
     assert not r.converged.any() and np.all(r.steps == 1)
 
 

@@ -153,7 +153,9 @@ def test_coefficient_variance_is_multinomial():
 
 def test_from_tensor_sums_ordered_tuples():
     lam, H = 3, 3
-    x = torch.randn(1, lam, lam, lam, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(
+        1, lam, lam, lam, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
     m = SpinGlass.from_tensor(x)
     rows = multisets(lam, H)
     import itertools
