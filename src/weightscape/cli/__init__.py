@@ -75,24 +75,22 @@ def main(argv: list[str] | None = None) -> int:
     from typer._click import exceptions as click_exc
 
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except WeightscapeError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
-    except click_exc.UsageError as err:
+    except click_exc.ClickException as err:  # usage errors, bad parameters
         typer.echo(f"error: {err.format_message()}", err=True)
         return 2
-    except click_exc.ClickException as err:
-        typer.echo(f"error: {err.format_message()}", err=True)
-        return 2
-    except (typer.Exit, click_exc.Exit) as err:
+    except typer.Exit as err:
         return err.exit_code
-    except (typer.Abort, click_exc.Abort):
+    except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 130
     except SystemExit as err:
         return err.code if isinstance(err.code, int) else 1
-    return 0
+    # with standalone_mode=False, click returns typer.Exit's code instead of raising it
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

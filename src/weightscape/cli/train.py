@@ -1,0 +1,168 @@
+"""``weightscape train``: train an ensemble (widths × seeds) from flags or a TOML/JSON config."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tomllib
+from pathlib import Path
+
+import typer
+
+from ..errors import ConfigError
+
+__all__ = ["parse_int_list", "register"]
+
+
+def parse_int_list(text: str, name: str) -> list[int]:
+    """``"0-7"`` → 0..7, ``"3,5,9"`` → [3, 5, 9], ``"4"`` → [4]."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1) if not part.startswith("-") else (part, "")
+                lo, hi = int(a), int(b)
+                if hi < lo:
+                    raise ValueError
+                out.extend(range(lo, hi + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise ConfigError(
+                f"--{name}={text!r} is not a list of integers (use e.g. 0-7 or 3,5,9)"
+            ) from None
+    return out
+
+
+def _read_config(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    text = path.read_bytes()
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text.decode())
+        if path.suffix == ".json":
+            return json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {str(path)!r} cannot be parsed: {err}") from None
+    raise ConfigError(f"config file {str(path)!r} must end in .toml or .json")
+
+
+def build_member_configs(base: dict, widths: list, seeds: list[int]) -> list[dict]:
+    """Resolve and validate one flat config per member (widths × seeds) before anything runs."""
+    from ..sweeps import get_task, resolve_config
+
+    task = get_task("train")
+    return [
+        resolve_config(task, {**base, "net.width": w, "seed": s})
+        for w, s in itertools.product(widths, seeds)
+    ]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        out: Path = typer.Option(..., "--out", help="Run directory to create."),
+        config: Path | None = typer.Option(
+            None, "--config", help="TOML/JSON file with flat or nested run keys (see docs)."
+        ),
+        data: str | None = typer.Option(None, "--data", help="Dataset name (data list)."),
+        data_option: list[str] | None = typer.Option(
+            None, "--data-option", "-o", help="Dataset option key=value (repeatable)."
+        ),
+        depth: int | None = typer.Option(None, help="Hidden layers (0 = linear model)."),
+        width: str | None = typer.Option(None, help="Hidden width(s), e.g. 30 or 10,20,40."),
+        seeds: str = typer.Option("0", help="Initialisation seeds, e.g. 0-7 or 1,5."),
+        activation: str | None = typer.Option(None, help="relu, tanh, leaky_relu, linear."),
+        bias: bool | None = typer.Option(None, "--bias/--no-bias"),
+        init: str | None = typer.Option(None, help="geiger2019, normal, torch."),
+        loss: str | None = typer.Option(None, help="quadratic_hinge, linear_hinge, mse, ..."),
+        kappa: float | None = typer.Option(None, help="Margin κ of the hinge losses."),
+        optimizer: str | None = typer.Option(None, help="adam, sgd, fire, lbfgs."),
+        lr: float | None = typer.Option(None, help="Learning rate."),
+        schedule: str | None = typer.Option(None, help="constant, geiger2019, plateau."),
+        max_steps: int | None = typer.Option(None, help="Step budget."),
+        batch_size: int | None = typer.Option(None, help="Minibatch size (default full batch)."),
+        stop: str | None = typer.Option(None, help="Stop rules, e.g. unsat_zero,grad_norm."),
+        l2: float | None = typer.Option(None, help="L2 coefficient."),
+        dtype: str | None = typer.Option(None, help="float64 (default) or float32."),
+        device: str | None = typer.Option(None, help="cpu, cuda or auto."),
+        set_: list[str] | None = typer.Option(
+            None, "--set", help="Any run key, e.g. --set train.momentum=0.9 (repeatable)."
+        ),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Train an ensemble of nets (one member per width × seed) as one batched computation.
+
+        Writes OUT/config.json, metrics.parquet, summary.parquet/json, arrays.npz and DONE.
+        """
+        from ..runs import run_members, write_ensemble_run
+        from ..store import RunDir
+        from ..sweeps import flatten_config, parse_assignment
+        from .data import parse_options
+
+        base: dict = {}
+        if config is not None:
+            base.update(flatten_config(_read_config(config)))
+        file_seeds = base.pop("seeds", None)
+        file_widths = base.pop("widths", None)
+        flags = {
+            "data.name": data,
+            "net.depth": depth,
+            "net.activation": activation,
+            "net.bias": bias,
+            "net.init": init,
+            "train.loss": loss,
+            "train.kappa": kappa,
+            "train.optimizer": optimizer,
+            "train.lr": lr,
+            "train.schedule": schedule,
+            "train.max_steps": max_steps,
+            "train.batch_size": batch_size,
+            "train.stop": None if stop is None else [s.strip() for s in stop.split(",")],
+            "train.l2": l2,
+            "precision.dtype": dtype,
+            "precision.device": device,
+        }
+        base.update({k: v for k, v in flags.items() if v is not None})
+        base.update({f"data.{k}": v for k, v in parse_options(data_option).items()})
+        for item in set_ or []:
+            key, value = parse_assignment(item)
+            base[key] = value
+        if width is not None:
+            widths = parse_int_list(width, "width")
+        elif file_widths is not None:
+            widths = list(file_widths)
+        else:
+            widths = [base.pop("net.width", 10)]
+        base.pop("net.width", None)
+        if seeds != "0" or file_seeds is None:
+            seed_list = parse_int_list(seeds, "seeds")
+        else:
+            seed_list = [int(s) for s in file_seeds]
+        base.pop("seed", None)
+        members = build_member_configs(base, widths, seed_list)
+        # Load the data before creating the folder, so a missing file writes nothing.
+        from ..data import load
+        from ..runs import member_recipes
+
+        for r in {r.data_key(): r for r in member_recipes(members)}.values():
+            load(r.data_name, **dict(r.data_options))
+        rd = RunDir.create(out, exist="overwrite" if force else "error")
+        try:
+            outcome = run_members(members, progress=None if not quiet else False)
+            write_ensemble_run(rd, members, outcome)
+        except BaseException:
+            # nothing half-written: a failed run leaves no folder behind
+            import shutil
+
+            shutil.rmtree(rd.path, ignore_errors=True)
+            raise
+        s = outcome.result.summary
+        n_sat = int((s["stop_reason"] == "unsat_zero").sum())
+        typer.echo(
+            f"trained {len(members)} members in {outcome.result.steps} steps "
+            f"({n_sat} reached N_Δ = 0); run: {rd.path}"
+        )
