@@ -14,6 +14,7 @@ hinge ``ℓ = ½ relu(Δ)²`` with ``Δ = κ − y f`` this is the jamming paper
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -63,6 +64,8 @@ class HessianSplit:
         member: ensemble member index (None for a bare ``(params, spec)``).
         l2: the L2 coefficient added to ``H``.
         counts: :class:`SpectrumCounts` of ``"H0"``, ``"Hp"`` and ``"H"`` at ``rtol``.
+        timings: wall-clock seconds of the parts: ``H0`` (Jacobian and GEMM), ``Hp``,
+            ``eig_H0``, ``eig_Hp``, ``eig_H`` (CUDA synchronised).
     """
 
     H0: torch.Tensor
@@ -80,6 +83,7 @@ class HessianSplit:
     vecs_H0: torch.Tensor | None = None
     vecs_Hp: torch.Tensor | None = None
     vecs_H: torch.Tensor | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-ready scalars: sizes, loss, counts and extreme eigenvalues."""
@@ -207,6 +211,12 @@ def _ggn_factor(lam: torch.Tensor):
     return cot, torch.sign(ev)
 
 
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def _eig(A: torch.Tensor, vectors: bool):
     if vectors:
         e, V = torch.linalg.eigh(A)
@@ -231,11 +241,13 @@ def _split_one(prob: Problem, loss: Loss, *, method, budget, eigenvectors, l2, r
     ggn_samples = row_keep.any(1)
     res_samples = (g != 0).any(1)
     n_unsat = int((ggn_samples | res_samples).sum())
+    t0 = _clock(dev)
     chunk = _structured_chunk(prob, budget, cot.shape[1])
     J = _jacobian_rows(prob, prob.x[ggn_samples], cot[ggn_samples], method, chunk)
     keep = row_keep[ggn_samples].reshape(-1)
     J, s = J[keep], sign[ggn_samples].reshape(-1)[keep]
     H0 = (J * s[:, None]).T @ J / P
+    t1 = _clock(dev)
     # residual: Hessian of (1/P) Σ g_μ · f(x_μ) with g held fixed
     c = g[res_samples] / P
     xr = prob.x[res_samples]
@@ -252,6 +264,7 @@ def _split_one(prob: Problem, loss: Loss, *, method, budget, eigenvectors, l2, r
     H = H0 + Hp
     if l2:
         H = H + l2 * torch.eye(N, dtype=dt, device=dev)
+    t2 = _clock(dev)
     # spectra; H0's nonzero spectrum from the smaller Gram matrix J Jᵀ/P when it is PSD
     R = J.shape[0]
     if not eigenvectors and bool((s > 0).all()) and R < N:
@@ -260,8 +273,18 @@ def _split_one(prob: Problem, loss: Loss, *, method, budget, eigenvectors, l2, r
         e0, V0 = torch.sort(e0).values, None
     else:
         e0, V0 = _eig(H0, eigenvectors)
+    t3 = _clock(dev)
     ep, Vp = _eig(Hp, eigenvectors)
+    t4 = _clock(dev)
     eh, Vh = _eig(H, eigenvectors)
+    t5 = _clock(dev)
+    timings = {
+        "H0": t1 - t0,
+        "Hp": t2 - t1,
+        "eig_H0": t3 - t2,
+        "eig_Hp": t4 - t3,
+        "eig_H": t5 - t4,
+    }
     counts = {
         "H0": spectrum_counts(e0, rtol),
         "Hp": spectrum_counts(ep, rtol),
@@ -283,6 +306,7 @@ def _split_one(prob: Problem, loss: Loss, *, method, budget, eigenvectors, l2, r
         vecs_H0=V0,
         vecs_Hp=Vp,
         vecs_H=Vh,
+        timings=timings,
     )
 
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.func import grad, hessian, vmap
 
 from ..errors import ConfigError
 from ..nets import Ensemble, MLPSpec, mlp_forward
@@ -176,9 +175,11 @@ def resolve_members(
 def output_derivatives(loss: Loss, f: torch.Tensor, y: torch.Tensor):
     """Per-sample first and second derivatives of the loss with respect to the outputs.
 
-    Computed with ``torch.func`` from the loss's reference ``per_sample`` expression, so every
-    :class:`~weightscape.train.losses.Loss` works; the hinge kink follows autograd's convention
-    ``relu'(0) = 0`` (a gap Δ = 0 exactly counts as satisfied).
+    Computed by autograd from the loss's reference ``per_sample`` expression, so every
+    :class:`~weightscape.train.losses.Loss` works. ``ℓ_μ`` depends on ``f_μ`` only, so one
+    backward pass of ``Σ_μ ℓ_μ`` gives every ``g_μ`` and ``out`` more give every ``Λ_μ`` (plain
+    autograd rather than ``torch.func.vmap(hessian)``, whose first call costs seconds). The hinge
+    kink follows autograd's convention ``relu'(0) = 0`` (a gap Δ = 0 counts as satisfied).
 
     Args:
         f: outputs ``[P, out]``.
@@ -187,10 +188,16 @@ def output_derivatives(loss: Loss, f: torch.Tensor, y: torch.Tensor):
     Returns:
         ``(g, lam)``: ``g = ∂ℓ_μ/∂f_μ`` ``[P, out]`` and ``lam = ∂²ℓ_μ/∂f_μ²`` ``[P, out, out]``.
     """
-
-    def ell(fm, ym):
-        return loss.per_sample(fm[None], ym[None]).sum()
-
-    g = vmap(grad(ell))(f, y)
-    lam = vmap(hessian(ell))(f, y)
-    return g, lam
+    with torch.enable_grad():
+        fr = f.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss.per_sample(fr, y).sum(), fr, create_graph=True)
+        rows = []
+        for k in range(f.shape[1]):
+            if g.requires_grad:
+                (r,) = torch.autograd.grad(
+                    g[:, k].sum(), fr, retain_graph=True, materialize_grads=True
+                )
+            else:  # a loss linear in f (linear hinge): no curvature
+                r = torch.zeros_like(fr)
+            rows.append(r)
+    return g.detach(), torch.stack(rows, 1).detach()
