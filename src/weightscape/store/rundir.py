@@ -136,7 +136,10 @@ class RunDir:
     def mark_running(self, **info) -> None:
         """Write ``RUNNING.json`` (host, pid, start time, ``info``) while a worker computes it."""
         payload = {"host": platform.node(), "pid": os.getpid(), "started": time.time(), **info}
-        write_json(self.path / RUNNING, payload)
+        # rename without fsync: a claim lost in a power cut only makes the run look partial
+        tmp = self.path / f".{RUNNING}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, self.path / RUNNING)
 
     def clear_running(self) -> None:
         (self.path / RUNNING).unlink(missing_ok=True)
