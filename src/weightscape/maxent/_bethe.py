@@ -171,7 +171,7 @@ def bethe_pair_moments(J: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
 
 
 class _Workspace:
-    """Preallocated ``[B, N, N]`` buffers of the BP sweep (slices ``[:b]`` serve smaller batches)."""
+    """Preallocated ``[B, N, N]`` buffers of one BP sweep (slices ``[:b]`` serve fewer rows)."""
 
     def __init__(self, b: int, n: int, dtype, device):
         self.Y = torch.empty(b, n, n, dtype=dtype, device=device)
