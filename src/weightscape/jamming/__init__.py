@@ -1,7 +1,9 @@
-"""Study A (jamming): N* estimation, run classification, gap statistics, depth-0 anchors.
+"""Study A (jamming): protocol presets, the batched N* search, phase diagram, gap statistics.
 
-Pure analysis functions: numpy / pandas in, frozen dataclasses out. The training protocol and the
-N* search that trains nets build on these.
+Analysis functions (numpy / pandas in, frozen dataclasses out): N* fits, run classification, gap
+histograms and exponents, depth-0 anchors. On top of them, the training side: the protocol presets
+(:data:`PROTOCOLS`), the ``"jamming.train"`` sweep task (training with the plateau rule as an
+online stop rule), the N* search and scans, and the phase diagram.
 """
 
 from ._capacity import (
@@ -49,6 +51,27 @@ from ._nstar import (
     logistic_jammed_fraction,
 )
 from ._precision import PrecisionExample, count_unsatisfied, float32_gap_miscount_example
+from ._protocol import PROTOCOLS, Protocol, get_protocol, n_weights, width_for_n
+from ._runner import (
+    JAMMING_TASK,
+    RunRecord,
+    classify_record,
+    plateau_hook,
+    records_frame,
+    register_jamming_task,
+    run_records,
+    train_members,
+)
+from ._search import (
+    NStarSearch,
+    Problem,
+    SearchConfig,
+    descending_search,
+    log_widths,
+    scan_p,
+    scan_widths,
+    search_nstar,
+)
 
 # fmt: off
 __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
@@ -68,5 +91,15 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "CapacityFit", "DepthTest", "depth_independence", "fit_capacity", "fit_capacity_by_depth",
     # float32 vs float64 gap counts
     "PrecisionExample", "count_unsatisfied", "float32_gap_miscount_example",
+    # protocol presets and sizes
+    "PROTOCOLS", "Protocol", "get_protocol", "n_weights", "width_for_n",
+    # training members (the "jamming.train" task, plateau stop hook, run records)
+    "JAMMING_TASK", "RunRecord", "classify_record", "plateau_hook", "records_frame",
+    "register_jamming_task", "run_records", "train_members",
+    # locating N*
+    "NStarSearch", "Problem", "SearchConfig", "descending_search", "log_widths", "scan_p",
+    "scan_widths", "search_nstar",
 ]
 # fmt: on
+
+register_jamming_task()

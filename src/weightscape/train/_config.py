@@ -56,8 +56,9 @@ SCHEDULE_OPTIONS: dict[str, dict] = {
 SCHEDULES = tuple(SCHEDULE_OPTIONS)
 
 STOP_RULES = ("unsat_zero", "grad_norm", "loss")
-#: Codes stored per member on the device (index = code); "running" only while training.
-STOP_REASONS = ("running", "unsat_zero", "grad_norm", "loss", "nonfinite", "budget")
+#: Codes stored per member on the device (index = code); "running" only while training;
+#: "hook" = stopped by the ``stop_hook`` passed to :func:`weightscape.train.train`.
+STOP_REASONS = ("running", "unsat_zero", "grad_norm", "loss", "nonfinite", "budget", "hook")
 
 
 def _merge(kind: str, name: str, given, table: dict[str, dict]) -> dict:

@@ -239,6 +239,7 @@ def train(
     resume_from: str | Path | None = None,
     progress: bool | None = None,
     callback: Callable[[int], None] | None = None,
+    stop_hook: Callable[[int, dict], object] | None = None,
 ) -> TrainResult:
     """Train the M members of ``model`` at once, each with its own stop rule.
 
@@ -263,6 +264,13 @@ def train(
         resume_from: a checkpoint written by a run with the same config and model structure.
         progress: rich progress bar with ETA; None = only when stderr is a terminal.
         callback: called as ``callback(step)`` at every poll step (after any checkpoint).
+        stop_hook: a custom per-member stop rule, called as ``stop_hook(step, history)`` at
+            poll steps when new measurements were recorded since its last call. ``history``
+            holds numpy arrays: ``"step"`` ``[T]`` (the measurement steps so far), ``"active"``
+            ``[T, M]`` (member active at that measurement) and one ``[T, M]`` array per metric
+            name (``"loss"``, ``"n_unsat"``, ...). It returns a bool array ``[M]``: the active
+            members it marks stop at the next step's stop check (on the parameters they have
+            then, so their final state is the one evaluated) with ``stop_reason="hook"``.
 
     Returns:
         A :class:`TrainResult`.
@@ -328,6 +336,8 @@ def train(
     stop_unsat = "unsat_zero" in cfg.stop
     stop_grad = "grad_norm" in cfg.stop
     stop_loss = "loss" in cfg.stop
+    hook_stop = torch.zeros(M, dtype=torch.bool, device=device)  # marked by stop_hook
+    hook_mi = -1  # measurements seen by the last stop_hook call (-1: none yet)
     bar = _Progress(cfg.max_steps, progress, start=step)
     try:
         while True:
@@ -356,6 +366,8 @@ def train(
                     )
                 if stop_unsat:
                     stop = torch.where((stop == 0) & (n_unsat == 0), _CODE["unsat_zero"], stop)
+            if stop_hook is not None:
+                stop = torch.where((stop == 0) & hook_stop, _CODE["hook"], stop)
             lr = sched.lr(step)
             if measure:
                 row = [full_value, obj, n_unsat, n_err, gnorm, lr]
@@ -403,6 +415,10 @@ def train(
                 bar.update(step)
                 if callback is not None:
                     callback(step)
+                if stop_hook is not None and mi > hook_mi:
+                    hook_mi = mi
+                    marked = _call_hook(stop_hook, step, mbuf[:mi], mact[:mi], mstep[:mi], names)
+                    hook_stop |= torch.as_tensor(marked, dtype=torch.bool, device=device) & active
                 if not bool(active.any()):
                     break
     finally:
@@ -457,6 +473,19 @@ def train(
         steps=step,
         config=cfg,
     )
+
+
+def _call_hook(hook, step, mbuf, mact, steps, names) -> np.ndarray:
+    """Run ``hook(step, history)`` and check that it returns ``[M]`` booleans."""
+    buf = mbuf.cpu().numpy()  # [T, names, M]
+    M = buf.shape[2]
+    history = {"step": np.asarray(steps, dtype=np.int64), "active": mact.cpu().numpy()}
+    for i, name in enumerate(names):
+        history[name] = buf[:, i, :]
+    out = np.asarray(hook(int(step), history))
+    if out.shape != (M,):
+        raise ConfigError(f"stop_hook returned shape {out.shape}; expected [M] = ({M},) booleans")
+    return out.astype(bool)
 
 
 def _bcast(v, t):
