@@ -1,8 +1,11 @@
 """Dense float64 Hessian spectra at a jammed point: weightscape.curvature vs the authors' way.
 
-Point: depth 3, d = h = 30 (N = 2821 parameters), P = 2000 random Gaussian inputs with ±1 labels,
-quadratic hinge κ = 1, trained here by plain full-batch Adam (lr 1e-3, ``--steps`` steps) from the
-geiger2019 init: it sits in the UNSAT phase with N_Δ of order P/2 (printed).
+Point (a prescribed N_Δ): depth 3, d = h = 30 (N = 2821 parameters), P = 2000 random Gaussian
+inputs with ±1 labels, quadratic hinge κ = 1, trained here by plain full-batch Adam (lr 1e-3) from
+the geiger2019 init, stopped at the first step where N_Δ ≤ ``--n-unsat`` (default P/2; checked
+every 10 steps, at most ``--steps``). With N = 2821 > N* ≈ P/3 this net is over-parametrised: run
+to the end, Adam reaches N_Δ = 0 (measured: 0 after 3000 steps) and the Hessian vanishes, so the
+point is taken on the way down, where the cost matches a jammed point with N_Δ ≈ P/2.
 
 Baseline (what the authors' scripts do): one forward of the unsatisfied points with a graph, then
 one ``autograd.grad`` backward per unsatisfied sample, accumulating ``H0 += g gᵀ / P``; ``Hp`` row
@@ -88,7 +91,7 @@ def mib(n: int) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # the jammed point
-def jammed_point(P, d, h, depth, steps, lr, seed, device):
+def jammed_point(P, d, h, depth, steps, lr, seed, device, n_unsat_target=None):
     spec = MLPSpec.uniform(d, depth, h)
     params = [p.to(device) for p in Ensemble.init(spec, [seed]).member_params(0)]
     gen = torch.Generator().manual_seed(seed + 1)
@@ -97,15 +100,19 @@ def jammed_point(P, d, h, depth, steps, lr, seed, device):
     ps = [p.clone().requires_grad_(True) for p in params]
     opt = torch.optim.Adam(ps, lr=lr)
     loss = QuadraticHinge(1.0)
-    for _ in range(steps):
+    for step in range(steps):
         opt.zero_grad(set_to_none=True)
-        loss.per_sample(mlp_forward(ps, x, spec), y).mean().backward()
+        f = mlp_forward(ps, x, spec)
+        if n_unsat_target is not None and step % 10 == 0:
+            if int(((1.0 - y * f.detach()[:, 0]) > 0).sum()) <= n_unsat_target:
+                break
+        loss.per_sample(f, y).mean().backward()
         opt.step()
     params = [p.detach() for p in ps]
     with torch.no_grad():
         f = mlp_forward(params, x, spec)[:, 0]
     n_unsat = int(((1.0 - y * f) > 0).sum())
-    return spec, params, x, y, n_unsat
+    return spec, params, x, y, n_unsat, step
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,7 +183,7 @@ def largest_dense_n(P, depth, device, budget_s=60.0, seed=0):
 
 def lanczos_30k(P, device, seed=0):
     h = 100  # depth 3, d = h = 100: N = 30401
-    spec, params, x, y, n_unsat = jammed_point(P, h, h, 3, 200, 1e-3, seed, device)
+    spec, params, x, y, n_unsat, _ = jammed_point(P, h, h, 3, 200, 1e-3, seed, device)
     op = HessianOperator((params, spec), x, y, memory_budget=2**30)
     t0 = time.perf_counter()
     top = extreme_eigenvalues(op, 20, which="largest", tol=1e-8)
@@ -198,7 +205,8 @@ def main():
     ap.add_argument("--P", type=int, default=2000)
     ap.add_argument("--width", type=int, default=30, help="d = h")
     ap.add_argument("--depth", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=3000, help="Adam steps to the jammed point")
+    ap.add_argument("--steps", type=int, default=5000, help="Adam steps at most")
+    ap.add_argument("--n-unsat", type=int, default=None, help="stop at N_Δ <= this (P/2)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="tiny sizes for a check run")
@@ -213,11 +221,13 @@ def main():
         f"P={a.P} d=h={a.width} depth={a.depth}"
     )
     t0 = time.perf_counter()
-    spec, params, x, y, n_unsat = jammed_point(
-        a.P, a.width, a.width, a.depth, a.steps, a.lr, a.seed, device
+    target = a.P // 2 if a.n_unsat is None else a.n_unsat
+    spec, params, x, y, n_unsat, steps = jammed_point(
+        a.P, a.width, a.width, a.depth, a.steps, a.lr, a.seed, device, target
     )
     print(
-        f"jammed point: Adam {a.steps} steps (lr {a.lr}) in {time.perf_counter() - t0:.1f} s: "
+        f"point: Adam {steps} steps (lr {a.lr}, stop at N_Δ <= {target}) in "
+        f"{time.perf_counter() - t0:.1f} s: "
         f"N = {spec.n_params}, N_Δ = {n_unsat} (N_Δ/P = {n_unsat / a.P:.2f})"
     )
     s, t_ours, peak_ours, wall_ours = ours(spec, params, x, y, 1.0, device)
