@@ -48,7 +48,13 @@ from ._minima import (
     summarize_minima,
 )
 from ._model import DenseSpinGlass, ParameterBudget, SpinGlass, SpinGlassBase, lam_for_budget
-from ._monomials import multinomial_counts, multisets, n_monomials
+from ._monomials import (
+    DerivativeTable,
+    derivative_table,
+    multinomial_counts,
+    multisets,
+    n_monomials,
+)
 from ._sphere import (
     log_volume,
     project_to_sphere,
@@ -77,6 +83,8 @@ __all__ = [  # noqa: RUF022 - grouped by topic, not sorted
     "multisets",
     "multinomial_counts",
     "n_monomials",
+    "DerivativeTable",
+    "derivative_table",
     # sphere geometry
     "project_to_sphere",
     "random_sphere_points",

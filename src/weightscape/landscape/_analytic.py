@@ -28,8 +28,8 @@ Fyodorov, PRL 92, 240601 (2004), in our variables)
 
 where ``sigma_Lambda`` is the GOE_Lambda eigenvalue density normalised to Lambda, ``B`` a set of
 energies per weight, and Crt counts points (twice the classes). For the index-k points replace
-``sigma_Lambda`` by the density of the (k+1)-th smallest eigenvalue of GOE_Lambda. The GOE density is
-computed *exactly* from Mehta's finite-N formula (Random Matrices, 3rd ed., eq. 7.2.32; harmonic
+``sigma_Lambda`` by the density of the (k+1)-th smallest eigenvalue of GOE_Lambda. The GOE density
+is computed *exactly* from Mehta's finite-N formula (Random Matrices, 3rd ed., eq. 7.2.32; harmonic
 oscillator functions), validated in the tests against Monte Carlo and exact small cases; the
 ordered-eigenvalue densities (index-resolved counts) by Monte Carlo with a stated standard error.
 Checks: H = 2 gives exactly 2 Lambda points; Lambda = 2 gives sqrt(3H - 2) classes.
@@ -38,14 +38,15 @@ Checks: H = 2 gives exactly 2 Lambda points; Lambda = 2 gives sqrt(3H - 2) class
 ``E_inf = 2 sqrt((H-1)/H)`` and for ``u <= -E_inf``
 ``I_1(u) = -(u/E_inf^2) sqrt(u^2 - E_inf^2) - log(-u + sqrt(u^2 - E_inf^2)) + log E_inf``,
 ``Theta_{k,H}(u) = 1/2 log(H-1) - (H-2)/(4(H-1)) u^2 - (k+1) I_1(u)`` (critical points of index k
-with energy below u), ``Theta_H(u)`` likewise with ``I_1`` once (all indices). ``-E_0`` is the zero of
-``Theta_{0,H}``; E_0 = 1.657 at H = 3.
+with energy below u), ``Theta_H(u)`` likewise with ``I_1`` once (all indices). ``-E_0`` is the zero
+of ``Theta_{0,H}``; E_0 = 1.657 at H = 3.
 
 *Hessian spectrum.* At a critical point of energy u the Riemannian Hessian is a GOE with semicircle
 radius ``R = 2 sqrt(H(H-1))`` (finite Lambda: ``2 sqrt(H(H-1)(Lambda-1)/Lambda)``) shifted by
-``-H u``; minima need ``-H u >= R``, i.e. ``u <= -E_inf``. The mean log-volume per tangent direction
-of a minimum is ``v(u) = -1/2 ∫ log(x - H u) dsigma_R(x) = -1/2 [log(R/2) + log s + 1/(2 s^2)]`` with
-``-2Hu/R = s + 1/s`` (s >= 1), from the semicircle's log-potential; ``dv/du = H / (R s)``.
+``-H u``; minima need ``-H u >= R``, i.e. ``u <= -E_inf``. The mean log-volume per tangent
+direction of a minimum is ``v(u) = -1/2 ∫ log(x - H u) dsigma_R(x)
+= -1/2 [log(R/2) + log s + 1/(2 s^2)]`` with ``-2Hu/R = s + 1/s`` (s >= 1), from the
+semicircle's log-potential; ``dv/du = H / (R s)``.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def log_complex_classes(lam: int, H: int) -> float:
 # GOE at finite size
 # --------------------------------------------------------------------------------------------
 def _hermite_functions(x: np.ndarray, n_max: int) -> np.ndarray:
-    """Harmonic-oscillator functions ``phi_k(x) = (2^k k! sqrt(pi))^{-1/2} H_k(x) e^{-x^2/2}``, ``[n_max+1, *x]``.
+    """Harmonic-oscillator functions ``phi_k = (2^k k! sqrt(pi))^{-1/2} H_k(x) e^{-x^2/2}``.
+
+    Returns ``[n_max + 1, *x.shape]``.
 
     Stable three-term recurrence (hand-written: scipy's ``eval_hermite`` overflows past k ~ 150).
     """
@@ -138,7 +141,7 @@ def _hermite_cumulative(x: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def goe_density(x, n: int) -> np.ndarray:
-    """Exact eigenvalue density of the n x n GOE with density ``∝ exp(-tr A^2 / 2)``, normalised to n.
+    """Exact eigenvalue density of the n x n GOE ``∝ exp(-tr A^2 / 2)``, normalised to n.
 
     (Off-diagonal variance 1/2, diagonal variance 1; semicircle edge ``sqrt(2n)``.) Mehta's formula
 
@@ -166,7 +169,10 @@ def goe_density(x, n: int) -> np.ndarray:
 
 
 def _log_z_ratio(n: int) -> float:
-    """``log(Z_{n+1}/Z_n)`` for ``Z_n = ∫ prod|Δ| e^{-sum x^2/2} = (2 pi)^{n/2} prod_j Γ(1+j/2)/Γ(3/2)``."""
+    """``log(Z_{n+1}/Z_n)`` with the Mehta–Selberg constant ``Z_n = ∫ prod|Δ| e^{-sum x^2/2}``.
+
+    ``Z_n = (2 pi)^{n/2} prod_{j<=n} Γ(1 + j/2) / Γ(3/2)``.
+    """
     return 0.5 * math.log(2 * math.pi) + gammaln(1 + (n + 1) / 2) - gammaln(1.5)
 
 
@@ -270,8 +276,8 @@ def kac_rice_by_index(
 ) -> IndexCounts:
     """Finite-Lambda mean number of critical points of each index (ABC 2013, Thm 2.5).
 
-    ``E Crt_k(B) = 2 sqrt(2/H) (H-1)^{Lambda/2} E[exp(-lambda_{(k+1)}^2 (H-2)/(2H)) 1{lambda_{(k+1)} in cB}]``
-    with ``lambda_{(k+1)}`` the (k+1)-th smallest eigenvalue of GOE_Lambda (density
+    ``E Crt_k(B) = 2 sqrt(2/H) (H-1)^{Lambda/2} E[exp(-x^2 (H-2)/(2H)) 1{x in cB}]``, ``x =
+    lambda_{(k+1)}`` ``lambda_{(k+1)}`` the (k+1)-th smallest eigenvalue of GOE_Lambda (density
     ``∝ exp(-tr A^2/2)``); the expectation is estimated from ``n_samples`` seeded GOE draws.
 
     Returns:
@@ -304,7 +310,7 @@ def kac_rice_by_index(
 # asymptotic complexity (ABC 2013)
 # --------------------------------------------------------------------------------------------
 def e_inf(H: int) -> float:
-    """Threshold energy ``E_inf = 2 sqrt((H-1)/H)`` (minima of the bulk lie at ``u > -E_inf``...)."""
+    """Threshold energy ``E_inf = 2 sqrt((H-1)/H)``: typical minima lie near ``u = -E_inf``."""
     check_positive("H", H, integer=True)
     return 2.0 * math.sqrt((H - 1) / H)
 
@@ -445,14 +451,19 @@ def analytic_table(
     n_params: int,
     depths: Sequence[int] = tuple(range(2, 16)),
     budget: ParameterBudget | None = None,
+    *,
+    minima_samples: int = 0,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Counts and energies vs depth at a fixed parameter budget, one row per H.
 
-    Columns: ``N, H, lam, log_complex_classes, log_kr_classes`` (exact finite-Lambda Kac–Rice mean
-    number of real classes), ``log_kr_minima`` (index-0 points at ``u < 0``... counted via the
-    asymptotic-free Monte Carlo is slow, so the column uses the exact total restricted to
-    ``u <= -E_inf`` as an upper proxy is *not* used; it is the cumulative complexity
-    ``Lambda * Theta_{0,H}(-E_inf)``), ``e_0, e_inf``, ``threshold_log_volume_slope``.
+    Columns: ``N, H, lam`` (``Lambda(N, H)`` under ``budget``); ``log_complex_classes``
+    (Cartwright–Sturmfels); ``log_kr_classes`` (exact finite-Lambda Kac–Rice mean number of real
+    classes); ``lam_theta0_threshold`` (``Lambda * Theta_{0,H}(-E_inf)``, the leading-order log
+    mean number of minima); ``e_0, e_inf``; ``threshold_log_volume_slope`` (``dv/du`` at the
+    threshold, ``sqrt(H/(H-1))/2``). With ``minima_samples > 0`` also ``log_kr_minima`` and
+    ``log_kr_minima_se`` (log of the exact finite-Lambda mean number of minima, index-0 points,
+    by :func:`kac_rice_by_index` with that many GOE samples, and its relative standard error).
     """
     rows = []
     for H in depths:
@@ -470,4 +481,8 @@ def analytic_table(
                 "threshold_log_volume_slope": 0.5 * math.sqrt(H / (H - 1)),
             }
         )
+        if minima_samples:
+            ic = kac_rice_by_index(lam, H, n_samples=minima_samples, seed=seed)
+            rows[-1]["log_kr_minima"] = ic.log_prefactor + math.log(ic.mean[0])
+            rows[-1]["log_kr_minima_se"] = ic.stderr[0] / ic.mean[0]
     return pd.DataFrame(rows)

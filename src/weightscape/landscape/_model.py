@@ -153,12 +153,14 @@ class SpinGlassBase:
         if squeeze:
             if self.n_disorder != 1:
                 raise ConfigError(
-                    f"points of shape {tuple(w.shape)} need a disorder axis: use [D={self.n_disorder}, B, lam]"
+                    f"points of shape {tuple(w.shape)} need a disorder axis: "
+                    f"use [D={self.n_disorder}, B, lam]"
                 )
             w = w[None]
         if w.ndim != 3 or w.shape[0] != self.n_disorder or w.shape[-1] != self.lam:
             raise ConfigError(
-                f"points must have shape [D={self.n_disorder}, B, lam={self.lam}], got {tuple(w.shape)}"
+                f"points must have shape [D={self.n_disorder}, B, lam={self.lam}], "
+                f"got {tuple(w.shape)}"
             )
         return w, squeeze
 
@@ -213,7 +215,8 @@ class DenseSpinGlass(SpinGlassBase):
         tensor = torch.as_tensor(tensor)
         if tensor.ndim < 3 or len(set(tensor.shape[1:])) != 1:
             raise ConfigError(
-                f"tensor must have shape [D, lam, ..., lam] with H >= 2 equal axes, got {tuple(tensor.shape)}"
+                "tensor must have shape [D, lam, ..., lam] with H >= 2 equal axes, "
+                f"got {tuple(tensor.shape)}"
             )
         self.tensor = tensor
         self.n_disorder = tensor.shape[0]
@@ -251,7 +254,7 @@ class DenseSpinGlass(SpinGlassBase):
         return self.tensor.device
 
     def _contract(self, w: torch.Tensor, times: int) -> torch.Tensor:
-        """``S[.., w, ..., w]`` with the last ``times`` axes contracted, ``[D, B, lam^(H-times)]``."""
+        """``S[.., w, ..., w]``, the last ``times`` axes contracted: ``[D, B, lam^(H-times)]``."""
         D, B, lam = w.shape
         if times == 0:
             return self._sym[:, None, :].expand(D, B, self._sym.shape[-1])
@@ -318,7 +321,8 @@ class SpinGlass(SpinGlassBase):
             c = c[None]
         if c.ndim != 2 or c.shape[1] != n_monomials(lam, H):
             raise ConfigError(
-                f"coefficients must have shape [D, C(lam+H-1, H) = {n_monomials(lam, H)}], got {tuple(c.shape)}"
+                f"coefficients must have shape [D, C(lam+H-1, H) = {n_monomials(lam, H)}], "
+                f"got {tuple(c.shape)}"
             )
         self.coefficients = c
         self.lam, self.H, self.n_disorder = lam, H, c.shape[0]
@@ -385,7 +389,7 @@ class SpinGlass(SpinGlassBase):
         precision: Precision | None = None,
         split: str | int = "auto",
     ) -> SpinGlass:
-        """Draw independent ``c_alpha ~ N(0, H!/prod_k alpha_k!)`` (the law of the ordered-tuple model).
+        """Draw independent ``c_alpha ~ N(0, H!/prod_k alpha_k!)`` (the ordered-tuple model's law).
 
         Args:
             lam, H: size and degree.
@@ -408,7 +412,8 @@ class SpinGlass(SpinGlassBase):
         tensor = torch.as_tensor(tensor)
         if tensor.ndim < 3 or len(set(tensor.shape[1:])) != 1:
             raise ConfigError(
-                f"tensor must have shape [D, lam, ..., lam] with H >= 2 equal axes, got {tuple(tensor.shape)}"
+                "tensor must have shape [D, lam, ..., lam] with H >= 2 equal axes, "
+                f"got {tuple(tensor.shape)}"
             )
         D, lam, H = tensor.shape[0], tensor.shape[1], tensor.ndim - 1
         tuples = np.indices([lam] * H).reshape(H, -1).T
@@ -472,7 +477,11 @@ class SpinGlass(SpinGlassBase):
         """All monomials of ``degree`` at ``w [D, B, lam]``, ``[D, B, P_degree]``."""
         if degree == 0:
             return torch.ones(*w.shape[:-1], 1, dtype=w.dtype, device=w.device)
-        return w[..., self._table("rows", degree)["rows"]].prod(-1)
+        rows = self._table("rows", degree)["rows"]
+        # index_select on the last axis is several times faster than advanced indexing here.
+        return (
+            torch.index_select(w, -1, rows.reshape(-1)).reshape(*w.shape[:-1], *rows.shape).prod(-1)
+        )
 
     def _jt(self, y: torch.Tensor, w: torch.Tensor, degree: int, phi_lower: torch.Tensor):
         """``J_degree^T y``: ``sum_A y_A d phi_A / d w``, ``[D, B, lam]``."""
@@ -480,7 +489,11 @@ class SpinGlass(SpinGlassBase):
         if degree == 0:
             return out
         t = self._table("d1", degree)
-        contrib = y[..., t["source"]] * t["coef"] * phi_lower[..., t["target"]]
+        contrib = (
+            torch.index_select(y, -1, t["source"])
+            * t["coef"]
+            * torch.index_select(phi_lower, -1, t["target"])
+        )
         return out.index_add_(-1, t["var"], contrib)
 
     def _jacobian(self, w: torch.Tensor, degree: int, phi_lower: torch.Tensor) -> torch.Tensor:

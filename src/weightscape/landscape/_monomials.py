@@ -1,8 +1,9 @@
 """Tables of monomials (multisets of variable indices) used by the tensor-free spin-glass path.
 
 A monomial of degree ``d`` in ``lam`` variables is stored as its sorted index tuple
-``i_1 <= i_2 <= ... <= i_d`` (one row of an integer array ``[P_d, d]``, ``P_d = C(lam + d - 1, d)``),
-in lexicographic order. Its multi-index is ``alpha_k = #{p : i_p = k}``.
+``i_1 <= i_2 <= ... <= i_d`` (one row of an integer array ``[P_d, d]``,
+``P_d = C(lam + d - 1, d)``), in lexicographic order. Its multi-index is
+``alpha_k = #{p : i_p = k}``.
 
 Hand-written (vectorised NumPy) because ``itertools.combinations_with_replacement`` is a Python
 loop (minutes at the 10^7 monomials of N = 240, H = 6) and no library offers rank/derivative tables.
@@ -31,13 +32,13 @@ __all__ = [
 
 
 def n_monomials(lam: int, degree: int) -> int:
-    """Number of monomials of degree ``degree`` in ``lam`` variables, ``C(lam + degree - 1, degree)``."""
+    """Monomials of degree ``degree`` in ``lam`` variables: ``C(lam+degree-1, degree)``."""
     return comb(lam + degree - 1, degree)
 
 
 @lru_cache(maxsize=64)
 def multisets(lam: int, degree: int) -> np.ndarray:
-    """All sorted index tuples of length ``degree`` over ``range(lam)``, lexicographic, ``[P, degree]``.
+    """All sorted index tuples of length ``degree`` over ``range(lam)``, lex order, ``[P, degree]``.
 
     Built by extending each tuple of length ``d - 1`` by every index ``>= `` its last index, which
     keeps the lexicographic order. The result is read-only (it is cached).

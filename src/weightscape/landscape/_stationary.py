@@ -85,8 +85,8 @@ def newton_solve(
     """Up to ``n_iter`` Newton steps from ``w0 [D, B, lam]``; returns ``(w, grad_norm at w)``.
 
     With ``tol``, stops early once the number of points with ``|grad| < tol`` has not changed over
-    the last 5 steps, after at least 20 (Newton converges quadratically: a start that has not converged by then is
-    wandering and is discarded by the caller).
+    the last 5 steps, after at least 20 (Newton converges quadratically: a start that has not
+    converged by then is wandering and is discarded by the caller).
     """
     w = project_to_sphere(torch.as_tensor(w0, dtype=model.dtype, device=model.device))
     history: list[int] = []
