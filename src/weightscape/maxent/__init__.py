@@ -7,13 +7,22 @@ energy ``E = -(exponent)``; ``J`` symmetric ``[N, N]`` with zero diagonal.
 - moments: :func:`sample_moments` (m, C, connected C, third-order), bit packing of samples;
 - exact: enumeration of all ``2^N`` states (log Z, probabilities, moments) for N ≤ ~20;
 - Monte Carlo: :func:`metropolis_sample` (batched chains);
-- BP: :func:`bp_solve` (dense damped BP on the complete graph);
+- BP: :func:`bp_solve` (dense damped BP on the complete graph); :func:`bethe_solve` (batched
+  over many field vectors, with the Bethe free energy);
+- entropy landscape: :func:`entropy_landscape` around references (:func:`sample_references`,
+  :func:`read_references`), iso-energy variant, coexisting BP fixed points, TAP landscape, figures;
 - inverse methods, one class each with ``fit(data) -> (model, report)``: :class:`BoltzmannBP`,
   :class:`PseudoLikelihood`, :class:`MeanFieldInversion`, :class:`TAPInversion`,
   :class:`ExactBoltzmann`;
 - peers: :func:`coniii_fit` runs ConIII in the separate peers environment (cross-checks).
 """
 
+from ._bethe import (  # landscape group
+    BetheConfig,
+    BetheResult,
+    bethe_pair_moments,
+    bethe_solve,
+)
 from ._bp import (
     BP_DEFAULT_DAMPING,
     BP_DEFAULT_MAX_ITER,
@@ -32,6 +41,24 @@ from ._exact import (
 )
 from ._exact_learning import ExactBoltzmann, ExactBoltzmannConfig
 from ._fit import FitReport, FitResult, InverseIsing, model_moments, moment_error
+from ._landscape import (  # landscape group
+    BPFixedPoints,
+    IsoEnergyConfig,
+    IsoEnergyResult,
+    LandscapeConfig,
+    LandscapeResult,
+    LandscapeSummary,
+    binary_entropy,
+    bp_fixed_points,
+    entropy_landscape,
+    entropy_landscapes,
+    iso_energy_landscape,
+)
+from ._landscape_plots import (  # landscape group
+    plot_d_of_x,
+    plot_entropy_landscape,
+    plot_tap_histogram,
+)
 from ._mean_field import MeanFieldConfig, MeanFieldInversion, TAPInversion
 from ._metropolis import MetropolisConfig, MetropolisState, MetropolisTrace, metropolis_sample
 from ._model import IsingModel, read_matrix
@@ -45,6 +72,21 @@ from ._moments import (
 )
 from ._peers import coniii_fit, peers_python
 from ._pseudo import PseudoLikelihood, PseudoLikelihoodConfig
+from ._references import (  # landscape group
+    LAYER_SLICES,
+    References,
+    ReferenceSampling,
+    parse_slice,
+    read_references,
+    sample_references,
+)
+from ._tap import (  # landscape group
+    TAPConfig,
+    TAPLandscape,
+    tap_free_energy,
+    tap_landscape,
+    tap_solve,
+)
 
 __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     # model and files
@@ -90,6 +132,43 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "TAPInversion",
     "ExactBoltzmann",
     "ExactBoltzmannConfig",
+    # ---- landscape group (entropy landscape of weight space; _bethe, _landscape, _tap,
+    # _references, _landscape_plots) ----
+    # batched BP with the Bethe free energy
+    "BetheConfig",
+    "BetheResult",
+    "bethe_pair_moments",
+    "bethe_solve",
+    # reference configurations
+    "LAYER_SLICES",
+    "References",
+    "ReferenceSampling",
+    "parse_slice",
+    "read_references",
+    "sample_references",
+    # entropy landscape and variants
+    "LandscapeConfig",
+    "LandscapeResult",
+    "LandscapeSummary",
+    "binary_entropy",
+    "entropy_landscape",
+    "entropy_landscapes",
+    "IsoEnergyConfig",
+    "IsoEnergyResult",
+    "iso_energy_landscape",
+    "BPFixedPoints",
+    "bp_fixed_points",
+    # TAP free-energy landscape
+    "TAPConfig",
+    "TAPLandscape",
+    "tap_free_energy",
+    "tap_landscape",
+    "tap_solve",
+    # figures
+    "plot_entropy_landscape",
+    "plot_d_of_x",
+    "plot_tap_histogram",
+    # ---- end landscape group ----
     # peer cross-checks (ConIII in the separate peers environment)
     "coniii_fit",
     "peers_python",

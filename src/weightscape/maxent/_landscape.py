@@ -1,0 +1,743 @@
+"""Entropy landscape of an Ising model around reference configurations (Zou & Huang 2021, after
+Huang & Kabashima 2014): the Bethe entropy of the configurations at distance ``d`` from ``σ*``.
+
+The model is tilted towards a reference, ``h_i → h_i + x σ*_i``, and BP is solved for every
+``x`` on a grid, sweeping in both directions with warm starts (messages of the previous ``x``).
+With ``q = Σ_i σ*_i m_i / N`` the mean overlap,
+
+.. math::
+
+    d = \\frac{1 - q}{2}, \\qquad s(d) = -\\beta f + \\beta e, \\qquad e_0 = \\beta e + x q,
+
+where ``-βf`` is the Bethe free entropy per spin of the tilted model, ``βe`` its energy per spin
+(tilt included) and ``e_0`` the energy per spin of the untilted model. ``s(d)`` never exceeds the
+binary entropy ``H(d) = -d ln d - (1-d) ln(1-d)`` for a genuine (exact) entropy; the gap
+``H(d) - s(d)`` measures how far from "as random as possible" the model is around ``σ*``.
+
+A broken (clustered) weight space shows as a discontinuous jump of ``d(x)`` and hysteresis
+between the two sweep directions; both are detected here, and points where BP did not converge are
+flagged (kept in the arrays, excluded from every summary).
+
+Default conventions (the spec's; all arguments of :class:`LandscapeConfig`): messages start at 0
+at the first ``x``; the first sweep starts at ``x = +3`` going down; damping 0.5; converged when
+the largest message change of a damped step is below 1e-6; the mean gap is averaged over the
+converged points of the downward sweep.
+
+Variants: :func:`iso_energy_landscape` (the inverse temperature β is adjusted at every ``x`` by a
+secant search so that ``e_0`` stays at the reference's energy) and :func:`bp_fixed_points`
+(coexisting BP fixed points from random initial messages).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from ..config import Precision
+from ..errors import ConfigError, DatasetError, check_choice, check_positive
+from ._bethe import BETHE_DEFAULT_TOL, BetheConfig, bethe_solve
+from ._model import IsingModel
+
+__all__ = [
+    "DIRECTIONS",
+    "BPFixedPoints",
+    "IsoEnergyConfig",
+    "IsoEnergyResult",
+    "LandscapeConfig",
+    "LandscapeResult",
+    "LandscapeSummary",
+    "binary_entropy",
+    "bp_fixed_points",
+    "entropy_landscape",
+    "entropy_landscapes",
+    "iso_energy_landscape",
+]
+
+DIRECTIONS = ("down", "up")
+INIT_MESSAGES = ("zero", "random")
+GAP_AVERAGES = ("down_converged", "up_converged", "all_converged")
+# The grid must hold (x_max - x_min)/x_step steps up to this relative slack (round-off of 0.05).
+GRID_SLACK = 1e-9
+
+
+def binary_entropy(d) -> np.ndarray:
+    """``H(d) = -d ln d - (1-d) ln(1-d)`` (nats), with ``H(0) = H(1) = 0``; NaN outside [0, 1]."""
+    d = np.asarray(d, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(d > 0, -d * np.log(np.where(d > 0, d, 1.0)), 0.0)
+        b = np.where(d < 1, -(1 - d) * np.log(np.where(d < 1, 1 - d, 1.0)), 0.0)
+    return np.where((d >= 0) & (d <= 1), a + b, np.nan)
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    """Settings of :func:`entropy_landscape`.
+
+    Attributes:
+        x_min, x_max, x_step: the tilt grid ``x_min, x_min + x_step, …, x_max`` (must fit an
+            integer number of steps); default −3…3 step 0.05 (121 points).
+        first_sweep: ``"down"`` (start at ``x_max``, the spec's default) or ``"up"``.
+        both_directions: sweep back over the grid after the first sweep (warm-started from its
+            last messages); without it only the first direction is computed.
+        init_messages: messages at the first ``x``: ``"zero"`` (default) or ``"random"``
+            (normal, std ``init_scale``, seeded by ``seed``; the authors used std 0.01).
+        init_scale, seed: see ``init_messages``.
+        bp: the BP solver's damping (0.5), tolerance (1e-6), criterion (``"max_change"``),
+            acceleration, sweep limit.
+        jump_threshold: ``|Δd|`` between neighbouring converged ``x`` above which a jump is
+            reported (default 0.05 = twice the steepest step of independent spins, whose
+            ``d = (1 - tanh x)/2`` changes by at most 0.025 per 0.05 of ``x``).
+        hysteresis_threshold: ``|d_down - d_up|`` above which the sweeps count as different
+            (default 1e-3, far above the differences left by the BP tolerance).
+        gap_average: which points the mean gap ``H(d) - s(d)`` averages: ``"down_converged"``
+            (the spec's default), ``"up_converged"`` or ``"all_converged"``.
+        batch_size: references solved together by the batched BP (``None`` = all).
+        precision: dtype/device of the BP (float64 CPU by default).
+    """
+
+    x_min: float = -3.0
+    x_max: float = 3.0
+    x_step: float = 0.05
+    first_sweep: str = "down"
+    both_directions: bool = True
+    init_messages: str = "zero"
+    init_scale: float = 0.01
+    seed: int = 0
+    bp: BetheConfig = field(default_factory=lambda: BetheConfig(tol=BETHE_DEFAULT_TOL))
+    jump_threshold: float = 0.05
+    hysteresis_threshold: float = 1e-3
+    gap_average: str = "down_converged"
+    batch_size: int | None = None
+    precision: Precision = field(default_factory=Precision)
+
+    def __post_init__(self):
+        for name in ("x_min", "x_max", "x_step"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ConfigError(f"{name}={v!r} must be a finite number")
+        if not self.x_max > self.x_min:
+            raise ConfigError(f"x_max={self.x_max!r} must exceed x_min={self.x_min!r}")
+        check_positive("x_step", self.x_step)
+        steps = (self.x_max - self.x_min) / self.x_step
+        if abs(steps - round(steps)) > GRID_SLACK * max(1.0, steps):
+            raise ConfigError(
+                f"x_step={self.x_step!r} does not divide x_max - x_min = "
+                f"{self.x_max - self.x_min!r} into whole steps"
+            )
+        check_choice("first_sweep", self.first_sweep, DIRECTIONS)
+        check_choice("init_messages", self.init_messages, INIT_MESSAGES)
+        check_positive("init_scale", self.init_scale)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        if not isinstance(self.bp, BetheConfig):
+            raise ConfigError(f"bp={self.bp!r} must be a BetheConfig")
+        check_positive("jump_threshold", self.jump_threshold)
+        check_positive("hysteresis_threshold", self.hysteresis_threshold)
+        check_choice("gap_average", self.gap_average, GAP_AVERAGES)
+        if self.batch_size is not None:
+            check_positive("batch_size", self.batch_size, integer=True)
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The tilts ``[K]`` in ascending order."""
+        k = round((self.x_max - self.x_min) / self.x_step)
+        return self.x_min + self.x_step * np.arange(k + 1)
+
+    @property
+    def sweeps(self) -> tuple[str, ...]:
+        """Directions in the order they are swept."""
+        other = "up" if self.first_sweep == "down" else "down"
+        return (self.first_sweep, other) if self.both_directions else (self.first_sweep,)
+
+
+@dataclass(frozen=True)
+class LandscapeSummary:
+    """Scalars of one landscape (all from converged points only; NaN where undefined).
+
+    Attributes:
+        d_at_zero: ``d`` at ``x = 0`` on the downward sweep (nearest grid point to 0).
+        max_jump: largest ``|Δd|`` between neighbouring converged points of the downward sweep.
+        max_jump_x: ``(x_hi, x_lo)`` where it happens.
+        n_jumps: steps of the downward sweep with ``|Δd| > jump_threshold``.
+        max_jump_up, max_jump_up_x: the same on the upward sweep.
+        max_hysteresis: largest ``|d_down - d_up|`` over ``x`` converged in both sweeps.
+        max_hysteresis_x: where.
+        hysteresis_area: ``Σ_x |d_down - d_up| · x_step`` over those points (area between the
+            two ``d(x)`` curves).
+        mean_gap: mean of ``H(d) - s(d)`` over the points named by ``gap_average``.
+        min_gap: smallest ``H(d) - s(d)`` over those points (negative: ``s`` above the bound).
+        has_jump, has_hysteresis: thresholds of the config exceeded.
+        n_unconverged: points (both sweeps) where BP did not converge.
+    """
+
+    d_at_zero: float
+    max_jump: float
+    max_jump_x: tuple[float, float]
+    n_jumps: int
+    max_jump_up: float
+    max_jump_up_x: tuple[float, float]
+    max_hysteresis: float
+    max_hysteresis_x: float
+    hysteresis_area: float
+    mean_gap: float
+    min_gap: float
+    has_jump: bool
+    has_hysteresis: bool
+    n_unconverged: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class LandscapeResult:
+    """One reference's entropy landscape on both sweeps.
+
+    Arrays are ``[2, K]``: row 0 is the downward sweep, row 1 the upward one (in
+    :data:`DIRECTIONS` order, whatever the order swept), columns follow the ascending grid ``x``.
+    A direction not swept is all-NaN (``converged`` False).
+
+    Attributes:
+        x: tilts ``[K]`` ascending.
+        d, q: distance and overlap ``[2, K]``.
+        s: Bethe entropy per spin of the tilted model ``[2, K]``.
+        free_entropy: ``-βf`` ``[2, K]``.
+        energy: ``βe`` (tilted model, tilt included) ``[2, K]``.
+        e0: energy per spin of the untilted model ``βe + x q`` ``[2, K]``.
+        converged: BP convergence flags ``[2, K]``.
+        iterations: BP sweeps per point ``[2, K]``.
+        reference: ``σ*`` ``[N]`` int8.
+        config: the :class:`LandscapeConfig` used.
+    """
+
+    x: np.ndarray
+    d: np.ndarray
+    q: np.ndarray
+    s: np.ndarray
+    free_entropy: np.ndarray
+    energy: np.ndarray
+    e0: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    reference: np.ndarray
+    config: LandscapeConfig
+
+    @property
+    def n_spins(self) -> int:
+        return self.reference.shape[0]
+
+    @property
+    def bound(self) -> np.ndarray:
+        """``H(d)`` ``[2, K]``."""
+        return binary_entropy(self.d)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """``H(d) - s(d)`` ``[2, K]``."""
+        return self.bound - self.s
+
+    def to_frame(self):
+        """Long table: one row per (direction, x) with columns ``direction, x, d, q, s, H, gap,
+        free_entropy, beta_e, e0, converged, iterations`` (only swept directions)."""
+        import pandas as pd
+
+        rows = []
+        for k, name in enumerate(DIRECTIONS):
+            if name not in self.config.sweeps:
+                continue
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "direction": name,
+                        "x": self.x,
+                        "d": self.d[k],
+                        "q": self.q[k],
+                        "s": self.s[k],
+                        "H": self.bound[k],
+                        "gap": self.gap[k],
+                        "free_entropy": self.free_entropy[k],
+                        "beta_e": self.energy[k],
+                        "e0": self.e0[k],
+                        "converged": self.converged[k],
+                        "iterations": self.iterations[k],
+                    }
+                )
+            )
+        return pd.concat(rows, ignore_index=True)
+
+    def jumps(self, direction: str = "down") -> list[tuple[float, float, float]]:
+        """Jumps ``(x_from, x_to, Δd)`` of one sweep, in sweep order, where ``|Δd|`` exceeds
+        ``jump_threshold`` between neighbouring converged points."""
+        check_choice("direction", direction, DIRECTIONS)
+        k = DIRECTIONS.index(direction)
+        steps = _steps(self.x, self.d[k], self.converged[k], direction)
+        thr = self.config.jump_threshold
+        return [(a, b, dd) for a, b, dd in steps if abs(dd) > thr]
+
+    def summary(self) -> LandscapeSummary:
+        cfg = self.config
+        x, d, conv = self.x, self.d, self.converged
+        i0 = int(np.argmin(np.abs(x)))
+        d0 = float(d[0, i0]) if conv[0, i0] else math.nan
+
+        def biggest(direction):
+            k = DIRECTIONS.index(direction)
+            steps = _steps(x, d[k], conv[k], direction)
+            if not steps:
+                return math.nan, (math.nan, math.nan)
+            a, b, dd = max(steps, key=lambda t: abs(t[2]))
+            return abs(dd), (a, b)
+
+        jd, jdx = biggest("down")
+        ju, jux = biggest("up")
+        both = conv[0] & conv[1]
+        if both.any():
+            diff = np.abs(d[0] - d[1])
+            diff_c = np.where(both, diff, -np.inf)
+            ih = int(np.argmax(diff_c))
+            hmax, hx = float(diff[ih]), float(x[ih])
+            area = float(diff[both].sum() * cfg.x_step)
+        else:
+            hmax = hx = area = math.nan
+        gap = self.gap
+        if cfg.gap_average == "down_converged":
+            sel = gap[0][conv[0]]
+        elif cfg.gap_average == "up_converged":
+            sel = gap[1][conv[1]]
+        else:
+            sel = gap[conv]
+        swept = np.array([name in cfg.sweeps for name in DIRECTIONS])
+        return LandscapeSummary(
+            d_at_zero=d0,
+            max_jump=jd,
+            max_jump_x=jdx,
+            n_jumps=len(self.jumps("down")),
+            max_jump_up=ju,
+            max_jump_up_x=jux,
+            max_hysteresis=hmax,
+            max_hysteresis_x=hx,
+            hysteresis_area=area,
+            mean_gap=float(sel.mean()) if sel.size else math.nan,
+            min_gap=float(sel.min()) if sel.size else math.nan,
+            has_jump=bool(jd > cfg.jump_threshold),
+            has_hysteresis=bool(hmax > cfg.hysteresis_threshold),
+            n_unconverged=int((~conv[swept]).sum()),
+        )
+
+
+def _steps(x, d, conv, direction):
+    """``(x_from, x_to, d_to - d_from)`` between neighbouring converged points in sweep order."""
+    order = np.arange(len(x))[::-1] if direction == "down" else np.arange(len(x))
+    idx = [i for i in order if conv[i]]
+    return [
+        (float(x[a]), float(x[b]), float(d[b] - d[a]))
+        for a, b in itertools.pairwise(idx)
+        if abs(b - a) == 1
+    ]
+
+
+def _prepare(model: IsingModel, references, precision: Precision):
+    dtype, device = precision.torch_dtype, precision.torch_device
+    model = model.to(dtype=dtype, device=device)
+    ref = torch.as_tensor(np.asarray(references), dtype=dtype, device=device)
+    if ref.ndim == 1:
+        ref = ref[None, :]
+    if ref.ndim != 2 or ref.shape[1] != model.n_spins:
+        raise DatasetError(
+            f"references have shape {tuple(ref.shape)}; expected [R, N] with N = {model.n_spins}"
+        )
+    if not bool(((ref == 1) | (ref == -1)).all()):
+        raise DatasetError("references must contain only -1 and +1")
+    return model, ref
+
+
+def _initial_messages(cfg: LandscapeConfig, b: int, n: int, dtype, device) -> torch.Tensor:
+    if cfg.init_messages == "zero":
+        return torch.zeros(b, n, n, dtype=dtype, device=device)
+    g = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    M = cfg.init_scale * torch.randn(b, n, n, generator=g, dtype=torch.float64)
+    M = M.clamp_(-1.0, 1.0).to(dtype=dtype, device=device)
+    M.diagonal(dim1=1, dim2=2).zero_()
+    return M
+
+
+def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> dict:
+    """Both sweeps for a batch of references ``ref`` ``[b, N]``; arrays ``[b, 2, K]``."""
+    b, n = ref.shape
+    x = cfg.grid
+    K = len(x)
+    out = {k: np.full((b, 2, K), np.nan) for k in ("d", "q", "s", "free_entropy", "energy", "e0")}
+    out["converged"] = np.zeros((b, 2, K), dtype=bool)
+    out["iterations"] = np.zeros((b, 2, K), dtype=np.int64)
+    M = _initial_messages(cfg, b, n, model.dtype, model.device)
+    for direction in cfg.sweeps:
+        row = DIRECTIONS.index(direction)
+        order = range(K - 1, -1, -1) if direction == "down" else range(K)
+        for k in order:
+            xk = float(x[k])
+            fields = model.h[None, :] + xk * ref
+            M, res, _ = bethe_solve(model, cfg.bp, M, fields=fields)
+            q = (ref * res.m).sum(1) / n
+            qn = q.detach().cpu().to(torch.float64).numpy()
+            out["q"][:, row, k] = qn
+            out["d"][:, row, k] = 0.5 * (1.0 - qn)
+            fe = res.free_entropy.detach().cpu().to(torch.float64).numpy()
+            en = res.energy.detach().cpu().to(torch.float64).numpy()
+            out["free_entropy"][:, row, k] = fe
+            out["energy"][:, row, k] = en
+            out["s"][:, row, k] = fe + en
+            out["e0"][:, row, k] = en + xk * qn
+            out["converged"][:, row, k] = res.converged.numpy()
+            out["iterations"][:, row, k] = res.iterations.numpy()
+    return out
+
+
+def entropy_landscapes(
+    model: IsingModel, references, config: LandscapeConfig = LandscapeConfig()
+) -> list[LandscapeResult]:
+    """Entropy landscapes of ``model`` around many references, solved together.
+
+    All references of a batch share the BP sweeps (one batched solve per ``x``; each reference
+    keeps its own messages and stops on its own criterion), which is what makes GPUs pay off.
+
+    Args:
+        model: the Ising model (``J`` ``[N, N]``, ``h`` ``[N]``).
+        references: ``[R, N]`` ±1 (array, tensor, or :class:`References` ``.sigma``).
+        config: grid, conventions, BP settings, batch size, precision.
+
+    Returns:
+        ``R`` :class:`LandscapeResult`, in the order of ``references``.
+    """
+    sigma = getattr(references, "sigma", references)
+    model, ref = _prepare(model, sigma, config.precision)
+    R = ref.shape[0]
+    bs = config.batch_size or R
+    results = []
+    for a in range(0, R, bs):
+        chunk = ref[a : a + bs]
+        out = _sweep_batch(model, chunk, config)
+        for i in range(chunk.shape[0]):
+            results.append(
+                LandscapeResult(
+                    x=config.grid,
+                    **{k: v[i] for k, v in out.items()},
+                    reference=chunk[i].cpu().numpy().astype(np.int8),
+                    config=config,
+                )
+            )
+    return results
+
+
+def entropy_landscape(
+    model: IsingModel, reference, config: LandscapeConfig = LandscapeConfig()
+) -> LandscapeResult:
+    """Entropy landscape of ``model`` around one reference ``σ*`` ``[N]`` (see module doc)."""
+    ref = np.asarray(getattr(reference, "sigma", reference))
+    if ref.ndim != 1:
+        raise DatasetError(
+            f"reference has shape {ref.shape}; expected [N] (use entropy_landscapes for many)"
+        )
+    return entropy_landscapes(model, ref[None, :], config)[0]
+
+
+# --------------------------------------------------------------------------- iso-energy
+
+
+@dataclass(frozen=True)
+class IsoEnergyConfig:
+    """Settings of :func:`iso_energy_landscape`.
+
+    Attributes:
+        landscape: grid, first sweep direction, initial messages and BP settings (only the first
+            direction is swept).
+        target_energy: energy per spin ``e_0`` to hold (``None``: the reference's own energy
+            ``E(σ*)/N`` under the model).
+        beta0: inverse temperature where the search starts at the first ``x``; later ``x`` start
+            from the previous solution.
+        beta_step: second secant point ``β + beta_step``.
+        energy_tol: ``|e_0(β) - target|`` accepted.
+        max_secant: secant steps per ``x``.
+        beta_bounds: ``(lo, hi)`` with ``0 < lo < hi``: the search may not leave it (a step
+            beyond is clipped). Only positive temperatures: a target above the infinite-temperature
+            energy cannot be held and is flagged unconverged.
+    """
+
+    landscape: LandscapeConfig = field(default_factory=lambda: LandscapeConfig(bp=BetheConfig()))
+    target_energy: float | None = None
+    beta0: float = 1.0
+    beta_step: float = 0.05
+    energy_tol: float = 1e-6
+    max_secant: int = 50
+    beta_bounds: tuple[float, float] = (1e-3, 50.0)
+
+    def __post_init__(self):
+        if not isinstance(self.landscape, LandscapeConfig):
+            raise ConfigError(f"landscape={self.landscape!r} must be a LandscapeConfig")
+        if self.target_energy is not None and (
+            isinstance(self.target_energy, bool)
+            or not isinstance(self.target_energy, int | float)
+            or not math.isfinite(self.target_energy)
+        ):
+            raise ConfigError(f"target_energy={self.target_energy!r} must be a finite number")
+        for name in ("beta0", "beta_step"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ConfigError(f"{name}={v!r} must be a finite number")
+        if self.beta_step == 0:
+            raise ConfigError("beta_step=0 must be nonzero")
+        check_positive("energy_tol", self.energy_tol)
+        check_positive("max_secant", self.max_secant, integer=True)
+        lo, hi = self.beta_bounds
+        if not 0 < lo < hi:
+            raise ConfigError(f"beta_bounds={self.beta_bounds!r} must satisfy 0 < lo < hi")
+        if not lo < self.beta0 < hi:
+            raise ConfigError(f"beta0={self.beta0!r} must lie inside beta_bounds={(lo, hi)!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class IsoEnergyResult:
+    """Iso-energy landscape along one sweep (arrays ``[K]`` on the ascending grid).
+
+    Attributes:
+        x: tilts; beta: the inverse temperature found; d, q, s: as in
+        :class:`LandscapeResult` (``s`` of the measure ``∝ exp(-βE(σ) + x σ*·σ)``); e0: energy
+        per spin of the untilted model at β = 1 units (≈ ``target``); converged: BP converged
+        and ``|e0 - target| ≤ energy_tol``; iterations: BP sweeps summed over the search;
+        target: the energy held.
+    """
+
+    x: np.ndarray
+    beta: np.ndarray
+    d: np.ndarray
+    q: np.ndarray
+    s: np.ndarray
+    e0: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    target: float
+    direction: str
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "direction": self.direction,
+                "x": self.x,
+                "beta": self.beta,
+                "d": self.d,
+                "q": self.q,
+                "s": self.s,
+                "H": binary_entropy(self.d),
+                "e0": self.e0,
+                "converged": self.converged,
+                "iterations": self.iterations,
+            }
+        )
+
+
+class _IsoSolver:
+    """``β ↦ e_0(β, x) - target`` by BP on ``(βJ, βh + xσ*)``; remembers the last solve."""
+
+    def __init__(self, base: IsingModel, ref: torch.Tensor, x: float, target: float, bp):
+        self.base, self.ref, self.x, self.target, self.bp = base, ref, x, target, bp
+        self.iterations = 0
+        self.last = None
+
+    def __call__(self, beta: float, messages: torch.Tensor):
+        base, n = self.base, self.base.n_spins
+        mdl = IsingModel(beta * base.J, beta * base.h)
+        fields = beta * base.h + self.x * self.ref
+        M, res, _ = bethe_solve(mdl, self.bp, messages, fields=fields)
+        q = float((self.ref[0] * res.m[0]).sum()) / n
+        self.iterations += int(res.iterations[0])
+        self.last = (res, q)
+        return (float(res.energy[0]) + self.x * q) / beta - self.target, M
+
+
+def iso_energy_landscape(
+    model: IsingModel, reference, config: IsoEnergyConfig = IsoEnergyConfig()
+) -> IsoEnergyResult:
+    """Entropy landscape at fixed energy: for every ``x`` find β with ``e_0(β, x) = target``.
+
+    The measure is ``P(σ) ∝ exp(-β E(σ) + x Σ_i σ*_i σ_i)`` (couplings ``βJ``, fields
+    ``βh + xσ*``); with its Bethe ``βe`` (tilt included) and overlap ``q``, the untilted energy
+    per spin in the model's units is ``e_0 = (βe + x q)/β``. β is found by the secant method
+    (steps clipped to ``beta_bounds``), warm-starting BP from the previous solve.
+
+    Args:
+        model: the Ising model at β = 1.
+        reference: ``σ*`` ``[N]``.
+        config: see :class:`IsoEnergyConfig`.
+    """
+    lcfg = config.landscape
+    base, ref = _prepare(model, np.asarray(getattr(reference, "sigma", reference)), lcfg.precision)
+    if ref.shape[0] != 1:
+        raise DatasetError("iso_energy_landscape takes one reference [N]")
+    n = base.n_spins
+    target = (
+        float(base.energy(ref[0])) / n if config.target_energy is None else config.target_energy
+    )
+    x = lcfg.grid
+    K = len(x)
+    arrs = {k: np.full(K, np.nan) for k in ("beta", "d", "q", "s", "e0")}
+    conv = np.zeros(K, dtype=bool)
+    iters = np.zeros(K, dtype=np.int64)
+    M = _initial_messages(lcfg, 1, n, base.dtype, base.device)
+    lo, hi = config.beta_bounds
+    beta = float(config.beta0)
+    direction = lcfg.first_sweep
+    order = range(K - 1, -1, -1) if direction == "down" else range(K)
+
+    for k in order:
+        xk = float(x[k])
+        solve = _IsoSolver(base, ref, xk, target, lcfg.bp)
+        b0 = beta
+        f0, M0 = solve(b0, M)
+        b1 = min(max(b0 + config.beta_step, lo), hi)
+        f1, M1 = solve(b1, M0)
+        ok = False
+        for _ in range(config.max_secant):
+            if abs(f1) <= config.energy_tol:
+                ok = True
+                break
+            if not (math.isfinite(f0) and math.isfinite(f1)) or f1 == f0:
+                break
+            b2 = min(max(b1 - f1 * (b1 - b0) / (f1 - f0), lo), hi)
+            if b2 == b1:
+                break
+            b0, f0 = b1, f1
+            b1 = b2
+            f1, M1 = solve(b1, M1)
+        res, q = solve.last
+        M = M1
+        if math.isfinite(f1):
+            beta = b1
+        arrs["beta"][k] = b1
+        arrs["q"][k] = q
+        arrs["d"][k] = 0.5 * (1.0 - q)
+        arrs["s"][k] = float(res.entropy[0])
+        arrs["e0"][k] = f1 + target
+        conv[k] = ok and bool(res.converged[0])
+        iters[k] = solve.iterations
+    return IsoEnergyResult(
+        x=x, converged=conv, iterations=iters, target=target, direction=direction, **arrs
+    )
+
+
+# --------------------------------------------------------------------------- BP fixed points
+
+
+@dataclass(frozen=True, eq=False)
+class BPFixedPoints:
+    """Distinct BP fixed points found from random initial messages.
+
+    Attributes:
+        m: magnetisations of each distinct fixed point ``[P, N]`` (sorted by free entropy,
+            largest first).
+        free_entropy: ``-βf`` per spin ``[P]``.
+        entropy: Bethe entropy per spin ``[P]``.
+        counts: how many starts reached each ``[P]``.
+        overlaps: ``q = σ*·m/N`` with the reference when one was given, else None ``[P]``.
+        n_starts: starts run; n_converged: of which converged.
+    """
+
+    m: np.ndarray
+    free_entropy: np.ndarray
+    entropy: np.ndarray
+    counts: np.ndarray
+    overlaps: np.ndarray | None
+    n_starts: int
+    n_converged: int
+
+    @property
+    def n_fixed_points(self) -> int:
+        return self.m.shape[0]
+
+
+def _distinct(m: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy clustering of rows of ``m`` ``[S, N]`` by ``max|m_a - m_b| ≤ tol``.
+
+    Returns ``(labels [S], representative rows [P])``."""
+    reps: list[int] = []
+    labels = np.empty(m.shape[0], dtype=np.int64)
+    for i in range(m.shape[0]):
+        for c, r in enumerate(reps):
+            if np.max(np.abs(m[i] - m[r])) <= tol:
+                labels[i] = c
+                break
+        else:
+            labels[i] = len(reps)
+            reps.append(i)
+    return labels, np.asarray(reps, dtype=np.int64)
+
+
+def bp_fixed_points(
+    model: IsingModel,
+    *,
+    n_starts: int = 32,
+    x: float = 0.0,
+    reference=None,
+    config: BetheConfig = BetheConfig(tol=1e-9),
+    init_scale: float = 1.0,
+    distinct_tol: float = 1e-4,
+    seed: int = 0,
+    precision: Precision = Precision(),
+) -> BPFixedPoints:
+    """Coexisting BP fixed points: solve from ``n_starts`` random initial messages at once.
+
+    Messages start uniform in ``[-init_scale, init_scale]``; converged solutions whose
+    magnetisations differ by at most ``distinct_tol`` (max norm) are one fixed point.
+
+    Args:
+        model: the Ising model.
+        n_starts: random starts (one batched solve).
+        x, reference: optional tilt ``h + x σ*`` (``reference`` ``[N]`` required when x ≠ 0).
+        config: BP settings (tight tolerance by default so distinct points are resolvable).
+        init_scale, distinct_tol, seed, precision: see above.
+    """
+    check_positive("n_starts", n_starts, integer=True)
+    check_positive("init_scale", init_scale)
+    check_positive("distinct_tol", distinct_tol)
+    dtype, device = precision.torch_dtype, precision.torch_device
+    mdl = model.to(dtype=dtype, device=device)
+    n = mdl.n_spins
+    ref = None
+    if reference is not None:
+        _, ref = _prepare(mdl, np.asarray(getattr(reference, "sigma", reference)), precision)
+        ref = ref[0]
+    elif x != 0:
+        raise ConfigError(f"x={x!r} needs a reference to tilt towards")
+    h = mdl.h if ref is None else mdl.h + float(x) * ref
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    M0 = init_scale * (2.0 * torch.rand(n_starts, n, n, generator=g, dtype=torch.float64) - 1.0)
+    M0 = M0.clamp_(-1.0, 1.0).to(dtype=dtype, device=device)
+    _, res, _ = bethe_solve(mdl, config, M0, fields=h.expand(n_starts, n))
+    conv = res.converged.numpy()
+    m = res.m.detach().cpu().to(torch.float64).numpy()[conv]
+    fe = res.free_entropy.detach().cpu().to(torch.float64).numpy()[conv]
+    s = res.entropy.detach().cpu().to(torch.float64).numpy()[conv]
+    if m.shape[0] == 0:
+        empty = np.zeros((0, n))
+        return BPFixedPoints(empty, np.zeros(0), np.zeros(0), np.zeros(0, np.int64), None,
+                             n_starts, 0)  # fmt: skip
+    labels, reps = _distinct(m, distinct_tol)
+    counts = np.bincount(labels, minlength=len(reps))
+    order = np.argsort(-fe[reps], kind="stable")
+    reps, counts = reps[order], counts[order]
+    overlaps = None
+    if ref is not None:
+        overlaps = m[reps] @ ref.detach().cpu().to(torch.float64).numpy() / n
+    return BPFixedPoints(
+        m=m[reps],
+        free_entropy=fe[reps],
+        entropy=s[reps],
+        counts=counts,
+        overlaps=overlaps,
+        n_starts=n_starts,
+        n_converged=int(conv.sum()),
+    )
