@@ -10,8 +10,8 @@ The negative log-likelihood per sample of data with moments ``(m̂, Ĉ)`` is con
 with gradient ``∂L/∂h_i = m_i - m̂_i`` and ``∂L/∂J_ij = C_ij - Ĉ_ij + λ₂ J_ij`` (model minus data
 moments); model moments come from enumerating all ``2^N`` states. SciPy's L-BFGS-B minimises it,
 and a few Newton steps with the exact Hessian (the covariance of the features ``σ_i``, ``σ_iσ_j``)
-polish the result when there are at most 300 parameters (N ≤ 23), so that ill-conditioned
-directions are resolved to round-off.
+polish the result for small problems (≤ 300 parameters and 2^N·parameters ≤ 2^26, e.g. N ≤ 16),
+so that ill-conditioned directions are resolved to round-off.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ __all__ = ["ExactBoltzmann", "ExactBoltzmannConfig"]
 EXACT_LEARNING_MAX_SPINS = 20
 # |m_i| is clipped to 1 - this for the independent-spin starting fields atanh(m_i).
 START_CLIP = 1e-6
+# Newton polishing builds a [2^N, N(N+1)/2] feature matrix: only up to this many entries (512 MB).
+NEWTON_MAX_ENTRIES = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ class ExactBoltzmann(InverseIsing):
             h, ju = t[:n], t[n:]
             J = torch.zeros(n, n, dtype=dtype, device=device)
             J[iu[0], iu[1]] = ju
-            logw = X @ h + ((X[:, iu[0]] * X[:, iu[1]]) @ ju if P else 0.0)
+            J = J + J.T
+            logw = X @ h + 0.5 * ((X @ J) * X).sum(1)  # no [2^N, P] feature matrix
             log_z = torch.logsumexp(logw, 0)
             p = torch.exp(logw - log_z)
             m = p @ X
@@ -122,7 +125,11 @@ class ExactBoltzmann(InverseIsing):
         )
         theta = torch.as_tensor(res.x, dtype=dtype, device=device)
         newton, gmax = 0, float("nan")
-        if cfg.newton_steps > 0 and n + P <= NEWTON_MAX_PARAMS:
+        if (
+            cfg.newton_steps > 0
+            and n + P <= NEWTON_MAX_PARAMS
+            and (n + P) << n <= NEWTON_MAX_ENTRIES
+        ):
             phi = torch.cat([X, X[:, iu[0]] * X[:, iu[1]]], 1)  # features [2^N, n + P]
             mu = torch.cat([m_d, C_d])
 

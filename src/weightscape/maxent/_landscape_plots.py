@@ -7,19 +7,28 @@ where BP did not converge are drawn as grey crosses, never joined into the curve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from ..errors import ConfigError, check_choice
 from ._landscape import DIRECTIONS, LandscapeResult, binary_entropy
 from ._tap import TAPLandscape
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with weightscape.maxent
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_d_of_x", "plot_entropy_landscape", "plot_tap_histogram"]
 
 _FIGSIZE = (6.4, 4.4)
 _DPI = 110
 _STYLE = {"down": "-", "up": "--"}
+
+
+def _new_figure() -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=_FIGSIZE, dpi=_DPI, layout="constrained")
 
 
 def _as_named(results, labels, kind, what: str) -> list[tuple[str, object]]:
@@ -65,7 +74,7 @@ def plot_entropy_landscape(
         title: axes title.
     """
     items = _as_named(results, labels, LandscapeResult, "landscapes")
-    fig = Figure(figsize=_FIGSIZE, dpi=_DPI, layout="constrained")
+    fig = _new_figure()
     ax = fig.add_subplot()
     dd = np.linspace(0.0, 1.0, 401)
     ax.plot(dd, binary_entropy(dd), color="0.5", lw=2, label="H(d) bound")
@@ -100,7 +109,7 @@ def plot_d_of_x(
 ) -> Figure:
     """``d(x)`` on both sweeps (downward solid, upward dashed): jumps and hysteresis show here."""
     items = _as_named(results, labels, LandscapeResult, "landscapes")
-    fig = Figure(figsize=_FIGSIZE, dpi=_DPI, layout="constrained")
+    fig = _new_figure()
     ax = fig.add_subplot()
     bad_label = "BP not converged"
     for k, (name, r) in enumerate(items):
@@ -131,7 +140,7 @@ def plot_tap_histogram(
 ) -> Figure:
     """Histogram of TAP free energies per spin of converged random starts (one per landscape)."""
     items = _as_named(results, labels, TAPLandscape, "TAP landscapes")
-    fig = Figure(figsize=_FIGSIZE, dpi=_DPI, layout="constrained")
+    fig = _new_figure()
     ax = fig.add_subplot()
     for k, (name, r) in enumerate(items):
         lab = f"{name}: {r.n_fixed_points} fixed points, {r.n_converged}/{r.n_starts} converged"
