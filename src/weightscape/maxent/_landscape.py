@@ -89,8 +89,8 @@ class LandscapeConfig:
         bp: the BP solver's damping (0.5), tolerance (1e-6), criterion (``"max_change"``),
             acceleration, sweep limit.
         jump_threshold: ``|Δd|`` between neighbouring converged ``x`` above which a jump is
-            reported (default 0.05 = twice the steepest step of independent spins, whose
-            ``d = (1 - tanh x)/2`` changes by at most 0.025 per 0.05 of ``x``).
+            reported; ``None`` (default) = ``x_step``, i.e. a slope ``|Δd/Δx| > 1``, twice the
+            steepest slope of independent spins (``d = (1 - tanh x)/2``, slope ≤ ½).
         hysteresis_threshold: ``|d_down - d_up|`` above which the sweeps count as different
             (default 1e-3, far above the differences left by the BP tolerance).
         gap_average: which points the mean gap ``H(d) - s(d)`` averages: ``"down_converged"``
@@ -108,7 +108,7 @@ class LandscapeConfig:
     init_scale: float = 0.01
     seed: int = 0
     bp: BetheConfig = field(default_factory=lambda: BetheConfig(tol=BETHE_DEFAULT_TOL))
-    jump_threshold: float = 0.05
+    jump_threshold: float | None = None
     hysteresis_threshold: float = 1e-3
     gap_average: str = "down_converged"
     batch_size: int | None = None
@@ -135,7 +135,8 @@ class LandscapeConfig:
             raise ConfigError(f"seed={self.seed!r} must be an integer")
         if not isinstance(self.bp, BetheConfig):
             raise ConfigError(f"bp={self.bp!r} must be a BetheConfig")
-        check_positive("jump_threshold", self.jump_threshold)
+        if self.jump_threshold is not None:
+            check_positive("jump_threshold", self.jump_threshold)
         check_positive("hysteresis_threshold", self.hysteresis_threshold)
         check_choice("gap_average", self.gap_average, GAP_AVERAGES)
         if self.batch_size is not None:
@@ -146,6 +147,11 @@ class LandscapeConfig:
         """The tilts ``[K]`` in ascending order."""
         k = round((self.x_max - self.x_min) / self.x_step)
         return self.x_min + self.x_step * np.arange(k + 1)
+
+    @property
+    def jump(self) -> float:
+        """The jump threshold in use (``jump_threshold`` or ``x_step``)."""
+        return self.x_step if self.jump_threshold is None else float(self.jump_threshold)
 
     @property
     def sweeps(self) -> tuple[str, ...]:
@@ -275,7 +281,7 @@ class LandscapeResult:
         check_choice("direction", direction, DIRECTIONS)
         k = DIRECTIONS.index(direction)
         steps = _steps(self.x, self.d[k], self.converged[k], direction)
-        thr = self.config.jump_threshold
+        thr = self.config.jump
         return [(a, b, dd) for a, b, dd in steps if abs(dd) > thr]
 
     def summary(self) -> LandscapeSummary:
@@ -323,7 +329,7 @@ class LandscapeResult:
             hysteresis_area=area,
             mean_gap=float(sel.mean()) if sel.size else math.nan,
             min_gap=float(sel.min()) if sel.size else math.nan,
-            has_jump=bool(jd > cfg.jump_threshold),
+            has_jump=bool(jd > cfg.jump),
             has_hysteresis=bool(hmax > cfg.hysteresis_threshold),
             n_unconverged=int((~conv[swept]).sum()),
         )
