@@ -21,6 +21,7 @@ from ._cover import (
     lp_max_margin,
     lp_separable,
 )
+from ._depth0 import CoverCheck, cover_check, depth0_protocol
 from ._diagnose import (
     DeadUnitReport,
     PlateauRule,
@@ -86,7 +87,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "gap_bins", "gap_histogram",
     # depth-0 anchor: Cover's capacity, exact separability
     "HardMargin", "cover_log_probability", "cover_probability", "hard_margin", "lp_max_margin",
-    "lp_separable",
+    "lp_separable", "CoverCheck", "cover_check", "depth0_protocol",
     # N*(P) = P / c and depth independence
     "CapacityFit", "DepthTest", "depth_independence", "fit_capacity", "fit_capacity_by_depth",
     # float32 vs float64 gap counts

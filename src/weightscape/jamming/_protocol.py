@@ -37,7 +37,7 @@ __all__ = [
     "width_for_n",
 ]
 
-_OPTIMIZERS = ("adam", "sgd", "fire")
+_OPTIMIZERS = ("adam", "sgd", "fire", "lbfgs")
 _SCHEDULES = ("constant", "geiger2019", "plateau")
 
 

@@ -362,7 +362,7 @@ def _dead_report(rec: RunRecord):
     params, spec = rec.load_net()
     ds = rec.load_data()
     ens = Ensemble.from_member_params([spec], [params])
-    x = torch.as_tensor(np.asarray(ds.x), dtype=ens.dtype)
+    x = torch.as_tensor(np.array(ds.x), dtype=ens.dtype)
     return dead_unit_report_ensemble(
         ens, x, np.asarray(ds.y), 0, kappa=float(rec.config.get("train.kappa") or 1.0)
     )

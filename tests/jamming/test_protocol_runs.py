@@ -1,0 +1,176 @@
+"""Protocol presets, the train loop's stop hook, the plateau hook, and jamming run records."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weightscape.errors import ConfigError
+from weightscape.jamming import (
+    PROTOCOLS,
+    PlateauRule,
+    Problem,
+    get_protocol,
+    n_weights,
+    plateau_hook,
+    plateau_status,
+    records_frame,
+    run_records,
+    width_for_n,
+)
+from weightscape.nets import Ensemble, MLPSpec
+from weightscape.train import TrainConfig, train
+
+
+# ------------------------------------------------------------------------------------------------
+# protocol
+def test_geiger2019_preset_is_the_papers_protocol():
+    p = get_protocol("geiger2019")
+    cfg = p.run_config(depth=3, width=51, seed=4, P=1000)
+    # the spec's adam0: lr 1e-4, ÷10 every 250k steps (the train schedule "geiger2019"), float64
+    assert (cfg["train.optimizer"], cfg["train.lr"], cfg["train.schedule"]) == (
+        "adam",
+        1e-4,
+        "geiger2019",
+    )
+    assert cfg["precision.dtype"] == "float64"
+    assert cfg["train.loss"] == "quadratic_hinge" and cfg["train.kappa"] == 1.0
+    assert cfg["net.init"] == "geiger2019" and cfg["net.output_norm"] == 1.0
+    assert cfg["data.center"] is True and cfg["data.normalize"] == "sqrt_d"
+    assert cfg["data.d"] == 51  # d = h by default
+    assert cfg["train.stop"] == ["unsat_zero"] and cfg["jamming.plateau"] is False
+    # the alternatives of the spec are presets too
+    assert {"fire", "sgd-momentum", "adam-plateau", "fast"} <= set(PROTOCOLS)
+    assert PROTOCOLS["sgd-momentum"].momentum == 0.9
+
+
+def test_protocol_validation_names_the_bad_value():
+    with pytest.raises(ConfigError, match="protocol"):
+        get_protocol("adam1")
+    with pytest.raises(ConfigError, match="momentum"):
+        get_protocol("fast", momentum=0.9)  # only for sgd
+    with pytest.raises(ConfigError, match="bogus"):
+        get_protocol("fast", bogus=1)
+
+
+def test_run_config_is_a_valid_sweep_config():
+    from weightscape.sweeps import Sweep
+
+    cfg = get_protocol("fast").run_config(depth=2, width=7, seed=1, P=50)
+    s = Sweep(task="jamming.train", base=cfg)  # validated against the task's keys and types
+    assert s.expand()[0]["jamming.plateau.min_step"] == 2000
+
+
+def test_n_weights_matches_specs_and_paper_examples():
+    # the spec's examples: L=3, d=h=51 → 7854; L=2, d=h=62 → 7750; L=5, d=h=40 → 8040
+    assert [n_weights(3, 51), n_weights(2, 62), n_weights(5, 40)] == [7854, 7750, 8040]
+    for L, h, d in [(1, 5, None), (2, 7, 10), (4, 3, 2)]:
+        spec = MLPSpec.uniform(h if d is None else d, L, h)
+        assert n_weights(L, h, d) == spec.n_weights
+
+
+@settings(derandomize=True, deadline=None, max_examples=60)
+@given(st.integers(1, 6), st.integers(1, 300), st.one_of(st.none(), st.integers(1, 50)))
+def test_width_for_n_inverts_n_weights(L, h, d):
+    # exact inverse of a quadratic: 1e-9 relative covers the square root's rounding
+    assert width_for_n(L, n_weights(L, h, d), d) == pytest.approx(h, rel=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------
+# train stop hook
+def _problem(M=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    y = torch.where(torch.rand(30, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
+    spec = MLPSpec.uniform(4, 1, 3)
+    return x, y, spec
+
+
+def _train(x, y, spec, seeds, max_steps, hook=None):
+    ens = Ensemble.init(spec, seeds)
+    cfg = TrainConfig(lr=1e-2, max_steps=max_steps, stop=(), poll_every=25, n_log_points=20)
+    res = train(ens, x, y, cfg, progress=False, stop_hook=hook)
+    return ens, res
+
+
+def test_stop_hook_freezes_marked_member_at_next_step():
+    # Oracle: a member marked by the hook at poll step t stops at step t with reason "hook"; its
+    # parameters are bitwise those of the same ensemble trained for exactly t steps, and the other
+    # members are bitwise those of a run without the hook (members are independent).
+    x, y, spec = _problem()
+    calls = []
+
+    def hook(step, history):
+        calls.append((step, history["step"].copy(), history["loss"].shape))
+        return np.array([False, step >= 100, False])
+
+    ens, res = _train(x, y, spec, [0, 1, 2], 300, hook)
+    assert res.summary.stop_reason.tolist() == ["budget", "hook", "budget"]
+    t = int(res.summary.steps[1])
+    assert t == 100  # marked at the poll of step 100, stopped by the check of step 100
+    short, _ = _train(x, y, spec, [0, 1, 2], t)
+    for p, q in zip(ens.member_params(1), short.member_params(1), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    free, _ = _train(x, y, spec, [0, 1, 2], 300)
+    for m in (0, 2):
+        for p, q in zip(ens.member_params(m), free.member_params(m), strict=True):
+            torch.testing.assert_close(p, q, rtol=0, atol=0)
+    # history: T measurement steps and [T, M] arrays; called only when measurements were added
+    assert all(shape == (len(st_), 3) for _, st_, shape in calls)
+    assert len({len(st_) for _, st_, _ in calls}) == len(calls)
+
+
+def test_stop_hook_bad_shape_is_an_error():
+    x, y, spec = _problem()
+    with pytest.raises(ConfigError, match="stop_hook"):
+        _train(x, y, spec, [0, 1, 2], 100, lambda s, h: np.zeros(2, bool))
+
+
+def test_plateau_hook_equals_plateau_status_per_member():
+    # Oracle: the vectorised hook is the per-member rule applied to each member's own rows.
+    rng = np.random.default_rng(3)
+    T, M = 40, 5
+    steps = np.unique(np.geomspace(1, 4000, T).round().astype(int))
+    T = len(steps)
+    loss = np.abs(rng.normal(size=(T, M))).cumsum(0)[::-1] / 10 + 0.1
+    nd = np.floor(loss * 50)
+    nd[:, 2] = 7.0  # a flat member
+    loss[:, 2] = 0.3
+    active = np.ones((T, M), bool)
+    active[-5:, 4] = False  # stopped member: not marked
+    rule = PlateauRule(min_step=10, min_points=3)
+    out = plateau_hook(rule)(
+        int(steps[-1]), {"step": steps, "loss": loss, "n_unsat": nd, "active": active}
+    )
+    for m in range(4):
+        assert out[m] == plateau_status(steps, loss[:, m], nd[:, m], rule).plateau
+    assert out[2] and not out[4]
+
+
+# ------------------------------------------------------------------------------------------------
+# run records
+def test_records_sat_runs_are_exact_and_criteria_reported():
+    # A SAT run ends with N_Δ = 0, loss exactly 0 and every final gap ≤ 0; a deep-UNSAT run
+    # (N = 10 weights for P = 60 points) is decided by the plateau rule long before the budget.
+    prot = dataclasses.replace(
+        get_protocol("fast"),
+        max_steps=4000,
+        plateau=PlateauRule(min_step=500, ndelta_atol=2, ndelta_rtol=0.05, loss_rtol=0.05),
+    )
+    configs = [Problem(P=60, depth=1).config(prot, w, s) for w in (2, 12) for s in (0, 1)]
+    recs = run_records(configs)
+    fr = records_frame(recs)
+    sat = fr[fr.outcome == "sat"]
+    assert len(sat) >= 1
+    for i in sat.index:
+        assert recs[i].summary["loss"] == 0.0 and recs[i].summary["n_unsat"] == 0
+        assert np.max(recs[i].gaps_train) <= 0.0
+        assert fr.criterion[i] == "unsat_zero"
+    small = fr[fr.width == 2]
+    assert (small.outcome == "jammed").all() and (small.criterion == "plateau").all()
+    assert (small.steps < 4000).all() and (small.ndelta_frac > 0.5).all()
+    assert math.isclose(fr.N[fr.width == 12].iloc[0], n_weights(1, 12))
