@@ -33,6 +33,14 @@ from ._diagnose import (
     is_decided,
     plateau_status,
 )
+from ._figures import (
+    cover_figure,
+    gaps_figure,
+    generalization_figure,
+    ndelta_figure,
+    phase_figure,
+    spectra_figure,
+)
 from ._gaps import (
     GAP_RANGE,
     GapExponentFit,
@@ -51,6 +59,7 @@ from ._nstar import (
     fit_nstar,
     logistic_jammed_fraction,
 )
+from ._phase import PhaseDiagram, phase_diagram, phase_table
 from ._precision import PrecisionExample, count_unsatisfied, float32_gap_miscount_example
 from ._protocol import PROTOCOLS, Protocol, get_protocol, n_weights, width_for_n
 from ._runner import (
@@ -100,7 +109,23 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     # locating N*
     "NStarSearch", "Problem", "SearchConfig", "descending_search", "log_widths", "scan_p",
     "scan_widths", "search_nstar",
+    # phase diagram, transition statistics, spectra, generalization
+    "PhaseDiagram", "phase_diagram", "phase_table", "Transition", "transition_stats", "Spectra",
+    "spectra_near_nstar", "Generalization", "generalization_curve", "available_real_dataset",
+    # figures
+    "cover_figure", "gaps_figure", "generalization_figure", "ndelta_figure", "phase_figure",
+    "spectra_figure",
 ]
 # fmt: on
+
+from ._transition import (
+    Generalization,
+    Spectra,
+    Transition,
+    available_real_dataset,
+    generalization_curve,
+    spectra_near_nstar,
+    transition_stats,
+)
 
 register_jamming_task()

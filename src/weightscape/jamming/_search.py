@@ -376,9 +376,15 @@ def search_nstar(
         if log:
             log(f"search round {r}: {len(configs)} runs for {len(set(meta))} problems")
         new = _run_round(
-            configs, meta, executor=executor, out=out, resume=resume, tag=f"round{r}",
-            max_workers=max_workers, slurm=slurm,
-        )  # fmt: skip
+            configs,
+            meta,
+            executor=executor,
+            out=out,
+            resume=resume,
+            tag=f"round{r}",
+            max_workers=max_workers,
+            slurm=slurm,
+        )
         frame = records_frame(new, protocol.plateau)
         frame["round"] = r
         for i in set(meta):
