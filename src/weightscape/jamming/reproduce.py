@@ -234,8 +234,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 "2",
                 "P/N* at the transition does not depend on depth (random data)",
                 "P/N* ≈ 3 at every depth",
-                f"common P/N* = {_pm(dt.c_mean, dt.c_mean_err)}, χ² = {dt.chi2:.2f} (dof {dt.dof}), "
-                f"p = {dt.p_value:.3f}",
+                f"common P/N* = {_pm(dt.c_mean, dt.c_mean_err)}, "
+                f"χ² = {dt.chi2:.2f} (dof {dt.dof}), p = {dt.p_value:.3f}",
                 bool(dt.p_value > 0.01),
                 value=dt.c_mean,
                 error=dt.c_mean_err,
