@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         from ..store import write_json, write_parquet
         from ..sweeps import EXECUTORS
 
-        check_choice("executor", executor, EXECUTORS)
+        check_choice("executor", executor, list(EXECUTORS))
         ds, ps = parse_ints("depths", depths), parse_ints("P", P)
         kw = {} if max_steps is None else {"max_steps": max_steps}
         prot = get_protocol(protocol, **kw)

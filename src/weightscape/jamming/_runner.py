@@ -364,7 +364,7 @@ def _dead_report(rec: RunRecord):
     ens = Ensemble.from_member_params([spec], [params])
     x = torch.as_tensor(np.array(ds.x), dtype=ens.dtype)
     return dead_unit_report_ensemble(
-        ens, x, np.asarray(ds.y), 0, kappa=float(rec.config.get("train.kappa") or 1.0)
+        ens, x, np.array(ds.y), 0, kappa=float(rec.config.get("train.kappa") or 1.0)
     )
 
 
