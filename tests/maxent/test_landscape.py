@@ -1,0 +1,277 @@
+"""Entropy landscape: analytic cases (J = 0), exact enumeration on trees, a planted two-cluster
+model (jump, hysteresis, coexisting fixed points vs the Curie–Weiss BP equation), summaries on
+hand-made data, batching, conventions, iso-energy vs a scalar root, figures."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from scipy import optimize
+
+from weightscape.errors import ConfigError, DatasetError
+from weightscape.maxent import (
+    BetheConfig,
+    IsingModel,
+    IsoEnergyConfig,
+    LandscapeConfig,
+    LandscapeResult,
+    binary_entropy,
+    bp_fixed_points,
+    entropy_landscape,
+    entropy_landscapes,
+    exact_log_partition,
+    exact_moments,
+    iso_energy_landscape,
+    plot_d_of_x,
+    plot_entropy_landscape,
+)
+
+from .conftest import random_model, tree_model
+
+TIGHT_BP = BetheConfig(tol=1e-12, criterion="max_residual", max_iter=5000)
+COARSE = {"x_min": -2.0, "x_max": 2.0, "x_step": 0.25}  # 17 tilts: fast tests
+
+
+def planted(n=40, j0=2.0, seed=0):
+    """Hopfield model with one pattern ξ (J = J0 ξξᵀ/N, h = 0): two clusters ±ξ for J0 > 1."""
+    rng = np.random.default_rng(seed)
+    xi = rng.choice([-1.0, 1.0], n)
+    J = j0 / n * np.outer(xi, xi)
+    return IsingModel.from_couplings(J, np.zeros(n)), xi
+
+
+def curie_weiss_bp_magnetisation(n, j0):
+    """Symmetric BP fixed point of the ferromagnet J_ij = j0/n (in the gauge of ξ), m > 0."""
+    t = math.tanh(j0 / n)
+
+    def cavity(mc):
+        return math.tanh((n - 2) * math.atanh(t * mc)) - mc
+
+    mc = optimize.brentq(cavity, 1e-6, 1 - 1e-15, xtol=1e-15)
+    return math.tanh((n - 1) * math.atanh(t * mc))
+
+
+def test_independent_unbiased_spins_sit_on_the_bound():
+    """J = 0, h = 0: d = (1 - tanh x)/2 and s(d) = H(d) exactly at every x."""
+    res = entropy_landscape(IsingModel.zeros(7), np.ones(7))
+    x = res.x
+    assert len(x) == 121 and math.isclose(x[0], -3) and math.isclose(x[-1], 3)
+    np.testing.assert_allclose(res.d, np.broadcast_to((1 - np.tanh(x)) / 2, (2, 121)), atol=1e-15)
+    # closed forms agree to round-off (s = ln 2cosh x - x tanh x)
+    np.testing.assert_allclose(res.s, res.bound, atol=1e-14)
+    assert res.converged.all()
+    summ = res.summary()
+    assert abs(summ.mean_gap) < 1e-14 and not summ.has_jump and not summ.has_hysteresis
+
+
+def test_non_uniform_fields_stay_below_the_bound():
+    h = np.array([0.8, -0.3, 0.0, 1.5, -1.0])
+    model = IsingModel.from_couplings(np.zeros((5, 5)), h)
+    ref = np.array([1, 1, -1, -1, 1])
+    res = entropy_landscape(model, ref, LandscapeConfig(**COARSE))
+    a = h[None, :] + res.x[:, None] * ref[None, :]
+    s_exact = np.mean(np.log(2 * np.cosh(a)) - a * np.tanh(a), axis=1)
+    np.testing.assert_allclose(res.s[0], s_exact, atol=1e-13)
+    assert (res.gap > 1e-3).all()  # strictly below H(d) (the fields differ between spins)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tilted_entropy_on_trees_equals_enumeration(seed):
+    model, _ = tree_model(11, seed, coupling=0.8, field=0.4)
+    ref = np.random.default_rng(seed).choice([-1, 1], 11)
+    cfg = LandscapeConfig(x_min=-1.0, x_max=1.0, x_step=0.5, bp=TIGHT_BP)
+    res = entropy_landscape(model, ref, cfg)
+    for k, x in enumerate(res.x):
+        tilted = model.tilted(float(x), torch.as_tensor(ref, dtype=torch.float64))
+        ex = exact_moments(tilted)
+        lz = float(exact_log_partition(tilted)) / 11
+        e = float(-(0.5 * (tilted.J * ex.C).sum() + tilted.h @ ex.m)) / 11
+        d = 0.5 * (1 - float(ex.m @ torch.as_tensor(ref, dtype=torch.float64)) / 11)
+        for row in (0, 1):  # unique fixed point: both sweeps equal
+            assert abs(res.s[row, k] - (lz + e)) < 1e-10
+            assert abs(res.d[row, k] - d) < 1e-10
+            assert abs(res.free_entropy[row, k] - lz) < 1e-10
+        # e0 = βe + xq is the untilted model's exact energy per spin
+        e_untilted = float(-(0.5 * (model.J * ex.C).sum() + model.h @ ex.m)) / 11
+        assert abs(res.e0[0, k] - e_untilted) < 1e-10
+
+
+def test_planted_two_clusters_jump_hysteresis_and_fixed_points():
+    n, j0 = 40, 2.0
+    model, xi = planted(n, j0)
+    cfg = LandscapeConfig(x_min=-1.0, x_max=1.0, x_step=0.05, bp=BetheConfig(tol=1e-10))
+    res = entropy_landscape(model, xi, cfg)
+    summ = res.summary()
+    assert res.converged.all()
+    assert summ.has_jump and summ.has_hysteresis and summ.n_jumps == 1
+    assert summ.max_jump > 0.8  # from near ξ (d ≈ 0.02) to near -ξ (d ≈ 0.98)
+    x_hi, x_lo = summ.max_jump_x
+    assert x_lo < x_hi < 0  # the downward sweep holds the +ξ cluster past x = 0
+    assert summ.max_jump_up_x[0] > 0  # and the upward sweep jumps back only at x > 0
+    # at x = 0 the two sweeps sit in the two coexisting fixed points ±ξ of the Curie-Weiss BP
+    m_star = curie_weiss_bp_magnetisation(n, j0)
+    i0 = int(np.argmin(np.abs(res.x)))
+    assert abs(res.d[0, i0] - (1 - m_star) / 2) < 1e-8
+    assert abs(res.d[1, i0] - (1 + m_star) / 2) < 1e-8
+    assert abs(summ.d_at_zero - (1 - m_star) / 2) < 1e-8
+    # random starts at x = 0 find exactly these two (the paramagnet m = 0 is unstable)
+    fp = bp_fixed_points(model, n_starts=12, reference=xi, config=BetheConfig(tol=1e-10))
+    assert fp.n_converged == 12 and fp.n_fixed_points == 2 and fp.counts.sum() == 12
+    np.testing.assert_allclose(np.sort(fp.overlaps), [-m_star, m_star], atol=1e-8)
+    assert abs(fp.free_entropy[0] - fp.free_entropy[1]) < 1e-10  # symmetric clusters
+
+
+def test_planted_landscape_same_with_fixed_and_adaptive_damping():
+    model, xi = planted(30, 2.0, seed=1)
+    out = {}
+    for accel in ("none", "adaptive"):
+        cfg = LandscapeConfig(**COARSE, bp=BetheConfig(tol=1e-9, accel=accel))
+        out[accel] = entropy_landscape(model, xi, cfg)
+    a, b = out["none"], out["adaptive"]
+    assert a.summary().max_jump_x == b.summary().max_jump_x
+    # both stop at message changes < 1e-9: overlaps agree far below the 1e-6 asserted
+    np.testing.assert_allclose(a.d, b.d, atol=1e-6)
+    assert b.iterations.sum() < a.iterations.sum()
+
+
+def test_smooth_weak_model_has_no_jump_or_hysteresis():
+    model = random_model(30, 0.05, 0.3, seed=3)
+    ref = np.random.default_rng(0).choice([-1, 1], 30)
+    res = entropy_landscape(model, ref, LandscapeConfig(**COARSE))
+    summ = res.summary()
+    assert not summ.has_jump and not summ.has_hysteresis
+    assert summ.max_hysteresis < 1e-5  # both sweeps converge to the same unique fixed point
+    # the gap of a weakly coupled model is positive and small (fields non-uniform)
+    assert 0 < summ.mean_gap < 0.1
+
+
+def test_batched_references_equal_separate_runs():
+    model = random_model(12, 0.15, 0.3, seed=5)
+    refs = np.random.default_rng(2).choice([-1, 1], (3, 12))
+    cfg = LandscapeConfig(**COARSE, bp=BetheConfig(tol=1e-10))
+    batched = entropy_landscapes(model, refs, cfg)
+    small = entropy_landscapes(model, refs, LandscapeConfig(**COARSE, bp=cfg.bp, batch_size=2))
+    for i in range(3):
+        one = entropy_landscape(model, refs[i], cfg)
+        for r in (batched[i], small[i]):
+            np.testing.assert_array_equal(r.reference, refs[i])
+            np.testing.assert_allclose(r.d, one.d, atol=1e-13)
+            np.testing.assert_allclose(r.s, one.s, atol=1e-13)
+            np.testing.assert_array_equal(r.iterations, one.iterations)
+
+
+def test_conventions_are_arguments():
+    model = random_model(10, 0.1, 0.3, seed=6)
+    ref = np.ones(10)
+    base = entropy_landscape(model, ref, LandscapeConfig(**COARSE, bp=BetheConfig(tol=1e-11)))
+    up = entropy_landscape(
+        model,
+        ref,
+        LandscapeConfig(
+            **COARSE, first_sweep="up", init_messages="random", bp=BetheConfig(tol=1e-11)
+        ),
+    )
+    assert up.config.sweeps == ("up", "down")
+    np.testing.assert_allclose(up.d, base.d, atol=1e-9)  # unique fixed point: order irrelevant
+    single = entropy_landscape(model, ref, LandscapeConfig(**COARSE, both_directions=False))
+    assert np.isnan(single.d[1]).all() and not single.converged[1].any()
+    assert set(single.to_frame()["direction"]) == {"down"}
+    assert math.isnan(single.summary().max_hysteresis)
+    # unconverged points are flagged and excluded from the summary
+    bad = entropy_landscape(model, ref, LandscapeConfig(**COARSE, bp=BetheConfig(max_iter=1)))
+    assert not bad.converged.any()
+    s = bad.summary()
+    assert s.n_unconverged == 2 * 17 and math.isnan(s.mean_gap) and math.isnan(s.d_at_zero)
+
+
+def test_summary_on_hand_made_curves():
+    cfg = LandscapeConfig(x_min=-0.1, x_max=0.1, x_step=0.05, jump_threshold=0.3)
+    x = cfg.grid
+    d = np.array([[0.9, 0.85, 0.2, 0.15, 0.1], [0.9, 0.85, 0.8, 0.15, 0.1]])
+    s = binary_entropy(d) - np.array([[0.01] * 5, [0.02] * 5])
+    conv = np.ones((2, 5), dtype=bool)
+    conv[0, 4] = False  # x = 0.1 on the downward sweep did not converge
+    nan = np.full((2, 5), np.nan)
+    r = LandscapeResult(x, d, 1 - 2 * d, s, nan, nan, nan, conv, np.ones((2, 5), int),
+                        np.ones(3, np.int8), cfg)  # fmt: skip
+    summ = r.summary()
+    assert summ.d_at_zero == 0.2
+    assert math.isclose(summ.max_jump, 0.65) and summ.max_jump_x == (x[2], x[1])
+    assert r.jumps("down") == [(x[2], x[1], pytest.approx(0.65))]
+    assert math.isclose(summ.max_jump_up, 0.65) and summ.max_jump_up_x == (x[2], x[3])
+    assert math.isclose(summ.max_hysteresis, 0.6) and summ.max_hysteresis_x == x[2]
+    assert math.isclose(summ.hysteresis_area, 0.6 * 0.05)  # only x = 0 differs
+    assert math.isclose(summ.mean_gap, 0.01) and summ.n_unconverged == 1
+    assert summ.has_jump and summ.has_hysteresis and summ.n_jumps == 1
+    frame = r.to_frame()
+    assert len(frame) == 10 and np.allclose(frame["gap"], np.r_[[0.01] * 5, [0.02] * 5])
+
+
+def test_iso_energy_holds_the_energy_analytic_case():
+    """J = 0: e0(β, x) = -(1/N) Σ h_i tanh(β h_i + x σ*_i); β from BP vs a scalar root."""
+    h = np.array([0.5, -0.2, 0.9, 0.3, -0.7, 0.1])
+    model = IsingModel.from_couplings(np.zeros((6, 6)), h)
+    ref = np.array([1, -1, 1, 1, -1, -1])
+    target = -0.3
+    cfg = IsoEnergyConfig(
+        landscape=LandscapeConfig(x_min=-1.0, x_max=1.0, x_step=0.5, bp=TIGHT_BP),
+        target_energy=target,
+        energy_tol=1e-12,
+    )
+    res = iso_energy_landscape(model, ref, cfg)
+    for k, x in enumerate(res.x):
+
+        def e0(b, x=x):
+            return -np.mean(h * np.tanh(b * h + x * ref)) - target
+
+        if e0(1e-3) * e0(50.0) > 0:  # no β in the bounds holds the target: flagged (x = 1)
+            assert not res.converged[k]
+            continue
+        assert res.converged[k]
+        beta = optimize.brentq(e0, 1e-3, 50, xtol=1e-14)
+        assert abs(res.beta[k] - beta) < 1e-8
+        assert abs(res.e0[k] - target) < 1e-12
+        a = beta * h + x * ref
+        assert abs(res.s[k] - np.mean(np.log(2 * np.cosh(a)) - a * np.tanh(a))) < 1e-9
+    assert res.converged.sum() == 4
+    # default target: the reference's own energy per spin
+    default = iso_energy_landscape(model, ref, IsoEnergyConfig(landscape=cfg.landscape))
+    assert math.isclose(default.target, -float(h @ ref) / 6)
+
+
+def test_figures_leave_unconverged_points_out_of_the_curves():
+    model, xi = planted(16, 2.0)
+    good = entropy_landscape(model, xi, LandscapeConfig(**COARSE))
+    bad = entropy_landscape(model, xi, LandscapeConfig(**COARSE, bp=BetheConfig(max_iter=2)))
+    fig = plot_entropy_landscape([good, bad], ["good", "bad"], direction="both")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    curves = [ln for ln in ax.lines if ln.get_label().startswith("bad (")]
+    assert len(curves) == 2 and all(np.isnan(ln.get_ydata()).all() for ln in curves)
+    assert any(ln.get_label() == "BP not converged" for ln in ax.lines)
+    fig2 = plot_d_of_x({"good": good})
+    assert len([ln for ln in fig2.axes[0].lines if ln.get_label().startswith("good")]) == 2
+    with pytest.raises(ConfigError, match="labels"):
+        plot_d_of_x([good], ["a", "b"])
+
+
+def test_validation():
+    with pytest.raises(ConfigError, match="x_step"):
+        LandscapeConfig(x_step=0.07)
+    with pytest.raises(ConfigError, match="x_max"):
+        LandscapeConfig(x_min=1.0, x_max=0.0)
+    with pytest.raises(ConfigError, match="first_sweep"):
+        LandscapeConfig(first_sweep="sideways")
+    with pytest.raises(ConfigError, match="gap_average"):
+        LandscapeConfig(gap_average="all")
+    with pytest.raises(ConfigError, match="beta_bounds"):
+        IsoEnergyConfig(beta_bounds=(-1.0, 5.0))
+    model = IsingModel.zeros(4)
+    with pytest.raises(DatasetError, match="references"):
+        entropy_landscapes(model, np.ones((2, 5)))
+    with pytest.raises(DatasetError, match="-1 and \\+1"):
+        entropy_landscape(model, np.array([1, 0, 1, 1]))
+    with pytest.raises(ConfigError, match="reference"):
+        bp_fixed_points(model, x=0.5)
