@@ -145,7 +145,8 @@ def plot_tap_histogram(
     for k, (name, r) in enumerate(items):
         lab = f"{name}: {r.n_fixed_points} fixed points, {r.n_converged}/{r.n_starts} converged"
         if r.free_energy.size:
-            ax.hist(r.free_energy, bins=bins, histtype="step", color=f"C{k % 10}", label=lab)
+            counts, edges = r.histogram(bins)
+            ax.stairs(counts, edges, color=f"C{k % 10}", label=lab)
         else:
             ax.plot([], [], color=f"C{k % 10}", label=lab)
     ax.set_xlabel("TAP free energy βf per spin")

@@ -170,8 +170,22 @@ class TAPLandscape:
         return self.fixed_points.shape[0]
 
     def histogram(self, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
-        """``(counts [bins], edges [bins + 1])`` of the converged starts' free energies."""
-        return np.histogram(self.free_energy, bins=bins)
+        """``(counts [bins], edges [bins + 1])`` of the converged starts' free energies.
+
+        When all free energies coincide (to 1e-9 relative, e.g. symmetric clusters) the range is
+        widened to ±1e-6 around them so that the bins stay finite.
+        """
+        return np.histogram(self.free_energy, bins=bins, range=_hist_range(self.free_energy))
+
+
+def _hist_range(f: np.ndarray) -> tuple[float, float] | None:
+    if f.size == 0:
+        return None
+    lo, hi = float(f.min()), float(f.max())
+    scale = max(1.0, abs(lo), abs(hi))
+    if hi - lo < 1e-9 * scale:
+        return lo - 1e-6 * scale, hi + 1e-6 * scale
+    return lo, hi
 
 
 def tap_landscape(model: IsingModel, config: TAPConfig = TAPConfig()) -> TAPLandscape:
