@@ -1,0 +1,178 @@
+"""References for the landscape: file formats, slices, energy classes from Metropolis, and the
+``weightscape maxent landscape`` command (outputs, printed summary, bad inputs write nothing)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from weightscape.cli import main
+from weightscape.errors import ConfigError, DataNotFoundError, DatasetError
+from weightscape.maxent import (
+    LAYER_SLICES,
+    IsingModel,
+    MetropolisConfig,
+    ReferenceSampling,
+    parse_slice,
+    read_references,
+    sample_references,
+)
+
+from .conftest import random_model
+
+
+def test_authors_and_plain_formats(tmp_path):
+    rng = np.random.default_rng(0)
+    sig = rng.choice([-1, 1], (3, 8))
+    E, acc = np.array([-10.5, -3.0, 2.25]), np.array([0.81, 0.8, 0.83])
+    np.savetxt(tmp_path / "authors.txt", np.c_[E, acc, sig])
+    np.savetxt(tmp_path / "plain.txt", sig, fmt="%d")
+    np.save(tmp_path / "plain.npy", sig.astype(np.int8))
+    a = read_references(tmp_path / "authors.txt")
+    np.testing.assert_array_equal(a.sigma, sig)
+    np.testing.assert_array_equal(a.file_energy, E)
+    np.testing.assert_array_equal(a.accuracy, acc)
+    assert a.labels == ("file",) * 3 and np.isnan(a.energy).all()
+    for name in ("plain.txt", "plain.npy"):
+        p = read_references(tmp_path / name)
+        np.testing.assert_array_equal(p.sigma, sig)
+        assert np.isnan(p.file_energy).all()
+    # a slice selects spin columns after the E, acc columns
+    s = read_references(tmp_path / "authors.txt", columns=(2, 5))
+    np.testing.assert_array_equal(s.sigma, sig[:, 2:5])
+    model = random_model(3, 0.2, seed=1)
+    with_e = s.with_model_energies(model)
+    np.testing.assert_allclose(with_e.energy, model.energy(torch.as_tensor(sig[:, 2:5])).numpy())
+
+
+def test_reference_file_errors(tmp_path):
+    np.savetxt(tmp_path / "bad.txt", np.array([[1, -1, 0.5], [1, 1, 1]]))
+    with pytest.raises(DatasetError, match="±1"):
+        read_references(tmp_path / "bad.txt", fmt="plain")
+    with pytest.raises(DataNotFoundError):
+        read_references(tmp_path / "missing.txt")
+    np.savetxt(tmp_path / "ok.txt", np.ones((2, 4)))
+    with pytest.raises(ConfigError, match="does not fit"):
+        read_references(tmp_path / "ok.txt", columns=(2, 9))
+    with pytest.raises(DatasetError, match="--slice"):
+        read_references(tmp_path / "ok.txt").with_model_energies(random_model(5, 0.1))
+
+
+def test_parse_slice():
+    assert parse_slice("3:10") == (3, 10)
+    assert parse_slice("itr") == LAYER_SLICES["ITR"] == (300, 525)
+    assert parse_slice(None) is None
+    for bad in ("3", "a:b", "5:2"):
+        with pytest.raises(ConfigError, match="slice"):
+            parse_slice(bad)
+
+
+def test_energy_classes_are_ordered_and_exact():
+    model = random_model(30, 0.1, 0.2, seed=4)  # N = 30: a pool of 400 distinct samples
+    cfg = ReferenceSampling(
+        n_per_class=4,
+        metropolis=MetropolisConfig(n_chains=40, n_samples=10, burn_in=100, thin=2, seed=1),
+    )
+    refs = sample_references(model, cfg)
+    assert (
+        refs.sigma.shape == (12, 30)
+        and refs.labels == ("low",) * 4 + ("medium",) * 4 + ("high",) * 4
+    )
+    np.testing.assert_allclose(refs.energy, model.energy(torch.as_tensor(refs.sigma)).numpy())
+    e = refs.energy.reshape(3, 4)
+    assert e[0].max() < e[1].min() and e[1].max() < e[2].min()  # classes do not overlap
+    assert len({r.tobytes() for r in refs.sigma}) == 12  # distinct configurations
+    with pytest.raises(ConfigError, match="band"):
+        ReferenceSampling(band=0.5)
+    with pytest.raises(ConfigError, match="classes"):
+        ReferenceSampling(classes=("lowest",))
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 16
+    xi = rng.choice([-1.0, 1.0], n)
+    J = 2.0 / n * np.outer(xi, xi)
+    np.fill_diagonal(J, 0)
+    np.savetxt(tmp_path / "J.txt", J)
+    np.savetxt(tmp_path / "h.txt", np.zeros(n))
+    # full-net references of 20 spins; the model is the slice 4:20
+    full = np.c_[np.ones((2, 4)), np.stack([xi, -xi])]
+    np.savetxt(tmp_path / "refs.txt", np.c_[[-5.0, -4.0], [0.8, 0.7], full])
+    IsingModel.random(10, coupling_std=0.1, field_std=0.2, seed=2).save(tmp_path / "w.npz")
+    return tmp_path
+
+
+def test_cli_landscape_from_files(files, capsys):
+    out = files / "out"
+    argv = ["maxent", "landscape", "--couplings", str(files / "J.txt"), "--fields",
+            str(files / "h.txt"), "--references", str(files / "refs.txt"), "--slice", "4:20",
+            "--x-min", "-1", "--x-max", "1", "--x-step", "0.1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    lines = [ln for ln in text.splitlines() if ln.startswith("reference")]
+    assert len(lines) == 2 and all("JUMP" in ln and "HYSTERESIS" in ln for ln in lines)
+    assert "d(0)=" in lines[0] and "max jump down" in lines[0] and "mean gap" in lines[0]
+    for f in ("DONE", "config.json", "summary.json", "landscape.parquet", "landscape.npz",
+              "references.npz", "figures/entropy_landscape.png", "figures/d_of_x.png"):  # fmt: skip
+        assert (out / f).exists(), f
+    summary = json.loads((out / "summary.json").read_text())
+    row = summary["references"][0]
+    frame = pd.read_parquet(out / "landscape.parquet")
+    assert len(frame) == 2 * 2 * 21 and set(frame["direction"]) == {"down", "up"}
+    # the printed/stored summary equals the one recomputed from the stored table
+    down = frame[(frame.reference == 0) & (frame.direction == "down")]
+    assert np.isclose(row["mean_gap"], down["gap"][down["converged"]].mean())
+    assert np.isclose(row["d_at_zero"], down.loc[np.isclose(down.x, 0), "d"].item())
+    with np.load(out / "landscape.npz") as z:
+        assert z["d"].shape == (2, 2, 21)
+    with np.load(out / "references.npz") as z:
+        assert z["sigma"].shape == (2, 16) and list(z["labels"]) == ["file", "file"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["landscape"]["bp"]["damping"] == 0.5 and cfg["n_spins"] == 16
+
+
+def test_cli_landscape_sampled_references(files, capsys):
+    out = files / "sampled"
+    argv = ["maxent", "landscape", str(files / "w.npz"), "--n-per-class", "1", "--mc-chains",
+            "20", "--mc-samples", "5", "--mc-burn-in", "20", "--mc-thin", "1", "--x-step",
+            "0.5", "--no-plots", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "(low," in text and "(medium," in text and "(high," in text
+    assert not (out / "figures").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--x-step", "0.07"], "x_step"),
+        (["--slice", "0:4"], "--slice"),
+        (["--couplings", "J.txt"], "not both"),
+        (["--damping", "1.5"], "damping"),
+        (["--accel", "fast"], "accel"),
+        (["--first-sweep", "left"], "first_sweep"),
+    ],
+)
+def test_cli_bad_inputs_write_nothing(files, capsys, extra, message):
+    out = files / "never"
+    extra = [str(files / e) if e.endswith(".txt") else e for e in extra]
+    code = main(["maxent", "landscape", str(files / "w.npz"), *extra, "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err
+    assert not out.exists()
+
+
+def test_cli_no_model_and_existing_out(files, capsys):
+    assert main(["maxent", "landscape", "--out", str(files / "x")]) == 2
+    assert "no model" in capsys.readouterr().err
+    (files / "exists").mkdir()
+    code = main(["maxent", "landscape", str(files / "w.npz"), "--out", str(files / "exists")])
+    assert code == 2 and "already exists" in capsys.readouterr().err
