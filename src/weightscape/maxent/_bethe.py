@@ -196,6 +196,7 @@ class _Kernel:
         self.chunk = max(1, int(bound / per))
         self.guard = tmax > 1.0 - SUBTRACTION_GUARD
         self.one = torch.ones(1, dtype=J.dtype, device=J.device)
+        self.lncosh = 0.5 * float(torch.log(torch.cosh(J)).sum())  # Σ_{i<j} ln cosh J_ij
 
     def _log_prod(self, X: torch.Tensor) -> torch.Tensor:
         """``Σ_k log X[b, k, i]`` ``[b, N]`` by products over chunks of ``k``."""
@@ -253,8 +254,7 @@ class _Kernel:
         site_y = 0.5 * torch.log1p(-Y * Y).sum(dim=(1, 2))
         mm = M * M.transpose(1, 2)
         edge = 0.5 * torch.log1p(self.t * mm).sum(dim=(1, 2))
-        lncosh = 0.5 * float(torch.log(torch.cosh(self.J)).sum())
-        free_entropy = (lncosh + log2cosh.sum(1) + site_y - edge) / n
+        free_entropy = (self.lncosh + log2cosh.sum(1) + site_y - edge) / n
         C = (self.t + mm) / (1.0 + self.t * mm).clamp_min(PAIR_DENOM_GUARD)
         pair = 0.5 * (self.J * C).sum(dim=(1, 2))  # J has a zero diagonal
         energy = -(pair + (h * m).sum(1)) / n
@@ -316,8 +316,16 @@ def bethe_solve(
             )
         M = M0.clone()
         M.diagonal(dim1=1, dim2=2).zero_()
-    kern = _Kernel(model.J)
-    ws = _Workspace(B, n, dtype, device)
+    return _solve(_Kernel(model.J), _Workspace(B, n, dtype, device), h, config, M, batched)
+
+
+def _solve(kern: _Kernel, ws: _Workspace, h: torch.Tensor, config: BetheConfig, M, batched):
+    """The loop of :func:`bethe_solve` on a prepared kernel and workspace (reused by sweeps).
+
+    ``M`` ``[B, N, N]`` is updated in place.
+    """
+    B, n = h.shape
+    device = h.device
     d0 = float(config.damping)
     scale = 1.0 if config.criterion == "max_residual" else 1.0 - d0
     use_max = config.criterion != "mean_change"

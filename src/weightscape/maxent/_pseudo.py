@@ -32,6 +32,7 @@ import torch
 
 from ..errors import NumericalError, check_choice, check_positive
 from ._fit import EVALUATE_CHOICES, InverseIsing, _Raw
+from ._mean_field import _inverse_connected
 from ._model import IsingModel
 from ._moments import DEFAULT_CHUNK_ROWS, Moments, iter_chunks
 from ._newton import NEWTON_MAX_PARAMS, newton_polish
@@ -44,6 +45,9 @@ CACHE_BYTES = 1 << 30
 START_CLIP = 1e-6
 # Newton polishing only when samples × parameters stays below this (Hessian by autodiff).
 NEWTON_MAX_WORK = 10**7
+INITS = ("mean_field", "independent")
+# A mean-field start with a coupling above this (near-singular noisy C) falls back to J = 0.
+MF_INIT_MAX_COUPLING = 5.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,11 @@ class PseudoLikelihoodConfig:
         ftol: stop when the relative objective decrease is below this.
         history: L-BFGS memory (pairs of vectors).
         newton_steps: Newton polishing steps after L-BFGS (0 = none; small problems, no L1).
+        init: starting point: ``"mean_field"`` (naive mean-field inversion of the data moments;
+            falls back to ``"independent"`` when C is singular or the couplings exceed 5) or
+            ``"independent"`` (``J = 0``, ``h = atanh m``). The objective is convex, so only the
+            number of iterations depends on it (the mean-field start is ~50× closer at weak
+            coupling).
         chunk_rows: samples per chunk in the objective.
         evaluate: how the report computes model moments.
     """
@@ -69,6 +78,7 @@ class PseudoLikelihoodConfig:
     ftol: float = 1e-13
     history: int = 20
     newton_steps: int = 20
+    init: str = "mean_field"
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     evaluate: str = "auto"
 
@@ -82,6 +92,7 @@ class PseudoLikelihoodConfig:
         check_positive("newton_steps", self.newton_steps, integer=True, allow_zero=True)
         check_positive("chunk_rows", self.chunk_rows, integer=True)
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
+        check_choice("init", self.init, INITS)
 
 
 def _sym_from_upper(ju: torch.Tensor, n: int, iu) -> torch.Tensor:
@@ -106,12 +117,13 @@ def pseudo_likelihood_objective(chunks, J: torch.Tensor, h: torch.Tensor):
     gJ = torch.zeros(n, n, dtype=h.dtype, device=h.device)
     gh = torch.zeros(n, dtype=h.dtype, device=h.device)
     for x, w in chunks:
-        F = torch.addmm(h, x, J)  # [s, N]
-        z = -2.0 * x * F
+        # In-place elementwise steps: one [s, N] buffer instead of five (allocation of large
+        # temporaries costs as much as the arithmetic here).
+        z = torch.addmm(h, x, J).mul_(x).mul_(-2.0)  # z = -2 σ_r F_r, [s, N]
         val += w @ torch.nn.functional.softplus(z).sum(1)
-        G = (-2.0 * w)[:, None] * x * torch.sigmoid(z)  # d value / d F
+        G = z.sigmoid_().mul_(x).mul_((-2.0 * w)[:, None])  # d value / d F
         gh += G.sum(0)
-        gJ += x.T @ G
+        gJ.addmm_(x.T, G)
     gJ = gJ + gJ.T
     gJ.fill_diagonal_(0.0)
     return val, gJ, gh
@@ -136,7 +148,20 @@ class PseudoLikelihood(InverseIsing):
         )
         chunks = list(gen()) if S * n * 8 <= CACHE_BYTES else None
         m0 = moments.m.clamp(-1 + START_CLIP, 1 - START_CLIP)
-        h0 = torch.atanh(m0).cpu().numpy()
+        h0 = torch.atanh(m0)
+        j0 = torch.zeros(P, dtype=dtype, device=device)
+        init = "independent"
+        if cfg.init == "mean_field":
+            try:
+                _, A = _inverse_connected(moments, 0.0)
+                jmf = -A[iu[0], iu[1]]
+                if torch.isfinite(jmf).all() and float(jmf.abs().max()) <= MF_INIT_MAX_COUPLING:
+                    j0 = jmf
+                    h0 = h0 - _sym_from_upper(j0, n, iu) @ moments.m
+                    init = "mean_field"
+            except NumericalError:
+                pass
+        h0, j0 = h0.cpu().numpy(), j0.cpu().numpy()
         use_l1 = cfg.l1 > 0
         history: list[float] = []
 
@@ -167,10 +192,10 @@ class PseudoLikelihood(InverseIsing):
             return v, grad.detach().cpu().numpy().astype(np.float64)
 
         if use_l1:
-            theta0 = np.concatenate([h0, np.zeros(2 * P)])
+            theta0 = np.concatenate([h0, np.maximum(j0, 0.0), np.maximum(-j0, 0.0)])
             bounds = [(None, None)] * n + [(0.0, None)] * (2 * P)
         else:
-            theta0 = np.concatenate([h0, np.zeros(P)])
+            theta0 = np.concatenate([h0, j0])
             bounds = None
         res = scipy.optimize.minimize(
             fun,
@@ -219,5 +244,6 @@ class PseudoLikelihood(InverseIsing):
                 "objective": float(res.fun),
                 "newton_steps": newton,
                 "newton_max_grad": gmax,
+                "init": init,
             },
         )
