@@ -325,7 +325,7 @@ def _solve(kern: _Kernel, ws: _Workspace, h: torch.Tensor, config: BetheConfig, 
     ``M`` ``[B, N, N]`` is updated in place.
     """
     B, n = h.shape
-    device = h.device
+    dtype, device = h.dtype, h.device
     d0 = float(config.damping)
     scale = 1.0 if config.criterion == "max_residual" else 1.0 - d0
     use_max = config.criterion != "mean_change"

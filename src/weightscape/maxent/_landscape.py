@@ -39,7 +39,7 @@ import torch
 
 from ..config import Precision
 from ..errors import ConfigError, DatasetError, check_choice, check_positive
-from ._bethe import BETHE_DEFAULT_TOL, BetheConfig, bethe_solve
+from ._bethe import BETHE_DEFAULT_TOL, BetheConfig, _Kernel, _solve, _Workspace, bethe_solve
 from ._model import IsingModel
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
 
 DIRECTIONS = ("down", "up")
 INIT_MESSAGES = ("zero", "random")
+PREDICTORS = ("previous", "linear", "quadratic")
 GAP_AVERAGES = ("down_converged", "up_converged", "all_converged")
 # The grid must hold (x_max - x_min)/x_step steps up to this relative slack (round-off of 0.05).
 GRID_SLACK = 1e-9
@@ -86,6 +87,12 @@ class LandscapeConfig:
         init_messages: messages at the first ``x``: ``"zero"`` (default) or ``"random"``
             (normal, std ``init_scale``, seeded by ``seed``; the authors used std 0.01).
         init_scale, seed: see ``init_messages``.
+        predictor: warm start at the next ``x`` of a sweep: ``"previous"`` (the messages of the
+            previous ``x``), ``"linear"`` (default: extrapolated from the previous two, error
+            ``O(Δx²)`` instead of ``O(Δx)``, so fewer BP sweeps) or ``"quadratic"`` (from three).
+            Extrapolations are clipped to [-1, 1] and restart at each sweep's first point; BP then
+            converges to the fixed point continuing the current branch, as with ``"previous"``
+            (checked on the planted two-cluster model, where both give the same jumps).
         bp: the BP solver's damping (0.5), tolerance (1e-6), criterion (``"max_change"``),
             acceleration, sweep limit.
         jump_threshold: ``|Δd|`` between neighbouring converged ``x`` above which a jump is
@@ -107,6 +114,7 @@ class LandscapeConfig:
     init_messages: str = "zero"
     init_scale: float = 0.01
     seed: int = 0
+    predictor: str = "linear"
     bp: BetheConfig = field(default_factory=lambda: BetheConfig(tol=BETHE_DEFAULT_TOL))
     jump_threshold: float | None = None
     hysteresis_threshold: float = 1e-3
@@ -131,6 +139,7 @@ class LandscapeConfig:
         check_choice("first_sweep", self.first_sweep, DIRECTIONS)
         check_choice("init_messages", self.init_messages, INIT_MESSAGES)
         check_positive("init_scale", self.init_scale)
+        check_choice("predictor", self.predictor, PREDICTORS)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed={self.seed!r} must be an integer")
         if not isinstance(self.bp, BetheConfig):
@@ -371,6 +380,17 @@ def _initial_messages(cfg: LandscapeConfig, b: int, n: int, dtype, device) -> to
     return M
 
 
+def _extrapolate(history: list[torch.Tensor]) -> torch.Tensor:
+    """Polynomial extrapolation one step ahead from equally spaced solutions (newest first)."""
+    if len(history) == 1:
+        return history[0].clone()
+    if len(history) == 2:
+        out = 2.0 * history[0] - history[1]
+    else:
+        out = 3.0 * history[0] - 3.0 * history[1] + history[2]
+    return out.clamp_(-1.0, 1.0)
+
+
 def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> dict:
     """Both sweeps for a batch of references ``ref`` ``[b, N]``; arrays ``[b, 2, K]``."""
     b, n = ref.shape
@@ -380,13 +400,19 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> 
     out["converged"] = np.zeros((b, 2, K), dtype=bool)
     out["iterations"] = np.zeros((b, 2, K), dtype=np.int64)
     M = _initial_messages(cfg, b, n, model.dtype, model.device)
+    kern = _Kernel(model.J)  # tanh J and Σ ln cosh J once per landscape, not per tilt
+    ws = _Workspace(b, n, model.dtype, model.device)
+    depth = PREDICTORS.index(cfg.predictor) + 1
     for direction in cfg.sweeps:
         row = DIRECTIONS.index(direction)
         order = range(K - 1, -1, -1) if direction == "down" else range(K)
+        history = [M]  # solutions of this sweep, newest first (plus the starting messages)
         for k in order:
             xk = float(x[k])
             fields = model.h[None, :] + xk * ref
-            M, res, _ = bethe_solve(model, cfg.bp, M, fields=fields)
+            start = _extrapolate(history[:depth])
+            M, res, _ = _solve(kern, ws, fields, cfg.bp, start, True)
+            history = [M, *history[: depth - 1]] if k != order[0] else [M]
             q = (ref * res.m).sum(1) / n
             qn = q.detach().cpu().to(torch.float64).numpy()
             out["q"][:, row, k] = qn
