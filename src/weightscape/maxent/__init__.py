@@ -14,6 +14,8 @@ energy ``E = -(exponent)``; ``J`` symmetric ``[N, N]`` with zero diagonal.
 - inverse methods, one class each with ``fit(data) -> (model, report)``: :class:`BoltzmannBP`,
   :class:`PseudoLikelihood`, :class:`MeanFieldInversion`, :class:`TAPInversion`,
   :class:`ExactBoltzmann`;
+- weight samples: :func:`train_lrnet` (LR-net, binary-weight nets), :func:`draw_weight_samples`,
+  :func:`layer_map` (LB/ITR/RB slices);
 - peers: :func:`coniii_fit` runs ConIII in the separate peers environment (cross-checks).
 """
 
@@ -59,6 +61,15 @@ from ._landscape_plots import (  # landscape group
     plot_entropy_landscape,
     plot_tap_histogram,
 )
+from ._lrnet import (  # weight-samples group
+    LRNetConfig,
+    LRNetResult,
+    binary_forward,
+    lrnet_forward,
+    parse_arch,
+    preactivation_moments,
+    train_lrnet,
+)
 from ._mean_field import MeanFieldConfig, MeanFieldInversion, TAPInversion
 from ._metropolis import MetropolisConfig, MetropolisState, MetropolisTrace, metropolis_sample
 from ._model import IsingModel, read_matrix
@@ -79,6 +90,13 @@ from ._references import (  # landscape group
     parse_slice,
     read_references,
     sample_references,
+)
+from ._samples import (  # weight-samples group
+    THRESHOLD_KINDS,
+    SampleConfig,
+    WeightSamples,
+    draw_weight_samples,
+    layer_map,
 )
 from ._tap import (  # landscape group
     TAPConfig,
@@ -169,6 +187,20 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "plot_d_of_x",
     "plot_tap_histogram",
     # ---- end landscape group ----
+    # ---- weight-samples group (LR-net training of binary nets; _lrnet, _samples) ----
+    "LRNetConfig",
+    "LRNetResult",
+    "parse_arch",
+    "preactivation_moments",
+    "lrnet_forward",
+    "binary_forward",
+    "train_lrnet",
+    "THRESHOLD_KINDS",
+    "SampleConfig",
+    "WeightSamples",
+    "draw_weight_samples",
+    "layer_map",
+    # ---- end weight-samples group ----
     # peer cross-checks (ConIII in the separate peers environment)
     "coniii_fit",
     "peers_python",

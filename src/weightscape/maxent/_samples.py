@@ -1,0 +1,146 @@
+"""Weight samples of trained LR-nets: ``σ ~ Bernoulli(σ(θ))``, test accuracy, acceptance, layers."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, check_choice, check_positive
+from ._lrnet import LRNetResult, binary_forward, parse_arch
+
+__all__ = ["THRESHOLD_KINDS", "SampleConfig", "WeightSamples", "draw_weight_samples", "layer_map"]
+
+THRESHOLD_KINDS = ("absolute", "quantile")
+
+
+def layer_map(arch: str) -> dict[str, tuple[int, int]]:
+    """Slices ``name → (start, stop)`` of each layer in the flattened weight vector.
+
+    Three layers are named ``LB``, ``ITR``, ``RB`` (the paper's 20-15-15-10); one layer is
+    ``all``; otherwise ``L1, L2, …``. Each layer's ``[n_out, n_in]`` is flattened row-major.
+    """
+    w = parse_arch(arch)
+    sizes = [a * b for a, b in itertools.pairwise(w)]
+    names = (
+        ["LB", "ITR", "RB"]
+        if len(sizes) == 3
+        else ["all"]
+        if len(sizes) == 1
+        else [f"L{k + 1}" for k in range(len(sizes))]
+    )
+    out, start = {}, 0
+    for name, n in zip(names, sizes, strict=True):
+        out[name] = (start, start + n)
+        start += n
+    return out
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How :func:`draw_weight_samples` draws and keeps samples.
+
+    Attributes:
+        n_draws: weight draws per run.
+        threshold: accuracy threshold (``kind="absolute"``: a test accuracy in [0, 1]) or a
+            quantile in [0, 1) of all draws' accuracies (``kind="quantile"``).
+        kind: ``"absolute"`` or ``"quantile"``.
+        seed: seed of the draws.
+    """
+
+    n_draws: int = 100
+    threshold: float = 0.5
+    kind: str = "quantile"
+    seed: int = 0
+
+    def __post_init__(self):
+        check_positive("n_draws", self.n_draws, integer=True)
+        check_choice("kind", self.kind, THRESHOLD_KINDS)
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0.0 <= t <= 1.0:
+            raise ConfigError(f"threshold={t!r} must lie in [0, 1]")
+        if self.kind == "quantile" and t >= 1.0:
+            raise ConfigError(f"threshold={t!r} as a quantile must be < 1 (1 keeps nothing)")
+
+
+@dataclass(frozen=True, eq=False)
+class WeightSamples:
+    """Kept weight samples.
+
+    Attributes:
+        sigma: ``[S, N]`` int8 ±1 (kept draws only).
+        accuracy: test accuracy of each kept draw ``[S]``.
+        run: the run each kept draw came from ``[S]``.
+        all_accuracy: accuracy of every draw ``[M · n_draws]`` (kept or not).
+        threshold: the accuracy cut actually applied.
+        threshold_rule: e.g. ``"quantile 0.5"`` or ``"absolute 0.8"``.
+        layers: :func:`layer_map` of the architecture.
+    """
+
+    sigma: np.ndarray
+    accuracy: np.ndarray
+    run: np.ndarray
+    all_accuracy: np.ndarray
+    threshold: float
+    threshold_rule: str
+    layers: dict[str, tuple[int, int]]
+
+    def layer(self, name: str) -> np.ndarray:
+        """Samples of one layer ``[S, n_layer]``."""
+        check_choice("layer", name, tuple(self.layers))
+        a, b = self.layers[name]
+        return self.sigma[:, a:b]
+
+
+def draw_weight_samples(
+    result: LRNetResult, x_test, y_test, config: SampleConfig = SampleConfig()
+) -> WeightSamples:
+    """Draw ``n_draws`` binary networks per run from ``θ``, test each, keep the accurate ones.
+
+    Args:
+        result: trained LR-nets (``M`` runs).
+        x_test: ``[P_test, d]``; y_test: ``[P_test]`` int labels.
+        config: draws, threshold and its kind, seed.
+
+    Returns:
+        :class:`WeightSamples`; draws with accuracy ≥ the threshold are kept.
+    """
+    cfg = config
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x = torch.as_tensor(np.asarray(x_test), dtype=torch.float64)
+    y = torch.as_tensor(np.asarray(y_test), dtype=torch.long)
+    flat = torch.as_tensor(result.flat_theta)  # [M, N]
+    M, N = flat.shape
+    p = torch.sigmoid(flat)
+    layers = layer_map(result.config.arch)
+    widths = result.config.widths
+    sig, acc = [], []
+    for r in range(M):
+        s = torch.where(torch.rand(cfg.n_draws, N, generator=gen, dtype=torch.float64) < p[r],
+                        1.0, -1.0).to(torch.float64)  # fmt: skip
+        ws = [
+            s[:, a:b].reshape(cfg.n_draws, widths[k + 1], widths[k])
+            for k, (a, b) in enumerate(layers.values())
+        ]
+        pred = binary_forward(ws, x, result.config.leak).argmax(-1)  # [D, B]
+        acc.append((pred == y).double().mean(1))
+        sig.append(s.to(torch.int8))
+    sigma = torch.cat(sig).numpy()
+    accuracy = torch.cat(acc).numpy()
+    run = np.repeat(np.arange(M), cfg.n_draws)
+    if cfg.kind == "absolute":
+        thr = float(cfg.threshold)
+    else:
+        thr = float(np.quantile(accuracy, cfg.threshold))
+    keep = accuracy >= thr
+    return WeightSamples(
+        sigma=sigma[keep],
+        accuracy=accuracy[keep],
+        run=run[keep],
+        all_accuracy=accuracy,
+        threshold=thr,
+        threshold_rule=f"{cfg.kind} {cfg.threshold:g}",
+        layers=layers,
+    )

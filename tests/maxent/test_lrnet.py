@@ -1,0 +1,107 @@
+"""LR-net and weight samples: moments against Monte Carlo over binary weights, layer map."""
+
+import numpy as np
+import pytest
+import torch
+
+from weightscape.errors import ConfigError
+from weightscape.maxent import (
+    LRNetConfig,
+    LRNetResult,
+    SampleConfig,
+    binary_forward,
+    draw_weight_samples,
+    layer_map,
+    lrnet_forward,
+    preactivation_moments,
+    train_lrnet,
+)
+
+
+def _mc_setup(S=40000):
+    g = torch.Generator().manual_seed(3)
+    theta = torch.randn(2, 4, 6, dtype=torch.float64, generator=g)  # [M, n_out, n_in]
+    x = torch.randn(5, 6, dtype=torch.float64, generator=g)
+    p = torch.sigmoid(theta)
+    w = torch.where(torch.rand(S, *theta.shape, generator=g, dtype=torch.float64) < p, 1.0, -1.0)
+    w = w.double()
+    z = torch.einsum("smoi,bi->smbo", w, x)  # [S, M, B, n_out]
+    return theta, x, z
+
+
+def test_preactivation_moments_match_monte_carlo_over_binary_weights():
+    theta, x, z = _mc_setup()
+    mean, var = preactivation_moments(theta, x)
+    S = z.shape[0]
+    zm, zv = z.mean(0), z.var(0)
+    # standard errors: mean sqrt(var/S); variance sqrt((m4 - var^2)/S) with the sample 4th moment
+    se_m = (zv / S).sqrt()
+    m4 = ((z - zm) ** 4).mean(0)
+    se_v = ((m4 - zv**2).clamp_min(1e-300) / S).sqrt()
+    # 40 entries each; 5 standard errors: a false failure has probability < 1e-4 (seeded anyway)
+    assert ((zm - mean).abs() / se_m).max() < 5
+    assert ((zv - var).abs() / se_v).max() < 5
+
+
+def test_lrnet_first_layer_sampled_preactivation_has_the_binary_moments():
+    # The LR forward of a one-layer net returns z = mean + sqrt(var) eps: its sample mean and
+    # variance over many eps draws must match the Monte Carlo over binary weights.
+    theta, x, z = _mc_setup()
+    g = torch.Generator().manual_seed(5)
+    # one batched call: x repeated, so each row gets its own eps -> [S, M, B, n_out]
+    out = lrnet_forward([theta], x.repeat(20000, 1), generator=g)
+    zs = out.reshape(2, 20000, 5, 4).transpose(0, 1)
+    S = zs.shape[0]
+    se_m = (z.var(0) / S).sqrt() * np.sqrt(2)  # difference of two independent sample means
+    assert ((zs.mean(0) - z.mean(0)).abs() / se_m).max() < 5
+    # relative error of a sample variance ~ sqrt(2/S) (Gaussian) per estimate; 5 SE of both
+    rel = (zs.var(0) / z.var(0) - 1).abs()
+    assert rel.max() < 5 * np.sqrt(2 * 2 / S) * 1.5
+
+
+def test_binary_forward_is_the_plain_network():
+    g = torch.Generator().manual_seed(0)
+    w1 = torch.where(torch.rand(3, 4, 5, generator=g) < 0.5, 1.0, -1.0).double()
+    w2 = torch.where(torch.rand(3, 2, 4, generator=g) < 0.5, 1.0, -1.0).double()
+    x = torch.randn(7, 5, dtype=torch.float64, generator=g)
+    out = binary_forward([w1, w2], x)
+    for s in range(3):
+        h = torch.nn.functional.leaky_relu(x @ w1[s].T, 0.1) / np.sqrt(5)
+        torch.testing.assert_close(out[s], h @ w2[s].T)
+
+
+def test_training_learns_a_linearly_separable_task():
+    # oracle: chance level 1/2; a 2-class task with a ±1-weight teacher is learnable exactly
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 6))
+    teacher = np.array([1, -1, 1, 1, -1, 1.0])
+    y = (x @ teacher > 0).astype(int)
+    res = train_lrnet(x, y, LRNetConfig(arch="6-2", n_runs=3, epochs=15, batch_size=50, lr=0.1))
+    assert res.loss[-1].mean() < res.loss[0].mean()
+    s = draw_weight_samples(res, x, y, SampleConfig(n_draws=20, threshold=0.0, kind="absolute"))
+    assert s.sigma.shape == (60, 12)
+    assert np.median(s.all_accuracy) > 0.8
+
+
+def test_layer_map_and_samples_threshold():
+    assert layer_map("20-15-15-10") == {"LB": (0, 300), "ITR": (300, 525), "RB": (525, 675)}
+    assert layer_map("20-10") == {"all": (0, 200)}
+    theta = [np.zeros((2, 3, 4)), np.zeros((2, 2, 3))]
+    res = LRNetResult(theta, np.zeros((1, 2)), LRNetConfig(arch="4-3-2", n_runs=2))
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 4)), rng.integers(0, 2, 30)
+    s = draw_weight_samples(res, x, y, SampleConfig(n_draws=50, threshold=0.5, kind="quantile"))
+    assert s.threshold == pytest.approx(np.quantile(s.all_accuracy, 0.5))
+    assert (s.accuracy >= s.threshold).all() and len(s.accuracy) >= 50
+    assert s.threshold_rule == "quantile 0.5"
+    # θ = 0: each weight is ±1 with probability 1/2 (binomial, 5 SE)
+    assert abs(s.sigma.mean()) < 5 / np.sqrt(s.sigma.size)
+
+
+def test_bad_configs():
+    with pytest.raises(ConfigError):
+        LRNetConfig(arch="20")
+    with pytest.raises(ConfigError):
+        SampleConfig(kind="best")
+    with pytest.raises(ConfigError):
+        SampleConfig(threshold=1.0, kind="quantile")
