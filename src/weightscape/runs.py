@@ -39,6 +39,7 @@ __all__ = [
     "TRAIN_DEFAULTS",
     "EnsembleOutcome",
     "MemberRecipe",
+    "hessian_inputs",
     "load_run",
     "member_recipes",
     "run_members",
@@ -399,6 +400,36 @@ def load_run(path: str | Path):
             cache[r.data_key()] = load(r.data_name, **dict(r.data_options))
         datasets.append(cache[r.data_key()])
     return ens, members, datasets
+
+
+def hessian_inputs(path: str | Path):
+    """The :class:`weightscape.curvature.RunInputs` of a training run folder written here.
+
+    Members trained on one shared dataset get shared inputs ``[P, d]``; members with their own
+    data recipes must all have the same P (the Hessian has no sample masks), else a
+    :class:`RunDirError` says so.
+    """
+    from .curvature._run import RunInputs
+
+    ens, members, datasets = load_run(path)
+    cfg = members[0]
+    dt = ens.dtype
+    ylab = torch.int64 if datasets[0].task == "multiclass" else dt
+    if len({id(ds) for ds in datasets}) == 1:
+        x = torch.as_tensor(datasets[0].x.copy(), dtype=dt)
+        y = torch.as_tensor(datasets[0].y.copy()).to(ylab)
+    else:
+        sizes = {ds.x.shape[0] for ds in datasets}
+        if len(sizes) != 1:
+            raise RunDirError(
+                f"run {str(path)!r}: members have different P {sorted(sizes)}; "
+                "analyse them with --members one P at a time is not supported"
+            )
+        P, d = sizes.pop(), ens.max_sizes[0]
+        x = torch.as_tensor(_stack([ds.x for ds in datasets], ens.M, P, d), dtype=dt)
+        y = torch.as_tensor(_stack([ds.y for ds in datasets], ens.M, P, None)).to(ylab)
+    tcfg = train_config_from_flat(cfg)
+    return RunInputs(ens, x, y, tcfg.make_loss(), float(tcfg.l2))
 
 
 def _run_task(configs: list[dict], dirs: list[Path]) -> None:

@@ -124,3 +124,21 @@ def test_bad_config_file_contents(tmp_path, capsys):
     cfg.write_text("[net\ndepth = 2")
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_hessian_command_reads_a_train_run(tmp_path):
+    """`weightscape hessian` on a train run: a SAT member's Hessian is exactly 0 (no Δ > 0);
+    the jammed member's H0 spectrum is PSD (to 1e-10 of its largest eigenvalue)."""
+    out = _train(tmp_path, "r", "--width", "2,12", "--seeds", "0")
+    assert main(["hessian", str(out)]) == 0
+    summary = pd.read_parquet(out / "summary.parquet")
+    z = np.load(out / "hessian.npz")
+    for m, row in summary.iterrows():
+        h = z[f"eigs_H_{m}"]
+        assert h.shape == (row["n_params"],)
+        if row["n_unsat"] == 0:
+            assert np.all(h == 0)
+        else:
+            h0 = z[f"eigs_H0_{m}"]
+            assert h0.min() >= -1e-10 * h0.max()
+    assert (summary["n_unsat"] == 0).any() and (summary["n_unsat"] > 0).any()

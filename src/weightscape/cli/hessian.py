@@ -32,6 +32,22 @@ def parse_members(text: str | None) -> list[int] | None:
     return out
 
 
+def _loader(path):
+    """Runs written by ``weightscape train`` / the "train" sweep task use the runs recipe;
+    other layouts fall back to the curvature module's generic loader."""
+    import json
+    from pathlib import Path
+
+    from ..curvature._run import load_run_inputs
+    from ..runs import hessian_inputs
+
+    cfg_file = Path(path) / "config.json"
+    cfg = json.loads(cfg_file.read_text()).get("config", {}) if cfg_file.exists() else {}
+    if isinstance(cfg, dict) and ("members" in cfg or "data.name" in cfg):
+        return hessian_inputs(path)
+    return load_run_inputs(path)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("hessian")
     def hessian(
@@ -62,6 +78,7 @@ def register(app: typer.Typer) -> None:
         payload = run_hessian(
             run_dir,
             members=parse_members(members),
+            loader=_loader,
             memory_budget=memory_mib * 2**20,
             method=method,
             rtol=rtol,
