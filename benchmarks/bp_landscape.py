@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--accel", default="adaptive", help="ours: adaptive or none")
-    ap.add_argument("--predictor", default="linear", help="ours: previous, linear, quadratic")
+    ap.add_argument("--predictor", default="quadratic", help="ours: previous, linear, quadratic")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

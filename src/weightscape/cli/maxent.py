@@ -71,6 +71,9 @@ def _add_landscape(sub: typer.Typer) -> None:
             False, "--single-sweep", help="Only the first sweep (no hysteresis)."
         ),
         init_messages: str = typer.Option("zero", "--init-messages", help="zero or random."),
+        predictor: str = typer.Option(
+            "quadratic", "--predictor", help="Warm start: previous, linear or quadratic."
+        ),
         damping: float = typer.Option(0.5, "--damping", help="BP damping (old fraction)."),
         tol: float = typer.Option(1e-6, "--tol", help="BP tolerance."),
         max_iter: int = typer.Option(1000, "--max-iter", help="BP sweeps per tilt."),
@@ -126,6 +129,7 @@ def _add_landscape(sub: typer.Typer) -> None:
             first_sweep=first_sweep,
             both_directions=not single_sweep,
             init_messages=init_messages,
+            predictor=predictor,
             seed=seed,
             bp=bp,
             jump_threshold=jump_threshold,
