@@ -70,9 +70,10 @@ def test_bracket_states_and_next_widths():
 @pytest.mark.slow
 def test_search_equals_exhaustive_scan_with_same_seeds():
     # Oracle: an exhaustive scan of every integer width around N* (same seeds, same protocol).
-    # Runs are deterministic per (width, seed) up to float64 rounding of the batched GEMMs, so
-    # the search's runs are a subset of the scan's; N* agrees within the combined bootstrap
-    # errors (2σ), and the bracket equals the scan's crossing when the scan is monotone.
+    # Runs are deterministic per (width, seed) (each width's seeds form one ensemble in both), so
+    # the search's runs are a subset of the scan's, bitwise; N* agrees within the combined
+    # bootstrap errors (2σ), and the bracket equals the scan's crossing when the scan is
+    # monotone.
     prot = dataclasses.replace(
         get_protocol("fast"),
         max_steps=4000,
@@ -89,6 +90,12 @@ def test_search_equals_exhaustive_scan_with_same_seeds():
     err = np.hypot(s.nstar.err, scan.nstar.err)
     assert abs(s.nstar.nstar - scan.nstar.nstar) <= 2 * err + 1e-9
     assert s.runs.width.nunique() < scan.runs.width.nunique()  # the search tried fewer widths
+    # one ensemble per (P, width) of the same seeds in both: the runs are bitwise the same
+    key = ["width", "seed"]
+    both = s.runs.merge(scan.runs, on=key, suffixes=("", "_scan"))
+    assert len(both) == len(s.runs)
+    assert (both.n_unsat == both.n_unsat_scan).all() and (both.steps == both.steps_scan).all()
+    assert (both.loss == both.loss_scan).all()
     frac = scan.table.set_index("width").frac_jammed.dropna()
     if frac.is_monotonic_decreasing and s.bracket is not None:
         lo = frac[frac > 0.5].index.max()

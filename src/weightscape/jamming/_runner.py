@@ -406,9 +406,20 @@ def records_frame(records: Sequence[RunRecord], rule: PlateauRule | None = None)
 
 
 def _pack_key(cfg: Mapping) -> str:
+    """Members sharing P and width (and everything but seed/data seed/lr) form one ensemble.
+
+    Batching is over seeds (and data draws): members of other widths or P would be zero-padded
+    to the largest, which costs FLOPs in proportion (the work per step is Σ_members P·N), and an
+    ensemble runs until its slowest member stops, so mixing fast SAT widths with slow
+    near-critical ones wastes their steps.
+    """
     from ..runs import train_pack_key
 
-    return train_pack_key(cfg)
+    return (
+        train_pack_key(cfg)
+        + f"|P={cfg.get('data.P')}|n={cfg.get('data.train_size')}"
+        + (f"|w={cfg.get('net.width')}|d={cfg.get('data.d')}")
+    )
 
 
 def _run_task(configs: list[dict], dirs: list[Path]) -> None:
