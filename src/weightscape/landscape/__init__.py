@@ -10,6 +10,17 @@
 * Minima (:mod:`._minima`): batched projected GD with Newton polishing; distinct minima, overlaps,
   log-volume slope. The analysis helpers (:mod:`._analysis`) take plain ``[n, P]`` point arrays and
   are meant for real networks too.
+
+Study B, real-network half and the study:
+
+* Symmetries (:mod:`._symmetry`): canonical forms of relu/tanh nets (rescaling, sign flips,
+  permutations), random symmetric copies, rescaling-orbit tangents.
+* Real nets (:mod:`._realnets`): parameter-budget widths, ``n_inits`` full-batch float64 runs per
+  setting (L-BFGS + damped Newton to a gradient norm), Hessian spectra (full and with the
+  rescaling modes removed), distinct minima, distances, overlaps, log-width slope; the
+  ``landscape.realnet`` sweep task.
+* Study tables and verdict rule (:mod:`._study`), figures (:mod:`._figures`), and
+  ``weightscape reproduce landscape`` (:mod:`.reproduce`, imported on demand).
 """
 
 from ._analysis import (
@@ -39,6 +50,14 @@ from ._analytic import (
     log_volume_slope,
     random_overlap_pdf,
 )
+from ._figures import (
+    net_distances_figure,
+    net_logwidth_figure,
+    net_minima_figure,
+    spin_counts_figure,
+    spin_logvolume_figure,
+    spin_overlaps_figure,
+)
 from ._minima import (
     DescentConfig,
     MinimaSet,
@@ -54,6 +73,19 @@ from ._monomials import (
     multinomial_counts,
     multisets,
     n_monomials,
+)
+from ._realnets import (
+    REALNET_TASK,
+    RealNetConfig,
+    RealNetMinima,
+    RealNetSummary,
+    clustering_index,
+    load_realnet,
+    pairwise_rms_distances,
+    register_realnet_task,
+    run_realnet,
+    summarize_realnet,
+    widths_for_budget,
 )
 from ._sphere import (
     log_volume,
@@ -71,6 +103,14 @@ from ._stationary import (
     enumerate_stationary,
     newton_solve,
     newton_step,
+)
+from ._study import Trend, depth_trend, realnet_sweep, spin_counts, spin_minima
+from ._symmetry import (
+    SYMMETRIC_ACTIVATIONS,
+    canonicalize,
+    random_symmetry,
+    rescaling_directions,
+    symmetry_kind,
 )
 
 __all__ = [  # noqa: RUF022 - grouped by topic, not sorted
@@ -132,4 +172,37 @@ __all__ = [  # noqa: RUF022 - grouped by topic, not sorted
     "random_overlaps",
     "fit_line",
     "capture_recapture",
+    # symmetries of nets
+    "SYMMETRIC_ACTIVATIONS",
+    "symmetry_kind",
+    "canonicalize",
+    "random_symmetry",
+    "rescaling_directions",
+    # real networks at a fixed budget
+    "REALNET_TASK",
+    "widths_for_budget",
+    "RealNetConfig",
+    "RealNetMinima",
+    "RealNetSummary",
+    "run_realnet",
+    "summarize_realnet",
+    "load_realnet",
+    "pairwise_rms_distances",
+    "clustering_index",
+    "register_realnet_task",
+    # study tables and verdict rule
+    "spin_counts",
+    "spin_minima",
+    "realnet_sweep",
+    "Trend",
+    "depth_trend",
+    # figures
+    "spin_counts_figure",
+    "spin_overlaps_figure",
+    "spin_logvolume_figure",
+    "net_minima_figure",
+    "net_distances_figure",
+    "net_logwidth_figure",
 ]
+
+register_realnet_task()
