@@ -50,7 +50,7 @@ def spin_counts_figure(analytic: pd.DataFrame, counts: pd.DataFrame | None = Non
     ax.set(
         xlabel="H (depth)",
         ylabel="log(number of classes)",
-        title="analytic: counts at fixed N (dotted: log minima, leading order)",
+        title="analytic counts at fixed N (dotted: minima, leading order)",
     )
     ax.legend(fontsize=7)
     if counts is not None and len(counts):
@@ -75,7 +75,7 @@ def spin_counts_figure(analytic: pd.DataFrame, counts: pd.DataFrame | None = Non
         bx.set(
             xlabel="H (depth)",
             ylabel="count per disorder sample",
-            title="enumeration (markers; squares: minima) vs exact Kac–Rice (lines)",
+            title="enumeration (squares: minima) vs Kac–Rice (lines)",
         )
         bx.legend(fontsize=7)
     fig.tight_layout()
@@ -210,7 +210,8 @@ def net_distances_figure(pairs: pd.DataFrame) -> Figure:
     axs[2].set(
         xlabel="cosine of canonical parameters", ylabel="density", title="overlaps (dotted: inits)"
     )
-    axs[2].legend(fontsize=6)
+    if axs[2].get_legend_handles_labels()[0]:
+        axs[2].legend(fontsize=6)
     fig.tight_layout()
     return fig
 
