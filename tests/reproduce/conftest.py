@@ -13,6 +13,9 @@ def toys(monkeypatch):
     not exist yet, and take minutes even at smoke scale).
     """
     monkeypatch.setattr(_registry, "BUILTIN_STUDIES", ("ghost",))
+    # Real studies registered by earlier imports (e.g. the study test modules) are hidden too:
+    # an empty registry for the duration of the test, restored afterwards by monkeypatch.
+    monkeypatch.setattr(_registry, "_REGISTRY", {})
     for st in (TOY, TOY2):  # BROKEN is registered by the test that wants it
         register_study(st)
     CALLS.clear()
