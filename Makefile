@@ -10,7 +10,7 @@ PEERS := .venv-peers
 THREADS ?= 2
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test test-slow test-integration lint format bench ci peers clean
+.PHONY: install data demo test test-slow test-integration lint format bench ci peers clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,19 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Full Fashion-MNIST (Debian's dataset-fashion-mnist, 30 MB) where this machine can install it
+# (root + apt-get); without it, studies fall back to the bundled MNIST sample and its tests skip.
+data:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
+	  echo "data: Fashion-MNIST present"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  echo "data: installing dataset-fashion-mnist"; \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist; } >/dev/null 2>&1 \
+	    || echo "data: dataset-fashion-mnist could not be installed; Fashion-MNIST tests will skip"; \
+	else \
+	  echo "data: Fashion-MNIST not installed (needs root and apt-get); using the bundled MNIST sample"; \
+	fi
 
 demo: $(STAMP)
 	OMP_NUM_THREADS=$(THREADS) $(BIN)/weightscape reproduce all --scale smoke --out $(DEMO_OUT) --force
@@ -51,7 +64,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; OMP_NUM_THREADS=$(THREADS) $(BIN)/python $$b || exit 1; done
 
-ci: lint test test-slow
+ci: data lint test test-slow
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	  $(MAKE) test-integration; \
 	else \
