@@ -131,3 +131,95 @@ def test_capture_recapture_hand_values():
     f1 = int(((a + b) == 1).sum())
     f2 = int(((a + b) == 2).sum())
     assert math.isclose(est["chao1"], 4 + f1 * (f1 - 1) / (2 * (f2 + 1)))
+
+
+def test_capture_recapture_recovers_a_known_total():
+    # Equal basins: K classes, each start lands in a uniformly random class; two halves of n
+    # starts. Seeded Monte Carlo over R repetitions: Chapman's estimate is unbiased to O(1/m)
+    # here (mean within 3% of K), Chao1 is a lower-bound estimator (mean <= K + 4 SE) but above
+    # the observed count; unequal basins (geometric sizes) bias Chapman low (documented).
+    K, n, R = 40, 40, 3000
+    rng = np.random.default_rng(12)
+
+    def estimates(p):
+        out = []
+        for _ in range(R):
+            a = np.bincount(rng.choice(K, n, p=p), minlength=K)
+            b = np.bincount(rng.choice(K, n, p=p), minlength=K)
+            e = capture_recapture(a, b, a + b)
+            out.append((e["observed"], e["chapman"], e["chao1"]))
+        return np.array(out, dtype=float)
+
+    eq = estimates(np.full(K, 1 / K))
+    obs, chap, chao = eq.T
+    assert obs.mean() < K - 3  # 80 starts over 40 equal classes: ~5 classes missed on average
+    assert abs(chap.mean() - K) < 0.03 * K
+    assert chao.mean() <= K + 4 * chao.std() / math.sqrt(R)
+    assert np.all(chao >= obs) and chao.mean() > obs.mean() + 1
+    geo = 0.9 ** np.arange(K)
+    assert estimates(geo / geo.sum())[:, 1].mean() < 0.8 * K
+
+
+def test_clustering_index_of_random_directions_is_zero_with_exact_variance():
+    # Oracle for the spin clustering measure: for K independent uniform directions in R^lam the
+    # index (<q^2> - 1/lam) / (1 - 1/lam) over the M = K(K-1)/2 pairs has mean exactly 0 and
+    # variance Var(q^2) / (M (1 - 1/lam)^2), Var(q^2) = 2 (lam-1) / (lam^2 (lam+2)) (q^2 is
+    # Beta(1/2, (lam-1)/2); the q_ab^2 of different pairs are uncorrelated because pairs are
+    # pairwise independent). It is also blind to the sign of each point (the arbitrary class
+    # representative of even H) and to |q| vs q.
+    from weightscape.landscape import clustering_index
+
+    rng = np.random.default_rng(5)
+    R = 4000
+    for lam, K in [(12, 8), (6, 13)]:
+        M = K * (K - 1) // 2
+        idx = np.empty(R)
+        for r in range(R):
+            x = rng.standard_normal((K, lam))
+            x *= math.sqrt(lam) / np.linalg.norm(x, axis=1, keepdims=True)
+            idx[r] = clustering_index(pairwise_overlaps(x, lam), 1.0 / lam)
+            if r < 20:
+                s = rng.choice([-1.0, 1.0], K)[:, None]
+                q_abs = pairwise_overlaps(s * x, lam, absolute=True)
+                assert math.isclose(clustering_index(q_abs, 1.0 / lam), idx[r], rel_tol=1e-12)
+        var = 2 * (lam - 1) / (lam**2 * (lam + 2)) / M / (1 - 1 / lam) ** 2
+        assert abs(idx.mean()) < 4.5 * math.sqrt(var / R)
+        # variance of a sample variance, non-Gaussian idx: loose 10% (SE ~ 3-4% at R = 4000)
+        assert abs(idx.var() / var - 1) < 0.1
+        # the other end of the scale: coincident points (up to sign) give exactly 1
+        same = np.repeat(x[:1], 5, axis=0) * rng.choice([-1.0, 1.0], 5)[:, None]
+        assert math.isclose(clustering_index(pairwise_overlaps(same, lam), 1.0 / lam), 1.0)
+
+
+def test_summarize_minima_counts_each_pair_of_distinct_minima_once():
+    # Every distinct minimum appears many times (and with both signs for even H): the overlaps
+    # must be exactly those between the K distinct points, never a point with itself or its
+    # mirror, so the clustering index equals that of the K points.
+    from weightscape.landscape import MinimaSet, clustering_index
+
+    rng = np.random.default_rng(3)
+    lam, K, H = 9, 6, 4
+    base = rng.standard_normal((K, lam))
+    base *= math.sqrt(lam) / np.linalg.norm(base, axis=1, keepdims=True)
+    lab = np.concatenate([np.arange(K), rng.integers(0, K, 60)])
+    sgn = rng.choice([-1.0, 1.0], len(lab))
+    pts = sgn[:, None] * base[lab] + 1e-10 * rng.standard_normal((len(lab), lam))
+    B = len(lab)
+    ms = MinimaSet(
+        lam=lam,
+        H=H,
+        points=pts,
+        energy=-1.0 - 0.01 * lab,
+        grad_norm=np.full(B, 1e-12),
+        steps=np.ones(B, dtype=np.int64),
+        converged=np.ones(B, dtype=bool),
+        hessian_eigs=np.ones((B, lam - 1)),
+    )
+    sm = summarize_minima(ms)
+    assert sm.n_distinct == K and len(sm.overlaps) == K * (K - 1) // 2
+    q_true = pairwise_overlaps(base, lam, absolute=True)
+    assert np.allclose(np.sort(sm.overlaps), np.sort(q_true), atol=1e-9)
+    assert math.isclose(
+        clustering_index(sm.overlaps, 1 / lam), clustering_index(q_true, 1 / lam), rel_tol=1e-8
+    )
+    assert sm.best_fraction == pytest.approx(np.mean(lab == K - 1))

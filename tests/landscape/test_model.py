@@ -174,3 +174,56 @@ def test_parameter_budget():
         ParameterBudget(rule="sqrt")
     with pytest.raises(ConfigError):
         lam_for_budget(10, 9)  # Lambda = 1
+
+
+@pytest.mark.parametrize("H", [3, 4])
+def test_disorder_covariance_monte_carlo_even_and_odd_h(H):
+    # Cov(L(w), L(w')) = lam (w.w'/lam)^H for several overlaps q in (-1, 1], both parities of H
+    # (odd: anti-correlated at q < 0; even: positive). Monte Carlo over D disorder samples of the
+    # monomial path; every entry within 4.5 SE (SE of a Gaussian sample covariance).
+    lam, D = 5, 20_000
+    m = SpinGlass.sample(lam, H, D, seed=40 + H, split="monomial")
+    gen = torch.Generator().manual_seed(H)
+    e = random_sphere_points((2,), lam, generator=gen) / math.sqrt(lam)
+    e[1] -= (e[1] @ e[0]) * e[0]
+    e[1] /= e[1].norm()
+    qs = torch.tensor([1.0, 0.8, 0.3, -0.5, -0.9], dtype=torch.float64)
+    pts = math.sqrt(lam) * (qs[:, None] * e[0] + torch.sqrt(1 - qs**2)[:, None] * e[1])
+    L = m.energy(pts.expand(D, len(qs), lam).contiguous()).numpy()
+    emp = np.cov(L, rowvar=False)
+    q = (pts @ pts.T).numpy() / lam
+    exact = lam * q**H
+    se = np.sqrt((np.outer(np.diag(exact), np.diag(exact)) + exact**2) / D)
+    assert np.all(np.abs(emp - exact) < 4.5 * se), (emp, exact)
+
+
+@pytest.mark.parametrize(("lam", "H"), [(6, 3), (5, 4)])
+def test_tangent_hessian_is_shifted_goe_at_every_finite_lam(lam, H):
+    # At a fixed point w the tangent Hessian is exactly -H u I + M with M a GOE(lam - 1) of
+    # off-diagonal variance H(H-1)/lam (diagonal twice that), independent of u = L(w)/lam:
+    # differentiate Cov = lam (w.w'/lam)^H twice in tangent directions at w and w' (the u-M
+    # covariance carries a factor w.e = 0). This is the finite-lam law behind the shifted
+    # semicircle of radius 2 sqrt(H(H-1)). Monte Carlo over D disorder samples, 5 SE each.
+    D = 20_000
+    m = SpinGlass.sample(lam, H, D, seed=7 * lam + H)
+    w = random_sphere_points((1,), lam, generator=torch.Generator().manual_seed(3))
+    w = w.expand(D, 1, lam).contiguous()
+    th = m.tangent_hessian(w)[:, 0].numpy()  # [D, lam-1, lam-1]
+    u = m.energy(w)[:, 0].numpy() / lam
+    n = lam - 1
+    M = th + H * u[:, None, None] * np.eye(n)
+    s2 = H * (H - 1) / lam
+    iu = np.triu_indices(n, 1)
+    off = M[:, iu[0], iu[1]]  # [D, n(n-1)/2]
+    dia = M[:, np.arange(n), np.arange(n)]  # [D, n]
+    # means 0
+    assert np.all(np.abs(off.mean(0)) < 5 * math.sqrt(s2 / D))
+    assert np.all(np.abs(dia.mean(0)) < 5 * math.sqrt(2 * s2 / D))
+    # variances (SE of a Gaussian variance ratio: sqrt(2/D))
+    assert np.all(np.abs(off.var(0) / s2 - 1) < 5 * math.sqrt(2 / D))
+    assert np.all(np.abs(dia.var(0) / (2 * s2) - 1) < 5 * math.sqrt(2 / D))
+    # independent of the energy (correlations ~ N(0, 1/D))
+    for col in (off[:, 0], dia[:, 0], dia.sum(1)):
+        assert abs(np.corrcoef(col, u)[0, 1]) < 5 / math.sqrt(D)
+    # the energy itself has variance lam / lam^2 = 1/lam
+    assert abs(u.var() * lam - 1) < 5 * math.sqrt(2 / D)
