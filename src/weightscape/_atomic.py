@@ -1,4 +1,8 @@
-"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename."""
+"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
+
+Foundation level (imports nothing from the package), so every layer may use it: ``data`` for
+its PCA cache, ``store`` for run directories (re-exported as ``weightscape.store``).
+"""
 
 from __future__ import annotations
 

@@ -19,13 +19,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_write
 from ..errors import DatasetError
 
 __all__ = ["PCAFit", "default_cache_dir", "fit_pca", "fit_pca_cached"]
@@ -150,20 +150,7 @@ def fingerprint(x: np.ndarray | Sequence[np.ndarray]) -> str:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    # Hand-written rather than weightscape.store.atomic_write: data sits left of store in the
-    # package's one-way import order (config -> data -> ... -> store).
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _load_cached(npz: Path, meta: Path, fp: str) -> PCAFit | None:
