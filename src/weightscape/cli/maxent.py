@@ -259,15 +259,564 @@ def _line(row: dict) -> str:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# train | sample | fit | validate: the weight-sample pipeline of the study
+
+DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
+FIT_METHODS = ("bp", "pseudo", "mean-field", "tap", "exact")
+# Test points held out of data sets without a given test part (the bundled MNIST sample).
+DEFAULT_HELD_OUT = 1000
+
+
+def _check_choice(flag: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{flag}={value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def _create_run(out: str, force: bool):
+    from ..store import RunDir
+
+    return RunDir.create(out, exist="overwrite" if force else "error")
+
+
+def _guarded(rd, write) -> None:
+    """Run ``write(rd)``; on any failure remove ``rd`` (nothing half-written), then re-raise."""
+    import shutil
+
+    try:
+        write(rd)
+    except BaseException:
+        shutil.rmtree(rd.path, ignore_errors=True)
+        raise
+
+
+def data_recipe(data: str, preset: str | None, P: int | None, test_size: int | None, seed: int):
+    """The :func:`weightscape.data.load` options of a maxent training run (validated)."""
+    _check_choice("--data", data, DATASETS)
+    opts: dict = {"seed": seed}
+    if preset is not None and preset.lower() != "none":
+        opts["preset"] = preset
+    if P is not None:
+        if P < 1:
+            raise ConfigError(f"--P={P!r} must be a positive number of training points")
+        opts["train_size"] = P
+    if test_size is not None:
+        if test_size < 1:
+            raise ConfigError(f"--test-size={test_size!r} must be a positive number of points")
+        opts["test_size"] = test_size
+    elif data == "mnist-sample":
+        opts["test_size"] = DEFAULT_HELD_OUT  # no given test part: hold out a seeded subset
+    return {"name": data, "options": opts}
+
+
+def load_recipe(recipe: dict):
+    """Load the data set of a recipe; it must have a test part."""
+    from ..data import load
+
+    ds = load(recipe["name"], **recipe["options"])
+    if ds.x_test is None or len(ds.x_test) == 0:
+        raise ConfigError(f"data {recipe['name']!r} has no test points; give --test-size")
+    if ds.task != "multiclass":
+        raise ConfigError(f"data {recipe['name']!r} is {ds.task}; LR-nets need class labels")
+    return ds
+
+
+def _check_arch_fits(widths: tuple[int, ...], ds, arch: str) -> None:
+    d, k = ds.x.shape[1], len(ds.classes)
+    if widths[0] != d:
+        raise ConfigError(
+            f"--arch={arch!r} takes {widths[0]} inputs but data {ds.name!r} has d = {d} "
+            f"(with this preset); use an arch starting with {d}"
+        )
+    if widths[-1] < k:
+        raise ConfigError(
+            f"--arch={arch!r} has {widths[-1]} outputs but data {ds.name!r} has {k} classes"
+        )
+
+
+def _add_train(sub: typer.Typer) -> None:
+    @sub.command("train")
+    def train(
+        arch: str = typer.Option(
+            "20-15-15-10", "--arch", help="Widths, e.g. 20-15-15-10 or 20-10."
+        ),
+        data: str = typer.Option(
+            "mnist-sample", "--data", help="mnist, fashion-mnist or mnist-sample."
+        ),
+        preset: str = typer.Option("zou2021-pca20", "--preset", help="Data preset (or none)."),
+        P: int = typer.Option(
+            None, "--P", help="Training points (default all; the paper's op: 500)."
+        ),
+        test_size: int = typer.Option(
+            None,
+            "--test-size",
+            help="Test points (default: the given test set, else 1000 held out).",
+        ),
+        runs: int = typer.Option(4, "--runs", help="Independent LR-net runs trained together."),
+        epochs: int = typer.Option(20, "--epochs", help="Epochs."),
+        batch_size: int = typer.Option(200, "--batch-size", help="Examples per Adam step."),
+        lr: float = typer.Option(0.3, "--lr", help="Adam learning rate."),
+        l2: float = typer.Option(1e-5, "--l2", help="L2 on theta (Adam weight decay)."),
+        init_std: float = typer.Option(0.1, "--init-std", help="theta ~ N(0, init_std^2)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of init, batches, noise and data split."),
+        out: str = typer.Option(..., "--out", help="Run directory to create."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+    ) -> None:
+        """Train LR-nets (binary weights, local reparameterisation) on PCA-20 MNIST-like data.
+
+        Writes lrnet.npz (theta per layer, loss), loss.parquet (epoch, run, loss),
+        summary.json (data set named, final loss, mean test accuracy of the mean-sign net),
+        config.json (config, seed, data recipe, provenance) and DONE under --out.
+        """
+        from dataclasses import asdict
+
+        from ..maxent import LRNetConfig, layer_map
+
+        cfg = LRNetConfig(
+            arch=arch,
+            n_runs=runs,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            l2=l2,
+            init_std=init_std,
+            seed=seed,
+        )
+        recipe = data_recipe(data, preset, P, test_size, seed)
+        ds = load_recipe(recipe)
+        _check_arch_fits(cfg.widths, ds, arch)
+        rd = _create_run(out, force)
+
+        def write(rd):
+            import numpy as np
+            import pandas as pd
+
+            from ..maxent import save_lrnet, train_lrnet
+
+            res = train_lrnet(ds.x.copy(), ds.y.copy(), cfg)
+            save_lrnet(res, rd.path / "lrnet.npz")
+            E, M = res.loss.shape
+            rd.write_metrics(
+                pd.DataFrame(
+                    {
+                        "epoch": np.repeat(np.arange(E), M),
+                        "run": np.tile(np.arange(M), E),
+                        "loss": res.loss.ravel(),
+                    }
+                ),
+                "loss",
+            )
+            rd.write_config(
+                asdict(cfg), seeds=[seed], extra={"data": recipe, "kind": "maxent-train"}
+            )
+            rd.write_json(
+                "summary.json",
+                {
+                    "arch": arch,
+                    "n_weights": cfg.n_weights,
+                    "layers": layer_map(arch),
+                    "data": ds.name,
+                    "preset": recipe["options"].get("preset"),
+                    "P_train": int(ds.x.shape[0]),
+                    "P_test": int(ds.x_test.shape[0]),
+                    "final_loss": res.loss[-1].tolist(),
+                    "data_provenance": ds.provenance,
+                },
+            )
+            rd.mark_done()
+            typer.echo(
+                f"trained {M} LR-nets {arch} (N = {cfg.n_weights}) for {E} epochs on {ds.name} "
+                f"(P = {ds.x.shape[0]}); final loss {float(res.loss[-1].mean()):.4f}; "
+                f"run: {rd.path}"
+            )
+
+        _guarded(rd, write)
+
+
+def _open_train_run(path: str):
+    from ..errors import RunDirError
+    from ..store import RunDir
+
+    rd = RunDir.open(path)
+    meta = rd.read_config()
+    if meta.get("kind") != "maxent-train" or not (rd.path / "lrnet.npz").is_file():
+        raise RunDirError(f"{path!r} is not a run of 'weightscape maxent train' (no lrnet.npz)")
+    return rd, meta
+
+
+def _add_sample(sub: typer.Typer) -> None:
+    @sub.command("sample")
+    def sample(
+        run: str = typer.Argument(..., help="Run directory of 'weightscape maxent train'."),
+        draws: int = typer.Option(100, "--draws", help="Weight draws per LR-net run."),
+        threshold: float = typer.Option(
+            0.5, "--threshold", help="Accuracy cut (absolute) or quantile of all draws' accuracies."
+        ),
+        kind: str = typer.Option("quantile", "--kind", help="quantile or absolute."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the draws."),
+        out: str = typer.Option(..., "--out", help="Run directory to create."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+    ) -> None:
+        """Draw binary weights sigma ~ Bernoulli(sigmoid theta), test each, keep the accurate.
+
+        Writes samples.npz (bit-packed spins, per-sample accuracy and run id, layer map,
+        threshold and its kind), samples.parquet, summary.json, config.json and DONE.
+        """
+        from dataclasses import asdict
+
+        from ..maxent import SampleConfig, draw_weight_samples, load_lrnet
+
+        scfg = SampleConfig(n_draws=draws, threshold=threshold, kind=kind, seed=seed)
+        trd, tmeta = _open_train_run(run)
+        res = load_lrnet(trd.path / "lrnet.npz")
+        ds = load_recipe(tmeta["data"])
+        ws = draw_weight_samples(res, ds.x_test.copy(), ds.y_test.copy(), scfg)
+        if ws.sigma.shape[0] == 0:
+            raise ConfigError(
+                f"--threshold={threshold!r} ({kind}) keeps no sample: the best draw has "
+                f"accuracy {float(ws.all_accuracy.max()):.4f}; lower it or use --kind quantile"
+            )
+        rd = _create_run(out, force)
+
+        def write(rd):
+            import numpy as np
+            import pandas as pd
+
+            from ..maxent import save_weight_samples
+
+            meta = {
+                "arch": res.config.arch,
+                "data": ds.name,
+                "train_run": str(trd.path),
+                "threshold_kind": kind,
+            }
+            save_weight_samples(ws, rd.path / "samples.npz", **meta)
+            S = ws.sigma.shape[0]
+            rd.write_metrics(
+                pd.DataFrame({"sample": np.arange(S), "run": ws.run, "accuracy": ws.accuracy}),
+                "samples",
+            )
+            rd.write_config(
+                asdict(scfg),
+                seeds=[seed],
+                extra={"kind": "maxent-sample", "train_run": str(trd.path)},
+            )
+            summary = {
+                "n_kept": S,
+                "n_drawn": int(ws.all_accuracy.size),
+                "n_spins": int(ws.sigma.shape[1]),
+                "threshold": ws.threshold,
+                "threshold_rule": ws.threshold_rule,
+                "threshold_kind": kind,
+                "accuracy_kept_mean": float(ws.accuracy.mean()),
+                "accuracy_all_mean": float(ws.all_accuracy.mean()),
+                "accuracy_all_max": float(ws.all_accuracy.max()),
+                "layers": ws.layers,
+                **meta,
+            }
+            rd.write_json("summary.json", summary)
+            rd.mark_done()
+            typer.echo(
+                f"kept {S} of {ws.all_accuracy.size} weight samples (N = {ws.sigma.shape[1]}) "
+                f"with test accuracy >= {ws.threshold:.4f} ({ws.threshold_rule}) on {ds.name}; "
+                f"run: {rd.path}"
+            )
+
+        _guarded(rd, write)
+
+
+def resolve_layer(spec: str, layers: dict[str, tuple[int, int]], n: int) -> tuple[str, int, int]:
+    """``--layer``: a layer name of the samples' layer map, ``all``, or ``A:B`` → (name, a, b)."""
+    t = str(spec).strip()
+    if t.lower() in ("all", "full"):
+        return "all", 0, n
+    if t in layers:
+        a, b = layers[t]
+        return t, a, b
+    lo, sep, hi = t.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        a, b = int(lo), int(hi)
+    except ValueError:
+        raise ConfigError(
+            f"--layer={spec!r} is not allowed; choose one of {[*layers, 'all']} or A:B "
+            f"(0-based, end exclusive, within 0:{n})"
+        ) from None
+    if not 0 <= a < b <= n:
+        raise ConfigError(f"--layer={spec!r} must satisfy 0 <= A < B <= {n}")
+    return t, a, b
+
+
+def _open_samples(path: str):
+    from pathlib import Path as _P
+
+    from ..maxent import load_weight_samples
+
+    p = _P(path)
+    if p.is_dir():
+        p = p / "samples.npz"
+    ws, meta = load_weight_samples(p)
+    return ws, {**meta, "samples_file": str(p.resolve())}
+
+
+def make_method(method: str, *, l1: float, l2: float, max_iter: int, ridge: float, evaluate: str):
+    """The inverse method object of ``--method`` (validated)."""
+    from ..maxent import (
+        BoltzmannBP,
+        BoltzmannBPConfig,
+        ExactBoltzmann,
+        ExactBoltzmannConfig,
+        MeanFieldConfig,
+        MeanFieldInversion,
+        PseudoLikelihood,
+        PseudoLikelihoodConfig,
+        TAPInversion,
+    )
+
+    _check_choice("--method", method, FIT_METHODS)
+    if method == "pseudo":
+        return PseudoLikelihood(
+            PseudoLikelihoodConfig(l1=l1, l2=l2, max_iter=max_iter, evaluate=evaluate)
+        )
+    if method == "bp":
+        return BoltzmannBP(
+            BoltzmannBPConfig(
+                l2=l2 if l2 > 0 else 1e-4,
+                n_iter=max_iter,
+                evaluate="bp" if evaluate == "auto" else evaluate,
+            )
+        )
+    if method == "exact":
+        return ExactBoltzmann(ExactBoltzmannConfig(l2=l2, max_iter=max_iter))
+    mf = MeanFieldConfig(ridge=ridge, evaluate=evaluate)
+    return MeanFieldInversion(mf) if method == "mean-field" else TAPInversion(mf)
+
+
+def _add_fit(sub: typer.Typer) -> None:
+    @sub.command("fit")
+    def fit(
+        samples: str = typer.Argument(..., help="samples.npz (or its run dir) of 'maxent sample'."),
+        method: str = typer.Option(
+            "pseudo", "--method", help="bp, pseudo, mean-field, tap, exact."
+        ),
+        layer: str = typer.Option(
+            "all", "--layer", help="Layer name (LB, ITR, RB, ...), all, or A:B."
+        ),
+        l1: float = typer.Option(0.0, "--l1", help="L1 on J (pseudo)."),
+        l2: float = typer.Option(1e-3, "--l2", help="L2 on J (pseudo, exact; bp's lambda)."),
+        max_iter: int = typer.Option(
+            500, "--max-iter", help="L-BFGS iterations (pseudo, exact) or learning steps (bp)."
+        ),
+        ridge: float = typer.Option(0.0, "--ridge", help="Ridge on chi (mean-field, tap)."),
+        evaluate: str = typer.Option(
+            "auto", "--evaluate", help="Moments of the report: auto, exact, bp or none."
+        ),
+        out: str = typer.Option(..., "--out", help="Run directory to create."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+    ) -> None:
+        """Fit a pairwise Ising model to the weight samples of one layer or the whole net.
+
+        Writes model.npz (J, h), fit_report.json (method, iterations, seconds, moment errors),
+        layer_table.parquet/.json (J mean/std/max|J|, field spread per layer), config.json, DONE.
+        """
+        from ..maxent import EXACT_LEARNING_MAX_SPINS
+
+        ws, meta = _open_samples(samples)
+        n = ws.sigma.shape[1]
+        name, a, b = resolve_layer(layer, ws.layers, n)
+        if method == "exact" and b - a > EXACT_LEARNING_MAX_SPINS:
+            raise ConfigError(
+                f"--method=exact needs at most {EXACT_LEARNING_MAX_SPINS} spins; --layer={layer!r} "
+                f"has {b - a}; choose bp, pseudo, mean-field or tap, or a smaller A:B"
+            )
+        if ws.sigma.shape[0] < 2:
+            raise ConfigError(f"{samples!r} holds {ws.sigma.shape[0]} sample(s); need at least 2")
+        inv = make_method(method, l1=l1, l2=l2, max_iter=max_iter, ridge=ridge, evaluate=evaluate)
+        data = ws.sigma[:, a:b]
+        model, report = inv.fit(data)  # before --out exists: a failing fit writes nothing
+        rd = _create_run(out, force)
+
+        def write(rd):
+            from dataclasses import asdict
+
+            from ..maxent import coupling_table, layers_in_slice
+
+            model.save(rd.path / "model.npz")
+            table = coupling_table(model, layers_in_slice(ws.layers, a, b) or {name: (0, b - a)})
+            rd.write_metrics(table, "layer_table")
+            rd.write_json("layer_table.json", table.to_dict(orient="records"))
+            rep = {
+                **report.to_dict(),
+                "layer": name,
+                "slice": [a, b],
+                "n_spins": b - a,
+                "n_samples": int(data.shape[0]),
+                "samples": meta["samples_file"],
+                **meta,
+            }
+            rd.write_json("fit_report.json", rep)
+            rd.write_config(
+                {
+                    "method": method,
+                    "method_config": asdict(inv.config),
+                    "layer": name,
+                    "slice": [a, b],
+                },
+                extra={"kind": "maxent-fit", "samples": str(samples)},
+            )
+            rd.mark_done()
+            typer.echo(
+                f"fitted {method} to {name} (spins {a}:{b}, {data.shape[0]} samples): "
+                f"moment error {report.error:.4g} ({report.evaluated_by}), "
+                f"{report.iterations} iterations, {report.seconds:.2f} s; run: {rd.path}"
+            )
+            for row in table.itertuples():
+                typer.echo(
+                    f"  {row.layer}: J mean {row.J_mean:.4g} std {row.J_std:.4g} "
+                    f"max|J| {row.J_max_abs:.4g}; h std {row.h_std:.4g}"
+                )
+
+        _guarded(rd, write)
+
+
+def _add_validate(sub: typer.Typer) -> None:
+    @sub.command("validate")
+    def validate(
+        model: str = typer.Argument(..., help="model.npz (or the run dir of 'maxent fit')."),
+        samples: str = typer.Option(
+            None, "--samples", help="samples.npz (default: the one the fit used)."
+        ),
+        layer: str = typer.Option(
+            None, "--layer", help="Slice of the samples (default: the fit's)."
+        ),
+        mc_chains: int = typer.Option(100, "--mc-chains", help="Metropolis chains."),
+        mc_samples: int = typer.Option(100, "--mc-samples", help="Records per chain."),
+        mc_burn_in: int = typer.Option(10000, "--mc-burn-in", help="Relaxation sweeps."),
+        mc_thin: int = typer.Option(10, "--mc-thin", help="Sweeps between records."),
+        n_triplets: int = typer.Option(2000, "--triplets", help="Random triplets (third order)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the chains and the triplets."),
+        plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the scatter figure."),
+        out: str = typer.Option(..., "--out", help="Run directory to create."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+    ) -> None:
+        """Model vs data: m, C, connected C and third-order moments (Metropolis), Pearson r.
+
+        Writes validation.json (r and RMS per statistic), moments.parquet (scatter),
+        layer_table.parquet/.json, figures/scatter.*, config.json and DONE.
+        """
+        from pathlib import Path as _P
+
+        from ..maxent import IsingModel, MetropolisConfig, validate_model
+
+        mpath = _P(model)
+        fit_meta = {}
+        if mpath.is_dir():
+            if (mpath / "fit_report.json").is_file():
+                import json
+
+                fit_meta = json.loads((mpath / "fit_report.json").read_text())
+            mpath = mpath / "model.npz"
+        elif (mpath.parent / "fit_report.json").is_file():
+            import json
+
+            fit_meta = json.loads((mpath.parent / "fit_report.json").read_text())
+        mdl = IsingModel.load(mpath)
+        if samples is None:
+            samples = fit_meta.get("samples")
+            if samples is None:
+                raise ConfigError("no --samples given and the model has no fit_report.json")
+        ws, _ = _open_samples(samples)
+        n = ws.sigma.shape[1]
+        if layer is None:
+            a, b = fit_meta.get("slice", [0, n])
+            name = fit_meta.get("layer", "all")
+        else:
+            name, a, b = resolve_layer(layer, ws.layers, n)
+        if b - a != mdl.n_spins:
+            raise ConfigError(
+                f"the model has N = {mdl.n_spins} spins but --layer={name!r} selects {b - a} "
+                "of the samples; give the layer the model was fitted to"
+            )
+        mc = MetropolisConfig(
+            n_chains=mc_chains, n_samples=mc_samples, burn_in=mc_burn_in, thin=mc_thin, seed=seed
+        )
+        res = validate_model(mdl, ws.sigma[:, a:b], mc, n_triplets=n_triplets, triplet_seed=seed)
+        rd = _create_run(out, force)
+
+        def write(rd):
+            from dataclasses import asdict
+
+            from ..maxent import coupling_table, layers_in_slice
+
+            table = coupling_table(mdl, layers_in_slice(ws.layers, a, b) or {name: (0, b - a)})
+            rd.write_metrics(table, "layer_table")
+            rd.write_json("layer_table.json", table.to_dict(orient="records"))
+            rd.write_metrics(res.scatter, "moments")
+            rd.write_arrays("triplets", triplets=res.triplets)
+            rd.write_json(
+                "validation.json",
+                {
+                    **res.to_dict(),
+                    "layer": name,
+                    "slice": [a, b],
+                    "model": str(mpath),
+                    "samples": str(samples),
+                },
+            )
+            rd.write_config(
+                {"metropolis": asdict(mc), "n_triplets": n_triplets, "layer": name},
+                seeds=[seed],
+                extra={"kind": "maxent-validate"},
+            )
+            if plots:
+                from ..plots import save_figure
+
+                save_figure(_validation_figure(res), rd.path / "figures" / "scatter")
+            rd.mark_done()
+            r = res.r
+            typer.echo(
+                f"{name} (N = {b - a}): Pearson r  m {r['m']:.4f}  C {r['C']:.4f}  "
+                f"connected {r['connected']:.4f}  third {r['third']:.4f}  "
+                f"({res.n_model_samples} Metropolis samples); run: {rd.path}"
+            )
+            for row in table.itertuples():
+                typer.echo(
+                    f"  {row.layer}: J mean {row.J_mean:.4g} std {row.J_std:.4g} "
+                    f"max|J| {row.J_max_abs:.4g}; h std {row.h_std:.4g}"
+                )
+
+        _guarded(rd, write)
+
+
+def _validation_figure(res):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 3.2))
+    axes = fig.subplots(1, 4)
+    for ax, key in zip(axes, ("m", "C", "connected", "third"), strict=True):
+        d = res.scatter[res.scatter.statistic == key]
+        ax.plot(d.data, d.model, ".", ms=2)
+        if len(d):
+            lo = float(min(d.data.min(), d.model.min()))
+            hi = float(max(d.data.max(), d.model.max()))
+            ax.plot([lo, hi], [lo, hi], color="0.5", lw=1)
+        ax.set_title(f"{key}: r = {res.r[key]:.3f}", fontsize=9)
+        ax.set_xlabel("data")
+        ax.set_ylabel("model (Metropolis)")
+    fig.tight_layout()
+    return fig
+
+
 # One function per command; add new commands here.
-COMMANDS = [_add_landscape]
+COMMANDS = [_add_landscape, _add_train, _add_sample, _add_fit, _add_validate]
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``maxent`` sub-typer with every command of :data:`COMMANDS`."""
     sub = typer.Typer(
         name="maxent",
-        help="Max-ent (pairwise Ising) models of weight space: entropy landscapes.",
+        help="Max-ent (Ising) models of weight space: train, sample, fit, validate, landscape.",
         no_args_is_help=True,
     )
     for add in COMMANDS:

@@ -41,7 +41,7 @@ from ._exact import (
     exact_log_partition,
     exact_moments,
 )
-from ._exact_learning import ExactBoltzmann, ExactBoltzmannConfig
+from ._exact_learning import EXACT_LEARNING_MAX_SPINS, ExactBoltzmann, ExactBoltzmannConfig
 from ._fit import FitReport, FitResult, InverseIsing, model_moments, moment_error
 from ._landscape import (  # landscape group
     BPFixedPoints,
@@ -65,9 +65,11 @@ from ._lrnet import (  # weight-samples group
     LRNetConfig,
     LRNetResult,
     binary_forward,
+    load_lrnet,
     lrnet_forward,
     parse_arch,
     preactivation_moments,
+    save_lrnet,
     train_lrnet,
 )
 from ._mean_field import MeanFieldConfig, MeanFieldInversion, TAPInversion
@@ -97,6 +99,8 @@ from ._samples import (  # weight-samples group
     WeightSamples,
     draw_weight_samples,
     layer_map,
+    load_weight_samples,
+    save_weight_samples,
 )
 from ._tap import (  # landscape group
     TAPConfig,
@@ -104,6 +108,14 @@ from ._tap import (  # landscape group
     tap_free_energy,
     tap_landscape,
     tap_solve,
+)
+from ._validate import (  # validation group
+    ValidationResult,
+    coupling_table,
+    layers_in_slice,
+    pearson,
+    random_triplets,
+    validate_model,
 )
 
 __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
@@ -195,12 +207,24 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "lrnet_forward",
     "binary_forward",
     "train_lrnet",
+    "save_lrnet",
+    "load_lrnet",
     "THRESHOLD_KINDS",
     "SampleConfig",
     "WeightSamples",
     "draw_weight_samples",
     "layer_map",
+    "save_weight_samples",
+    "load_weight_samples",
     # ---- end weight-samples group ----
+    # validation of fitted models and the per-layer coupling table (_validate)
+    "ValidationResult",
+    "validate_model",
+    "coupling_table",
+    "layers_in_slice",
+    "pearson",
+    "random_triplets",
+    "EXACT_LEARNING_MAX_SPINS",
     # peer cross-checks (ConIII in the separate peers environment)
     "coniii_fit",
     "peers_python",

@@ -22,8 +22,10 @@ cover; it is a few lines.
 from __future__ import annotations
 
 import itertools
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,9 +37,11 @@ __all__ = [
     "LRNetConfig",
     "LRNetResult",
     "binary_forward",
+    "load_lrnet",
     "lrnet_forward",
     "parse_arch",
     "preactivation_moments",
+    "save_lrnet",
     "train_lrnet",
 ]
 
@@ -239,3 +243,46 @@ def train_lrnet(x, y, config: LRNetConfig = LRNetConfig()) -> LRNetResult:
             total += per_run.detach() * idx.shape[0]
         losses[epoch] = (total / P).cpu().numpy()
     return LRNetResult([t.detach().cpu().to(torch.float64).numpy() for t in thetas], losses, cfg)
+
+
+def save_lrnet(result: LRNetResult, path: str | Path) -> Path:
+    """Write trained ``θ`` to an ``.npz`` (atomically, no pickles).
+
+    Arrays: ``theta_<k>`` ``[M, n_out, n_in]`` per layer ``k``, ``loss`` ``[epochs, M]`` and
+    ``config_json`` (the :class:`LRNetConfig` as a JSON string). Read back with
+    :func:`load_lrnet`.
+    """
+    from ..store._atomic import write_npz
+
+    arrays = {f"theta_{k}": np.asarray(t, dtype=np.float64) for k, t in enumerate(result.thetas)}
+    return write_npz(
+        path,
+        **arrays,
+        loss=np.asarray(result.loss, dtype=np.float64),
+        config_json=np.asarray(json.dumps(asdict(result.config))),
+    )
+
+
+def load_lrnet(path: str | Path) -> LRNetResult:
+    """Read an :class:`LRNetResult` written by :func:`save_lrnet`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"LR-net file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = set(z.files)
+            if "config_json" not in files or "theta_0" not in files:
+                raise DatasetError(
+                    f"{str(path)!r} holds arrays {sorted(files)}; expected theta_0.. and "
+                    "config_json (written by save_lrnet)"
+                )
+            raw = json.loads(str(z["config_json"]))
+            n_layers = sum(1 for f in files if f.startswith("theta_"))
+            thetas = [z[f"theta_{k}"] for k in range(n_layers)]
+            loss = z["loss"]
+    except DatasetError:
+        raise
+    except (OSError, ValueError, KeyError) as err:
+        raise DatasetError(f"cannot read {str(path)!r} as an LR-net .npz: {err}") from None
+    raw["precision"] = Precision(**raw.get("precision", {}))
+    return LRNetResult(thetas, loss, LRNetConfig(**raw))

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, check_choice, check_positive
+from ..errors import ConfigError, DatasetError, check_choice, check_positive
 from ._lrnet import LRNetResult, binary_forward, parse_arch
 
-__all__ = ["THRESHOLD_KINDS", "SampleConfig", "WeightSamples", "draw_weight_samples", "layer_map"]
+__all__ = [
+    "THRESHOLD_KINDS",
+    "SampleConfig",
+    "WeightSamples",
+    "draw_weight_samples",
+    "layer_map",
+    "load_weight_samples",
+    "save_weight_samples",
+]
 
 THRESHOLD_KINDS = ("absolute", "quantile")
 
@@ -144,3 +154,79 @@ def draw_weight_samples(
         threshold_rule=f"{cfg.kind} {cfg.threshold:g}",
         layers=layers,
     )
+
+
+def save_weight_samples(samples: WeightSamples, path: str | Path, **meta) -> Path:
+    """Write kept samples to an ``.npz`` with the spins bit-packed (8 per byte).
+
+    Arrays: ``bits`` ``[S, ceil(N/8)]`` uint8 (``numpy.packbits``, bit 1 ↔ +1), ``n_spins``,
+    ``accuracy`` ``[S]``, ``run`` ``[S]``, ``all_accuracy``, ``threshold``, ``threshold_rule``,
+    ``layer_names`` ``[L]`` and ``layer_bounds`` ``[L, 2]`` (start, stop) and ``meta_json``
+    (``meta`` as JSON, e.g. the architecture and the data set). Read with
+    :func:`load_weight_samples`.
+    """
+    from ..store._atomic import write_npz
+    from ._moments import pack_spins
+
+    sig = np.asarray(samples.sigma)
+    packed = (
+        pack_spins(sig).bits
+        if sig.shape[0]
+        else np.zeros((0, (sig.shape[1] + 7) // 8), dtype=np.uint8)
+    )
+    names = list(samples.layers)
+    return write_npz(
+        path,
+        bits=packed,
+        n_spins=np.asarray(sig.shape[1]),
+        accuracy=np.asarray(samples.accuracy, dtype=np.float64),
+        run=np.asarray(samples.run, dtype=np.int64),
+        all_accuracy=np.asarray(samples.all_accuracy, dtype=np.float64),
+        threshold=np.asarray(float(samples.threshold)),
+        threshold_rule=np.asarray(samples.threshold_rule),
+        layer_names=np.asarray(names, dtype=str),
+        layer_bounds=np.asarray([samples.layers[k] for k in names], dtype=np.int64).reshape(-1, 2),
+        meta_json=np.asarray(json.dumps(meta)),
+    )
+
+
+def load_weight_samples(path: str | Path) -> tuple[WeightSamples, dict]:
+    """Read samples written by :func:`save_weight_samples`: ``(WeightSamples, meta)``.
+
+    ``sigma`` is unpacked to int8 ±1 ``[S, N]``.
+    """
+    from ._moments import PackedSpins, unpack_spins
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"samples file {str(path)!r} does not exist")
+    need = {"bits", "n_spins", "accuracy", "run", "layer_names", "layer_bounds"}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = sorted(need - set(z.files))
+            if missing:
+                raise DatasetError(
+                    f"{str(path)!r} lacks arrays {missing}; expected a samples .npz written by "
+                    "save_weight_samples (weightscape maxent sample)"
+                )
+            n = int(z["n_spins"])
+            sigma = unpack_spins(PackedSpins(z["bits"], n))
+            layers = {
+                str(k): (int(a), int(b))
+                for k, (a, b) in zip(z["layer_names"], z["layer_bounds"], strict=True)
+            }
+            ws = WeightSamples(
+                sigma=sigma,
+                accuracy=z["accuracy"],
+                run=z["run"],
+                all_accuracy=z["all_accuracy"] if "all_accuracy" in z.files else z["accuracy"],
+                threshold=float(z["threshold"]) if "threshold" in z.files else float("nan"),
+                threshold_rule=str(z["threshold_rule"]) if "threshold_rule" in z.files else "",
+                layers=layers,
+            )
+            meta = json.loads(str(z["meta_json"])) if "meta_json" in z.files else {}
+    except DatasetError:
+        raise
+    except (OSError, ValueError, KeyError) as err:
+        raise DatasetError(f"cannot read {str(path)!r} as a samples .npz: {err}") from None
+    return ws, meta
