@@ -112,6 +112,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     # phase diagram, transition statistics, spectra, generalization
     "PhaseDiagram", "phase_diagram", "phase_table", "Transition", "transition_stats", "Spectra",
     "spectra_near_nstar", "Generalization", "generalization_curve", "available_real_dataset",
+    "cusp_height",
     # figures
     "cover_figure", "gaps_figure", "generalization_figure", "ndelta_figure", "phase_figure",
     "spectra_figure",
@@ -123,6 +124,7 @@ from ._transition import (
     Spectra,
     Transition,
     available_real_dataset,
+    cusp_height,
     generalization_curve,
     spectra_near_nstar,
     transition_stats,

@@ -21,6 +21,7 @@ __all__ = [
     "Spectra",
     "Transition",
     "available_real_dataset",
+    "cusp_height",
     "generalization_curve",
     "spectra_near_nstar",
     "transition_stats",
@@ -238,8 +239,10 @@ class Generalization:
             over the measurement steps), ``test_err_es_se``.
         runs: one row per run.
         dataset: the dataset's name; P: training points; n_test: test points.
-        nstar_width: the width where the SAT fraction crosses 1/2 (interpolated in log N).
-        peak_width: the width of the largest final test error.
+        nstar: the N where the SAT fraction crosses 1/2 (interpolated in log N; nan if it
+            does not cross).
+        peak_N: the N of the largest final test error.
+        records: the run records, in the order of ``runs``.
     """
 
     table: pd.DataFrame
@@ -249,6 +252,30 @@ class Generalization:
     n_test: int
     nstar: float
     peak_N: float
+    records: list = field(default_factory=list, repr=False)
+
+
+def cusp_height(values, errors, k: int) -> tuple[float, float]:
+    """Height of a cusp (local maximum) of a curve at index ``k`` and its standard error.
+
+    ``height = values[k] − max(values[k−1], values[k+1])`` (positive for a local maximum) and
+    ``err = hypot(errors[k], errors[j])`` with ``j`` the higher neighbour (nan errors count as 0).
+    An endpoint ``k`` (no neighbour on one side) gives ``(nan, nan)``: a cusp cannot be judged
+    there.
+
+    Args:
+        values: ``[n]`` the curve (e.g. test error vs N, in increasing N).
+        errors: ``[n]`` standard errors of ``values``.
+        k: index of the point tested (e.g. the peak of the final test error).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    e = np.nan_to_num(np.asarray(errors, dtype=np.float64), nan=0.0)
+    if v.shape != e.shape or v.ndim != 1:
+        raise ValueError(f"values {v.shape} and errors {e.shape} must be equal 1-D shapes")
+    if not 0 < k < len(v) - 1:
+        return math.nan, math.nan
+    j = k - 1 if v[k - 1] >= v[k + 1] else k + 1
+    return float(v[k] - v[j]), float(math.hypot(e[k], e[j]))
 
 
 def generalization_curve(
@@ -309,4 +336,4 @@ def generalization_curve(
             nstar = math.exp(x0 + t * (x1 - x0))
             break
     peak = float(table.N[int(table.test_err.idxmax())]) if len(table) else math.nan
-    return Generalization(table, runs, name, int(P), int(n_test), nstar, peak)
+    return Generalization(table, runs, name, int(P), int(n_test), nstar, peak, list(recs))
