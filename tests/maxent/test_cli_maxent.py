@@ -189,6 +189,19 @@ def test_validate_against_exact_model(pipeline):
     assert (out / "layer_table.parquet").is_file() and (out / "figures" / "scatter.png").is_file()
 
 
+def test_relabel_command(pipeline):
+    out = pipeline / "relabel"
+    argv = ["maxent", "relabel", str(pipeline / "sm"), "--fractions", "0,0.5", "--layers", "RB"]
+    assert main([*argv, "--max-iter", "30", "--out", str(out)]) == 0
+    t = pd.read_parquet(out / "relabel.parquet")
+    ws, _ = load_weight_samples(pipeline / "sm" / "samples.npz")
+    S = ws.sigma.shape[0]
+    assert list(t.layer) == ["RB", "RB"] and list(t.n_relabelled) == [0, round(0.5 * S)]
+    z = np.load(out / "models.npz")
+    J = z["J_0.5_RB"][np.triu_indices(120, 1)]
+    assert t.J_std.iloc[1] == pytest.approx(J.std())
+
+
 def _bad(capsys, argv, out):
     code = main([*argv, "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -226,6 +239,8 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     if fit.exists():
         msg = _bad(capsys, ["maxent", "validate", str(fit), "--layer", "RB"], out)
         assert "RB" in msg and "N = 6" in msg
+    msg = _bad(capsys, ["maxent", "relabel", sm, "--fractions", "0.3,2"], out)
+    assert "0.3,2" in msg and "[0, 1]" in msg
     # an existing --out is refused, and left as it was
     existing = tmp_path / "exists"
     existing.mkdir()

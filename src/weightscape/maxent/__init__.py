@@ -93,6 +93,13 @@ from ._references import (  # landscape group
     read_references,
     sample_references,
 )
+from ._relabel import (
+    RelabelResult,
+    permute_hidden_units,
+    random_hidden_permutations,
+    relabel_experiment,
+    relabel_samples,
+)
 from ._samples import (  # weight-samples group
     THRESHOLD_KINDS,
     SampleConfig,
@@ -225,6 +232,12 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "pearson",
     "random_triplets",
     "EXACT_LEARNING_MAX_SPINS",
+    # hidden-unit relabelling (_relabel)
+    "RelabelResult",
+    "permute_hidden_units",
+    "random_hidden_permutations",
+    "relabel_samples",
+    "relabel_experiment",
     # peer cross-checks (ConIII in the separate peers environment)
     "coniii_fit",
     "peers_python",
