@@ -202,6 +202,33 @@ def test_relabel_command(pipeline):
     assert t.J_std.iloc[1] == pytest.approx(J.std())
 
 
+def test_frozen_centre_command(tmp_path):
+    from weightscape.data import load
+    from weightscape.maxent import FrozenCentreConfig, train_frozen_centre
+
+    out = tmp_path / "fz"
+    argv = ["maxent", "frozen-centre", "--arch", "20-8-8-10", "--preset", "zou2021-pca20"]
+    argv += ["--P", "300", "--test-size", "200", "--epochs", "2", "--eval-draws", "3"]
+    assert main([*argv, "--seed", "4", "--out", str(out)]) == 0
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert set(curves["mode"]) == {"frozen_centre", "full"} and len(curves) == 2 * 2 * 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frozen_layer"] == 1 and summary["data"] == "mnist-sample"
+    assert (out / "figures" / "frozen_centre.png").is_file()
+    # the CLI's curves are the library's on the same data and seeds
+    meta = json.loads((out / "config.json").read_text())
+    ds = load(meta["data"]["name"], **meta["data"]["options"])
+    cfg = FrozenCentreConfig(
+        lrnet=LRNetConfig(arch="20-8-8-10", n_runs=2, epochs=2, seed=4),
+        eval_draws=3,
+        redraw_seed=5,
+        eval_seed=6,
+    )
+    ref = train_frozen_centre(ds.x.copy(), ds.y.copy(), ds.x_test.copy(), ds.y_test.copy(), cfg)
+    got = curves[curves["mode"] == "frozen_centre"].accuracy.to_numpy().reshape(2, 2)
+    np.testing.assert_array_equal(got, ref.accuracy)
+
+
 def _bad(capsys, argv, out):
     code = main([*argv, "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -241,6 +268,8 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
         assert "RB" in msg and "N = 6" in msg
     msg = _bad(capsys, ["maxent", "relabel", sm, "--fractions", "0.3,2"], out)
     assert "0.3,2" in msg and "[0, 1]" in msg
+    msg = _bad(capsys, ["maxent", "frozen-centre", "--arch", "784-10-10-10-10"], out)
+    assert "784-10-10-10-10" in msg and "frozen_layer" in msg
     # an existing --out is refused, and left as it was
     existing = tmp_path / "exists"
     existing.mkdir()

@@ -43,6 +43,13 @@ from ._exact import (
 )
 from ._exact_learning import EXACT_LEARNING_MAX_SPINS, ExactBoltzmann, ExactBoltzmannConfig
 from ._fit import FitReport, FitResult, InverseIsing, model_moments, moment_error
+from ._frozen import (
+    FrozenCentreConfig,
+    FrozenCentreResult,
+    frozen_centre_experiment,
+    plot_frozen_centre,
+    train_frozen_centre,
+)
 from ._landscape import (  # landscape group
     BPFixedPoints,
     IsoEnergyConfig,
@@ -238,6 +245,12 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "random_hidden_permutations",
     "relabel_samples",
     "relabel_experiment",
+    # frozen-centre training (_frozen)
+    "FrozenCentreConfig",
+    "FrozenCentreResult",
+    "train_frozen_centre",
+    "frozen_centre_experiment",
+    "plot_frozen_centre",
     # peer cross-checks (ConIII in the separate peers environment)
     "coniii_fit",
     "peers_python",
