@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -92,7 +93,8 @@ def main(argv=None) -> None:
     print(
         f"spin glass Lambda={args.lam} H={args.H}: flattening {model.a}+{model.b}, "
         f"M {tuple(model.flattening.shape[1:])}; step {eta:.4f}; tol {args.tol:g}; "
-        f"torch threads {torch.get_num_threads()}, device {args.device}"
+        f"torch threads {torch.get_num_threads()}, device {args.device}; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus"
     )
 
     cfg = DescentConfig(
@@ -131,6 +133,7 @@ def main(argv=None) -> None:
     print(
         f"agreement on the first {args.seq} restarts: max |dw| = {dw:.2e}, max |dsteps| = {dsteps}"
     )
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     print(f"ratio: {t_extra / t_batched:.1f}")
 
 

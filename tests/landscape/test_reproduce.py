@@ -100,3 +100,17 @@ def test_reproduce_writes_claims_in_the_contract_format(tmp_path, monkeypatch, c
         assert (study / "figures" / f"{name}.png").exists()
     assert (study / "tables" / "net_table.parquet").exists()
     assert res is not None
+
+
+@pytest.mark.parametrize("n", [8, 24, 100])
+def test_no_repeat_bound_rejects_at_most_5_percent(n):
+    # Exact birthday probability for K equally likely minima: P(n runs all different) =
+    # prod_{i<n} (1 - i/K). At the stated 95% bound it is <= 0.05 (the Poisson approximation
+    # is conservative for equal basins), and it exceeds 0.05 well above the bound.
+    K = lr._no_repeat_bound(n)
+
+    def p_all_different(k):
+        return math.prod(1 - i / k for i in range(1, n))
+
+    assert p_all_different(K) <= 0.05
+    assert p_all_different(3 * K) > 0.05
