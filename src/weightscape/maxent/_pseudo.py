@@ -17,6 +17,17 @@ The L1 term is exact, not smoothed: ``J = J⁺ - J⁻`` with ``J^± ≥ 0`` and 
 ``λ₁ Σ (J⁺ + J⁻)``, a smooth bound-constrained problem that SciPy's L-BFGS-B solves directly.
 Objective and gradient are computed in torch float64 (hand-written gradient, checked against
 finite differences in the tests), streamed over sample chunks; SciPy's L-BFGS-B drives the steps.
+
+Preconditioning (``precondition=True``, the default) is a fixed linear change of variables, so
+the objective and its minimiser are unchanged. With centred fields ``h'_r = h_r + Σ_j J_rj m_j``
+(``m`` the data magnetisations) the conditional's argument is ``F_r = h'_r + Σ_j J_rj (σ_j −
+m_j)``, which decouples fields from couplings in the Hessian (the raw pair moments ``C_ij``
+contain ``m_i m_j``; the connected ones are nearly diagonal at weak coupling). The Hessian is
+then close to diagonal with entries ``a_r`` for ``h'_r`` and ``a_i v_j + a_j v_i`` for ``J_ij``,
+where ``v_j = 1 − m_j²`` and ``a_r = ⟨4 p_r (1 − p_r)⟩`` is the mean curvature of spin ``r``'s
+logistic loss at the start; each variable is scaled by the square root of that entry, so
+L-BFGS sees a nearly isotropic problem (3–5× fewer iterations at the paper's coupling scale).
+
 Without L1, small problems (≤ 300 parameters, ≤ 10^7 sample-parameter products) are polished by
 Newton steps with the exact Hessian (torch autograd), as L-BFGS leaves ill-conditioned directions
 unresolved once the objective stops decreasing in floating point.
@@ -30,7 +41,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from ..errors import NumericalError, check_choice, check_positive
+from ..errors import ConfigError, NumericalError, check_choice, check_positive
 from ._fit import EVALUATE_CHOICES, InverseIsing, _Raw
 from ._mean_field import _inverse_connected
 from ._model import IsingModel
@@ -46,6 +57,9 @@ START_CLIP = 1e-6
 # Newton polishing only when samples × parameters stays below this (Hessian by autodiff).
 NEWTON_MAX_WORK = 10**7
 INITS = ("mean_field", "independent")
+# Smallest curvature used for the variable scaling (frozen spins have ~0 curvature; their flat
+# directions are left to L-BFGS rather than blown up by a 1/sqrt(0) scale).
+PRECONDITION_FLOOR = 1e-6
 # A mean-field start with a coupling above this (near-singular noisy C) falls back to J = 0.
 MF_INIT_MAX_COUPLING = 5.0
 
@@ -62,6 +76,8 @@ class PseudoLikelihoodConfig:
         ftol: stop when the relative objective decrease is below this.
         history: L-BFGS memory (pairs of vectors).
         newton_steps: Newton polishing steps after L-BFGS (0 = none; small problems, no L1).
+        precondition: optimise in centred, diagonally scaled variables (the same objective and
+            optimum; far fewer L-BFGS iterations, see below). ``False``: plain ``(h, J)``.
         init: starting point: ``"mean_field"`` (naive mean-field inversion of the data moments;
             falls back to ``"independent"`` when C is singular or the couplings exceed 5) or
             ``"independent"`` (``J = 0``, ``h = atanh m``). The objective is convex, so only the
@@ -78,6 +94,7 @@ class PseudoLikelihoodConfig:
     ftol: float = 1e-13
     history: int = 20
     newton_steps: int = 20
+    precondition: bool = True
     init: str = "mean_field"
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     evaluate: str = "auto"
@@ -93,6 +110,8 @@ class PseudoLikelihoodConfig:
         check_positive("chunk_rows", self.chunk_rows, integer=True)
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
         check_choice("init", self.init, INITS)
+        if not isinstance(self.precondition, bool):
+            raise ConfigError(f"precondition={self.precondition!r} must be True or False")
 
 
 def _sym_from_upper(ju: torch.Tensor, n: int, iu) -> torch.Tensor:
@@ -161,30 +180,50 @@ class PseudoLikelihood(InverseIsing):
                     init = "mean_field"
             except NumericalError:
                 pass
-        h0, j0 = h0.cpu().numpy(), j0.cpu().numpy()
         use_l1 = cfg.l1 > 0
         history: list[float] = []
+        # The change of variables (identity when not preconditioning): h = s_h u_h − J m,
+        # J_ij = s_J u_ij (see the module docstring).
+        mvec = moments.m if cfg.precondition else torch.zeros_like(moments.m)
+        if cfg.precondition:
+            J0 = _sym_from_upper(j0, n, iu)
+            a = torch.zeros(n, dtype=dtype, device=device)
+            for x, w in chunks if chunks is not None else gen():
+                q = torch.sigmoid(-2.0 * x * torch.addmm(h0, x, J0))
+                a += w @ (4.0 * q * (1.0 - q))
+            v = 1.0 - moments.m.pow(2)
+            s_h = a.clamp_min(PRECONDITION_FLOOR).rsqrt()
+            dJ = a[iu[0]] * v[iu[1]] + a[iu[1]] * v[iu[0]] + cfg.l2
+            s_J = dJ.clamp_min(PRECONDITION_FLOOR).rsqrt()
+        else:
+            s_h = torch.ones(n, dtype=dtype, device=device)
+            s_J = torch.ones(P, dtype=dtype, device=device)
+        hc0 = h0 + _sym_from_upper(j0, n, iu) @ mvec  # centred fields h'
+        u_h0, u_j0 = (hc0 / s_h).cpu().numpy(), (j0 / s_J).cpu().numpy()
 
         def unpack(theta: np.ndarray):
             t = torch.from_numpy(theta).to(dtype=dtype, device=device)
-            h = t[:n]
-            ju = t[n : n + P] - t[n + P :] if use_l1 else t[n:]
+            ju = (t[n : n + P] - t[n + P :] if use_l1 else t[n:]) * s_J
+            h = t[:n] * s_h - _sym_from_upper(ju, n, iu) @ mvec
             return h, ju
 
         def fun(theta: np.ndarray):
             h, ju = unpack(theta)
             J = _sym_from_upper(ju, n, iu)
             val, gJ, gh = pseudo_likelihood_objective(chunks if chunks is not None else gen(), J, h)
-            gju = gJ[iu[0], iu[1]]
+            # chain rule of h = h' − J m: dL/dJ_ij |_{h'} = dL/dJ_ij − gh_i m_j − gh_j m_i
+            gju = gJ[iu[0], iu[1]] - gh[iu[0]] * mvec[iu[1]] - gh[iu[1]] * mvec[iu[0]]
             if cfg.l2 > 0:
                 val = val + 0.5 * cfg.l2 * (ju @ ju)
                 gju = gju + cfg.l2 * ju
             if use_l1:
-                jpm = torch.from_numpy(theta[n:]).to(dtype=dtype, device=device)
+                jpm = torch.from_numpy(theta[n:]).to(dtype=dtype, device=device) * torch.cat(
+                    [s_J, s_J]
+                )
                 val = val + cfg.l1 * jpm.sum()
-                grad = torch.cat([gh, gju + cfg.l1, -gju + cfg.l1])
+                grad = torch.cat([gh * s_h, (gju + cfg.l1) * s_J, (-gju + cfg.l1) * s_J])
             else:
-                grad = torch.cat([gh, gju])
+                grad = torch.cat([gh * s_h, gju * s_J])
             v = float(val)
             if not np.isfinite(v):
                 raise NumericalError("pseudo-likelihood became non-finite during L-BFGS")
@@ -192,10 +231,10 @@ class PseudoLikelihood(InverseIsing):
             return v, grad.detach().cpu().numpy().astype(np.float64)
 
         if use_l1:
-            theta0 = np.concatenate([h0, np.maximum(j0, 0.0), np.maximum(-j0, 0.0)])
+            theta0 = np.concatenate([u_h0, np.maximum(u_j0, 0.0), np.maximum(-u_j0, 0.0)])
             bounds = [(None, None)] * n + [(0.0, None)] * (2 * P)
         else:
-            theta0 = np.concatenate([h0, j0])
+            theta0 = np.concatenate([u_h0, u_j0])
             bounds = None
         res = scipy.optimize.minimize(
             fun,
