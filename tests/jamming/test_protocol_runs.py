@@ -174,3 +174,51 @@ def test_records_sat_runs_are_exact_and_criteria_reported():
     assert (small.outcome == "jammed").all() and (small.criterion == "plateau").all()
     assert (small.steps < 4000).all() and (small.ndelta_frac > 0.5).all()
     assert math.isclose(fr.N[fr.width == 12].iloc[0], n_weights(1, 12))
+
+
+def _budget_record(gaps, loss_hist):
+    """A run that hit a 4000-step budget with the given final gaps and loss history."""
+    import pandas as pd
+
+    from weightscape.jamming import RunRecord
+
+    gaps = np.asarray(gaps, dtype=np.float64)
+    steps = np.arange(500, 4001, 500)
+    nd = int(np.sum(gaps > 0))
+    summary = {
+        "stop_reason": "budget",
+        "steps": 4000,
+        "loss": float(np.sum(np.maximum(gaps, 0) ** 2) / (2 * gaps.size)),
+        "n_unsat": nd,
+        "N": 90,
+        "grad_norm": 1e-10,  # above the trap test's zero-gradient tolerance
+    }
+    hist = pd.DataFrame(
+        {"step": steps, "loss": loss_hist, "n_unsat": np.linspace(40, nd, steps.size).round()}
+    )
+    return RunRecord(config={}, summary=summary, history=hist, gaps_train=gaps)
+
+
+def test_budget_run_with_every_gap_at_rounding_level_is_sat_otherwise_undecided():
+    # Oracle: the loss is Σ relu(Δ)²/2P, so gaps of 1e-15 mean a loss ~1e-32 that still falls by
+    # orders of magnitude: the run converges onto a zero of the loss (SAT), while the plateau
+    # rule alone calls it undecided. One gap of 1e-3 (a finite loss) keeps it undecided.
+    from weightscape.jamming._runner import SAT_GAP_TOL, classify_record
+
+    rule = PlateauRule(min_step=500, ndelta_atol=2, ndelta_rtol=0.05, loss_rtol=0.05)
+    falling = np.geomspace(1e-4, 1e-32, 8)
+    base = -np.linspace(0.01, 2.0, 80)
+    tiny = base.copy()
+    tiny[:7] = [1e-15, 3e-16, 2e-15, 1e-16, 5e-16, 1e-15, SAT_GAP_TOL]
+    rc, crit = classify_record(_budget_record(tiny, falling), rule)
+    assert (rc.label, crit, rc.ndelta_frac, rc.n_delta) == ("sat", "budget", 0.0, 7)
+    one_big = tiny.copy()
+    one_big[6] = 1e-3
+    rc, crit = classify_record(_budget_record(one_big, np.geomspace(1e-2, 1e-8, 8)), rule)
+    assert (rc.label, crit) == ("undecided", "budget")
+    assert rc.ndelta_frac == pytest.approx(7 / 90)
+    # a flat finite loss at the budget stays jammed whatever the rule for tiny gaps
+    flat = base.copy()
+    flat[:40] = 0.3
+    rc, _ = classify_record(_budget_record(flat, np.full(8, 0.045)), rule)
+    assert rc.label != "sat"

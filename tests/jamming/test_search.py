@@ -67,6 +67,30 @@ def test_bracket_states_and_next_widths():
     assert min(n) >= 100 / 2 / 2 * 0.5 and max(n) <= 100 / 2 * 2 * 1.5
 
 
+def test_undecided_widths_do_not_end_the_search():
+    # Jammed at width 5, every run undecided at 6..10 (the smoke case at P = 80): the next round
+    # must go above the largest width tried, not stop because (5, N(5)·span] is used up.
+    p = Problem(P=80, depth=1)
+    cfg = SearchConfig(seeds=4, widths_per_round=3, span=4.0)
+    rows = []
+    for w in range(5, 11):
+        out = "jammed" if w == 5 else "undecided"
+        rows += [{"width": w, "N": p.n_of(w), "outcome": out, "ndelta_frac": 0.5, "steps": 1}] * 4
+    t = _width_table(pd.DataFrame(rows))
+    assert _bracket(t) == ("above", 5, None)
+    nxt = _next_widths(p, t, cfg)
+    assert nxt and min(nxt) > 10 and p.n_of(max(nxt)) <= 4 * p.n_of(10) * 1.5
+    # mirror image: SAT at 12, undecided at 6..11 -> go below 6
+    rows = []
+    for w in range(6, 13):
+        out = "sat" if w == 12 else "undecided"
+        rows += [{"width": w, "N": p.n_of(w), "outcome": out, "ndelta_frac": 0.0, "steps": 1}] * 4
+    t = _width_table(pd.DataFrame(rows))
+    assert _bracket(t) == ("below", None, 12)
+    nxt = _next_widths(p, t, cfg)
+    assert nxt and max(nxt) < 6
+
+
 @pytest.mark.slow
 def test_search_equals_exhaustive_scan_with_same_seeds():
     # Oracle: an exhaustive scan of every integer width around N* (same seeds, same protocol).

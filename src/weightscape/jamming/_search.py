@@ -304,11 +304,13 @@ def _next_widths(problem: Problem, table: pd.DataFrame, cfg: SearchConfig) -> li
             problem.width_of(n0 / math.sqrt(f)), problem.width_of(n0 * math.sqrt(f)), k, **kw
         )
     state, lo, hi = _bracket(table)
+    # Widths whose runs are all undecided (or traps) carry no outcome: the shifted window is
+    # anchored at the farthest width tried on that side, so it always reaches untried widths.
     if state == "below":  # all SAT: shift the window down
-        n_min = problem.n_of(hi)
+        n_min = problem.n_of(min(hi, min(tried)))
         return log_widths(problem.width_of(n_min / f), hi - 1, k, **kw)
     if state == "above":
-        n_max = problem.n_of(lo)
+        n_max = problem.n_of(max(lo, max(tried)))
         return log_widths(lo + 1, problem.width_of(n_max * f), k, **kw)
     if state == "bracket":
         return log_widths(lo + 1, hi - 1, k, **kw)

@@ -176,7 +176,10 @@ def spectra_near_nstar(
     r = search.runs
     rows, eigs = [], {}
     for side, ws, want in (("jammed", jw, "jammed"), ("sat", sw, "sat")):
-        sel = r[r.width.isin(ws) & (r.outcome == want)].head(per_side)
+        sel = r[r.width.isin(ws) & (r.outcome == want)]
+        # SAT side: runs that reached N_Δ = 0 first (there H = 0 exactly)
+        sel = sel.sort_values("criterion", key=lambda c: c != "unsat_zero", kind="stable")
+        sel = sel.head(per_side)
         for i in sel.index:
             rec: RunRecord = search.records[int(r.record[i])]
             params, spec = rec.load_net()
