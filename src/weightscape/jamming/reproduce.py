@@ -2,8 +2,8 @@
 
 Scales (see ``docs/studies/jamming.md``):
 
-* ``smoke`` (< 2 min on a 2-core CPU): depth 1, random data, P ∈ {40, 80}, 4 seeds, the ``fast``
-  protocol at a 4k-step budget; a depth-0 Cover check at N = 5. Shows the SAT/UNSAT switch.
+* ``smoke`` (< 3 min on a 2-core CPU): depth 1, random data, P ∈ {40, 80, 120}, 4 seeds, the
+  ``fast`` protocol at a 4k-step budget; a depth-0 Cover check at N = 5. Shows the SAT/UNSAT switch.
 * ``small`` (≤ 30 min): depths 1, 2, 3, random data, P ∈ {100, 200, 300, 400}, 6 seeds, the
   ``fast`` protocol (Adam 3e-3, 20k steps, plateau rule), budget-doubling check at depth 2;
   depth-0 Cover at N = 20 and 50; spectra near N*; test error vs N on MNIST-PCA (Fashion-MNIST or
@@ -30,7 +30,7 @@ from ._figures import (
     phase_figure,
     spectra_figure,
 )
-from ._nstar import budget_check
+from ._nstar import budget_check, fit_nstar
 from ._phase import phase_diagram
 from ._protocol import get_protocol
 from ._search import SearchConfig, scan_widths
@@ -48,7 +48,7 @@ SCALES: dict[str, dict] = {
         "protocol": {"name": "fast", "max_steps": 4000},
         "plateau": PlateauRule(min_step=800, ndelta_atol=2, ndelta_rtol=0.05, loss_rtol=0.05),
         "depths": (1,),
-        "Ps": (40, 120),
+        "Ps": (40, 80, 120),
         "search": {
             "seeds": 4,
             "widths_per_round": 3,
@@ -306,7 +306,17 @@ def run(ctx: StudyContext) -> StudyOutcome:
         cands = [sr for sr in pdg.searches if sr.problem.depth == dep and sr.nstar is not None]
         if cands:
             sr = cands[len(cands) // 2]
-            widths = sorted(sr.runs.width.unique())
+            widths = sorted(int(w) for w in sr.runs.width.unique())
+            if sr.bracket is not None:  # the bracket and one tried width beyond each end
+                i, j = widths.index(sr.bracket[0]), widths.index(sr.bracket[1])
+                widths = widths[max(0, i - 1) : j + 2]
+            short_runs = sr.runs[sr.runs.width.isin(widths)]
+            try:  # the same widths at both budgets
+                short = fit_nstar(
+                    short_runs.N.to_numpy(), short_runs.outcome.to_numpy(), n_boot=scfg.n_boot
+                )
+            except Exception:
+                short, widths = sr.nstar, sorted(int(w) for w in sr.runs.width.unique())
             ctx.log(f"budget check: {sr.problem.label} at {2 * prot.max_steps} steps")
             long = scan_widths(
                 sr.problem,
@@ -317,15 +327,15 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 out=sweeps / "budget_check",
                 **common,
             )
-            bc = budget_check(sr.nstar, long.nstar)
+            bc = budget_check(short, long.nstar)
             headline["budget check shift"] = round(bc.shift, 2)
             claims.append(
                 Claim(
                     "budget",
                     "doubling the step budget moves N* by less than its error",
                     "(spec's convergence check)",
-                    f"{sr.problem.label}: N* {sr.nstar.nstar:.1f} → {long.nstar.nstar:.1f} "
-                    f"(shift {bc.shift:+.1f}, error {bc.err:.1f})",
+                    f"{sr.problem.label}, widths {widths}: N* {short.nstar:.1f} → "
+                    f"{long.nstar.nstar:.1f} (shift {bc.shift:+.1f}, error {bc.err:.1f})",
                     bc.stable,
                     value=bc.shift,
                     error=bc.err,
