@@ -26,6 +26,7 @@ from weightscape.maxent import (
     random_hidden_permutations,
     relabel_experiment,
     relabel_samples,
+    symmetrised_moments,
 )
 
 ARCHS = ["6-4-5-3", "5-3-3", "4-3-4-2-3", "7-2"]
@@ -143,3 +144,30 @@ def test_bad_inputs():
         permute_hidden_units(sigma, arch, [np.arange(4)])
     with pytest.raises(ConfigError, match="MID"):
         relabel_experiment(sigma, arch, (0.3,), layers=["MID"])
+
+
+def _all_perms(k):
+    return [np.array(p) for p in itertools.permutations(range(k))]
+
+
+@pytest.mark.parametrize("arch", ["2-3-2-2", "3-2-3", "2-2-2-2-2"])
+def test_symmetrised_moments_equal_group_average(arch):
+    """Oracle: relabel the samples by every element of the group, pool, take moments."""
+    sigma = _random_sigma(arch, 40, 11)
+    sigma[:, 0] = 1  # some structure so that symmetrisation changes something
+    hidden = parse_arch(arch)[1:-1]
+    ms, Cs = [], []
+    for combo in itertools.product(*[_all_perms(h) for h in hidden]):
+        x = permute_hidden_units(sigma, arch, list(combo)).astype(float)
+        ms.append(x.mean(0))
+        Cs.append(x.T @ x / len(x))
+    sym = symmetrised_moments(sigma, arch)
+    np.testing.assert_allclose(sym.m.numpy(), np.mean(ms, 0), atol=1e-12)
+    np.testing.assert_allclose(sym.C.numpy(), np.mean(Cs, 0), atol=1e-12)
+    # invariant under relabelling the data, and the first layer's m depends on the input only
+    relab, _ = relabel_samples(sigma, arch, 1.0, seed=2)
+    np.testing.assert_allclose(symmetrised_moments(relab, arch).m.numpy(), sym.m.numpy(),
+                               atol=1e-12)  # fmt: skip
+    w = parse_arch(arch)
+    m0 = sym.m.numpy()[: w[0] * w[1]].reshape(w[1], w[0])
+    np.testing.assert_allclose(m0, np.broadcast_to(m0[0], m0.shape), atol=1e-12)

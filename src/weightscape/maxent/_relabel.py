@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DatasetError
 from ._lrnet import parse_arch
+from ._moments import Moments, sample_moments
 from ._pseudo import PseudoLikelihood, PseudoLikelihoodConfig
 from ._samples import layer_map
 from ._validate import coupling_table
@@ -39,6 +40,7 @@ __all__ = [
     "random_hidden_permutations",
     "relabel_experiment",
     "relabel_samples",
+    "symmetrised_moments",
 ]
 
 #: The paper's relabelled fractions (plus 0, the unrelabelled reference).
@@ -208,3 +210,76 @@ def relabel_experiment(
                 }
             )
     return RelabelResult(pd.DataFrame(rows), models)
+
+
+def _spin_labels(arch: str) -> np.ndarray:
+    """Per spin: ``[layer, fixed input, fixed output, unit in hidden layer 0, 1, …]`` (−1 where
+    not applicable). Fixed indices are the network's input (first layer) and output (last
+    layer) indices, which no hidden permutation moves."""
+    widths = parse_arch(arch)
+    L, H = len(widths) - 1, len(widths) - 2
+    rows = []
+    for k in range(L):
+        n_in, n_out = widths[k], widths[k + 1]
+        o, i = np.divmod(np.arange(n_in * n_out), n_in)  # row-major [n_out, n_in]
+        lab = np.full((n_in * n_out, 3 + H), -1, dtype=np.int64)
+        lab[:, 0] = k
+        if k == 0:
+            lab[:, 1] = i
+        else:
+            lab[:, 3 + k - 1] = i  # input side is hidden layer k - 1
+        if k == L - 1:
+            lab[:, 2] = o
+        else:
+            lab[:, 3 + k] = o  # output side is hidden layer k
+        rows.append(lab)
+    return np.concatenate(rows)
+
+
+def symmetrised_moments(samples, arch: str) -> Moments:
+    """Moments averaged over all hidden-unit permutations (:func:`permute_hidden_units`).
+
+    ``m_sym[s]`` and ``C_sym[s, t]`` are the averages of ``m`` and ``C`` of the samples over the
+    orbit of spin ``s`` (pair ``(s, t)``) under the product of the symmetric groups of the
+    hidden layers; e.g. the first layer's ``m_sym`` depends only on the input index, and
+    ``C_sym`` between two first-layer weights only on their input indices and on whether they
+    feed the same hidden unit. This equals the moments of the samples relabelled by every
+    group element, pooled (the orbit average of a transitive action weighs each member
+    equally).
+
+    Args:
+        samples: ``[S, N]`` ±1 weight samples (or :class:`PackedSpins`).
+        arch: their architecture.
+
+    Returns:
+        :class:`Moments` (float64) with ``m`` ``[N]`` and ``C`` ``[N, N]`` (diagonal 1).
+    """
+    import torch
+
+    widths = parse_arch(arch)
+    n = sum(a * b for a, b in itertools.pairwise(widths))
+    if samples.shape[1] != n:
+        raise DatasetError(f"samples have N = {samples.shape[1]} spins; arch {arch!r} needs {n}")
+    mom = sample_moments(samples)
+    lab = _spin_labels(arch)
+    # single spins: orbit = (layer, fixed input, fixed output)
+    _, inv1 = np.unique(lab[:, :3], axis=0, return_inverse=True)
+    inv1 = inv1.ravel()
+    m = mom.m.cpu().numpy()
+    m_sym = (np.bincount(inv1, weights=m) / np.bincount(inv1))[inv1]
+    # ordered pairs: both spins' orbit keys + per hidden layer: 0 (not both touch it),
+    # 1 (same unit), 2 (different units)
+    s_idx, t_idx = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    s_idx, t_idx = s_idx.ravel(), t_idx.ravel()
+    hs, ht = lab[s_idx, 3:], lab[t_idx, 3:]
+    both = (hs >= 0) & (ht >= 0)
+    rel = np.where(both, np.where(hs == ht, 1, 2), 0)
+    key = np.concatenate(
+        [inv1[s_idx, None], inv1[t_idx, None], rel, (s_idx == t_idx)[:, None]], axis=1
+    ).astype(np.int64)
+    _, inv2 = np.unique(key, axis=0, return_inverse=True)
+    inv2 = inv2.ravel()
+    C = mom.C.cpu().numpy().ravel()
+    C_sym = (np.bincount(inv2, weights=C) / np.bincount(inv2))[inv2].reshape(n, n)
+    np.fill_diagonal(C_sym, 1.0)
+    return Moments(torch.as_tensor(m_sym), torch.as_tensor(0.5 * (C_sym + C_sym.T)), mom.n_samples)
