@@ -1,10 +1,124 @@
-"""The maxent study's smoke run writes claims in the reproduce contract format."""
+"""``weightscape reproduce maxent``: plan, claim verdict rules on constructed tables, contract."""
+
+from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from weightscape.reproduce import run_reproduce
+from weightscape.maxent import reproduce as mr
+from weightscape.reproduce import Plan, StudyContext, run_reproduce
+
+
+def _fits(**over):
+    base = {
+        "model": ["LB", "ITR", "RB", "shallow"],
+        "n_spins": [300, 225, 150, 200],
+        "J_mean": [0.0, 0.0, 0.0, 0.0],
+        "J_std": [0.03, 0.01, 0.04, 0.05],
+        "J_max_abs": [0.2, 0.05, 0.2, 0.3],
+        "h_mean": [0.0, 0.0, 0.0, 0.0],
+        "h_std": [0.5, 0.1, 0.5, 1.0],
+        "r_m": [0.99, 0.99, 0.98, 0.999],
+        "r_C": [0.97, 0.96, 0.99, 0.999],
+        "r_3": [0.9, 0.85, 0.9, 0.95],
+        "bp_converged": [True, True, True, False],
+    }
+    base.update(over)
+    return pd.DataFrame(base)
+
+
+def _land(jumps: dict[str, bool], hyst: dict[str, bool], gaps: dict[str, float]):
+    rows = []
+    for name in ("LB", "ITR", "RB", "shallow"):
+        for ref, k in (("low", 0), ("high", 1)):
+            # the flag on one reference is enough for the model to count as broken
+            rows.append({"model": name, "reference": ref,
+                         "has_jump": jumps.get(name, False) and k == 1,
+                         "has_hysteresis": hyst.get(name, False) and k == 0,
+                         "mean_gap": gaps[name] + 0.01 * k})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_plan_writes_nothing(tmp_path):
+    for scale in mr.SCALES:
+        ctx = StudyContext(scale=scale, out=tmp_path / "maxent")
+        p = mr.plan(ctx)
+        assert isinstance(p, Plan) and p.cpu_s > 0 and len(p.runs) == 7
+    assert not (tmp_path / "maxent").exists()
+
+
+def test_scales_use_many_runs_and_few_draws():
+    # the pairwise structure comes from differences between runs (a run's draws are a product
+    # measure), so every scale has at least ~50 runs; smoke stays small in epochs and draws
+    for s in mr.SCALES.values():
+        assert s["runs"] >= 48 and s["draws"] <= 100
+    assert mr.SCALES["smoke"]["epochs"] <= mr.SCALES["small"]["epochs"]
+
+
+def test_claim_fit_quality_rule():
+    c = mr.claim_fit_quality(_fits())
+    assert c.holds and c.key == "1" and "BP converged for 3 of 4 (LB, ITR, RB)" in c.ours
+    # a single pairwise r below 0.95 breaks it, whichever model
+    assert not mr.claim_fit_quality(_fits(r_C=[0.97, 0.94, 0.99, 0.999])).holds
+    assert not mr.claim_fit_quality(_fits(r_m=[0.99, 0.99, 0.98, 0.949])).holds
+    # third order has its own, lower bar fixed in advance
+    assert mr.claim_fit_quality(_fits(r_3=[0.8, 0.85, 0.9, 0.95])).holds
+    assert not mr.claim_fit_quality(_fits(r_3=[0.79, 0.85, 0.9, 0.95])).holds
+    # NaN (e.g. a constant model) never passes
+    assert not mr.claim_fit_quality(_fits(r_3=[math.nan, 0.85, 0.9, 0.95])).holds
+
+
+def test_claim_itr_rule():
+    c, ratio = mr.claim_itr_weaker(_fits())
+    assert c.holds and ratio == pytest.approx(0.01 / 0.03)
+    c, ratio = mr.claim_itr_weaker(_fits(J_std=[0.03, 0.02, 0.04, 0.05]))
+    assert not c.holds and ratio == pytest.approx(2 / 3)
+    # the boundary is inclusive: exactly half holds
+    c, ratio = mr.claim_itr_weaker(_fits(J_std=[0.04, 0.02, 0.06, 0.05]))
+    assert c.holds and ratio == pytest.approx(0.5)
+
+
+def test_claim_connected_rule():
+    gaps = {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.2}
+    good = _land({"shallow": True}, {"shallow": True}, gaps)
+    c = mr.claim_connected(good)
+    assert c.holds and "shallow: jump+hysteresis" in c.ours and "ITR smooth" in c.ours
+    # shallow with a jump but no hysteresis is not "broken" in the paper's sense
+    assert not mr.claim_connected(_land({"shallow": True}, {}, gaps)).holds
+    # any deep layer with hysteresis breaks it
+    bad = _land({"shallow": True}, {"shallow": True, "RB": True}, gaps)
+    c = mr.claim_connected(bad)
+    assert not c.holds and "RB hysteresis" in c.ours
+    # everything smooth: the shallow half fails
+    assert not mr.claim_connected(_land({}, {}, gaps)).holds
+
+
+def test_claim_bound_rule():
+    land = _land({}, {}, {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.001})
+    c = mr.claim_bound(land)
+    # the shallow net is not part of the comparison (it is not a layer of the deep net)
+    assert c.holds and c.value == pytest.approx(0.015)
+    land = _land({}, {}, {"LB": 0.05, "ITR": 0.041, "RB": 0.04, "shallow": 0.2})
+    assert not mr.claim_bound(land).holds
+    land = _land({}, {}, {"LB": 0.05, "ITR": math.nan, "RB": 0.04, "shallow": 0.2})
+    assert not mr.claim_bound(land).holds
+
+
+def test_layer_table_and_triplets():
+    tab = mr.layer_table(_fits())
+    assert list(tab.columns) == ["model", "n_spins", "J_mean", "J_std", "J_max_abs",
+                                 "h_mean", "h_std"]  # fmt: skip
+    lines = mr._format_layer_table(tab)
+    assert len(lines) == 5 and "ITR" in lines[2] and "0.0100" in lines[2]
+    t = mr._triplets(10, 50, np.random.default_rng(0))
+    assert t.shape[1] == 3 and len(t) == 50
+    assert np.all((t[:, 0] < t[:, 1]) & (t[:, 1] < t[:, 2])) and len(np.unique(t, axis=0)) == 50
+    # at N = 5 there are only C(5, 3) = 10 distinct triplets
+    assert len(mr._triplets(5, 100, np.random.default_rng(1))) == 10
 
 
 @pytest.mark.slow
@@ -21,6 +135,10 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
             f"claim {c['key']}: {verdict} — " in out
         )
     study = tmp_path / "out" / "maxent"
-    for name in ("training", "fits", "landscapes"):
+    for name in ("training", "fits", "layers", "landscapes", "tap", "bp_fixed_points"):
         assert (study / "tables" / f"{name}.parquet").exists()
-    assert (study / "figures" / "d_of_x.png").exists()
+    fits = pd.read_parquet(study / "tables" / "fits.parquet")
+    assert set(fits.model) == {"LB", "ITR", "RB", "shallow"}
+    assert fits[["r_m", "r_C", "r_3"]].notna().all().all()
+    for fig in ("d_of_x", "tap_histogram", "validation_scatter"):
+        assert (study / "figures" / f"{fig}.png").exists()
