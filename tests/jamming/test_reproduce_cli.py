@@ -58,12 +58,19 @@ def test_phase_diagram_cli_tiny(tmp_path):
 
 @pytest.mark.slow
 def test_reproduce_jamming_smoke(tmp_path, capsys):
-    # The smoke scale end to end (< 2 min): claim lines, figures, tables; the SAT/UNSAT switch
+    # The smoke scale end to end (< 3 min): claim lines, figures, tables; the SAT/UNSAT switch
     # shows and every SAT run ended with loss exactly 0.
     out = tmp_path / "r"
     assert main(["reproduce", "jamming", "--scale", "smoke", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("claim switch: holds") for line in lines)
+    # the spec's oracle "N*(P) grows linearly on random data at small P (R² stated)": three P
+    # values at depth 1, a weighted fit N* = P / c through the origin with R² ≥ 0.9 (claim 1)
+    phase = pd.read_parquet(out / "jamming" / "tables" / "phase.parquet")
+    assert sorted(phase.P) == [40, 80, 120] and phase.nstar.notna().all()
+    fits = pd.read_parquet(out / "jamming" / "tables" / "phase_fits.parquet")
+    assert fits.n_points.iloc[0] == 3 and fits.r2.iloc[0] >= 0.9
+    assert any(line.startswith("claim 1: holds") and "R² = " in line for line in lines)
     s = json.loads((out / "jamming" / "summary.json").read_text())
     assert {f["name"] for f in s["figures"]} >= {"phase_diagram", "ndelta_vs_n", "cover_depth0"}
     runs = pd.read_parquet(out / "jamming" / "tables" / "runs.parquet")
