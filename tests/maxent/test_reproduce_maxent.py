@@ -135,10 +135,40 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
             f"claim {c['key']}: {verdict} — " in out
         )
     study = tmp_path / "out" / "maxent"
-    for name in ("training", "fits", "layers", "landscapes", "tap", "bp_fixed_points"):
+    for name in (
+        "training",
+        "fits",
+        "layers",
+        "sample_structure",
+        "landscapes",
+        "tap",
+        "bp_fixed_points",
+    ):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
     assert set(fits.model) == {"LB", "ITR", "RB", "shallow"}
     assert fits[["r_m", "r_C", "r_3"]].notna().all().all()
     for fig in ("d_of_x", "tap_histogram", "validation_scatter"):
         assert (study / "figures" / f"{fig}.png").exists()
+
+
+def test_between_within_decomposition():
+    rng = np.random.default_rng(0)
+    R, D, N = 30, 40, 12
+    # each run is a product measure around its own mean: within-run correlations are noise only
+    theta = rng.normal(0, 2.0, (R, N))
+    p = 1 / (1 + np.exp(-theta))
+    sig = np.where(rng.random((R, D, N)) < p[:, None, :], 1, -1).reshape(R * D, N)
+    run = np.repeat(np.arange(R), D)
+    out = mr.between_within(sig, run)
+    # oracle: the pooled connected matrix computed directly
+    x = sig.astype(float)
+    c = x.T @ x / len(x) - np.outer(x.mean(0), x.mean(0))
+    iu = np.triu_indices(N, 1)
+    assert out["conn_pooled"] == pytest.approx(np.abs(c[iu]).mean(), rel=1e-12)
+    assert out["runs"] == R and out["between_fraction"] > 0.5
+    # within-run noise of D draws: |cov| ~ Var/√D, well below the between-run part
+    assert out["conn_within"] < 0.5 * out["conn_pooled"]
+    # one run only: all correlation is within-run, between share is 0
+    one = mr.between_within(sig[:D], run[:D])
+    assert one["runs"] == 1 and one["between_fraction"] == 0.0
