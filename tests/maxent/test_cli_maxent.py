@@ -247,7 +247,8 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     msg = _bad(capsys, ["maxent", "train", "--data", "cifar"], out)
     assert "cifar" in msg and "mnist-sample" in msg
     assert "--P" in _bad(capsys, ["maxent", "train", "--P", "0"], out)
-    assert "runs" in _bad(capsys, ["maxent", "train", "--runs", "0"], out)
+    assert "--runs=0" in _bad(capsys, ["maxent", "train", "--runs", "0"], out)
+    assert "--draws=-1" in _bad(capsys, ["maxent", "sample", tr, "--draws", "-1"], out)
     msg = _bad(capsys, ["maxent", "sample", tr, "--kind", "median"], out)
     assert "median" in msg and "quantile" in msg
     assert "1.5" in _bad(capsys, ["maxent", "sample", tr, "--threshold", "1.5"], out)

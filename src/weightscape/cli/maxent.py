@@ -273,6 +273,14 @@ def _check_choice(flag: str, value, allowed) -> None:
         raise ConfigError(f"{flag}={value!r} is not allowed; choose one of {list(allowed)}")
 
 
+def _positive(**flags) -> None:
+    """Each ``--flag`` (keyword with ``_`` for ``-``) must be a positive number."""
+    for name, value in flags.items():
+        if value is not None and not value > 0:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag}={value!r} must be > 0")
+
+
 def _create_run(out: str, force: bool):
     from ..store import RunDir
 
@@ -372,6 +380,7 @@ def _add_train(sub: typer.Typer) -> None:
 
         from ..maxent import LRNetConfig, layer_map
 
+        _positive(runs=runs, epochs=epochs, batch_size=batch_size, lr=lr, init_std=init_std)
         cfg = LRNetConfig(
             arch=arch,
             n_runs=runs,
@@ -466,6 +475,7 @@ def _add_sample(sub: typer.Typer) -> None:
 
         from ..maxent import SampleConfig, draw_weight_samples, load_lrnet
 
+        _positive(draws=draws)
         scfg = SampleConfig(n_draws=draws, threshold=threshold, kind=kind, seed=seed)
         trd, tmeta = _open_train_run(run)
         res = load_lrnet(trd.path / "lrnet.npz")
@@ -738,6 +748,7 @@ def _add_validate(sub: typer.Typer) -> None:
                 f"the model has N = {mdl.n_spins} spins but --layer={name!r} selects {b - a} "
                 "of the samples; give the layer the model was fitted to"
             )
+        _positive(mc_chains=mc_chains, mc_samples=mc_samples, mc_thin=mc_thin)
         mc = MetropolisConfig(
             n_chains=mc_chains, n_samples=mc_samples, burn_in=mc_burn_in, thin=mc_thin, seed=seed
         )
@@ -916,6 +927,7 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
 
         from ..maxent import FrozenCentreConfig, LRNetConfig
 
+        _positive(runs=runs, epochs=epochs, batch_size=batch_size, lr=lr, eval_draws=eval_draws)
         cfg = FrozenCentreConfig(
             lrnet=LRNetConfig(
                 arch=arch, n_runs=runs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed
