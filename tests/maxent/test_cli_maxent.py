@@ -262,6 +262,7 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     assert "exact" in _bad(
         capsys, ["maxent", "fit", sm, "--method", "exact", "--layer", "ITR"], out
     )
+    assert "--l1" in _bad(capsys, ["maxent", "fit", sm, "--method", "bp", "--l1", "0.1"], out)
     assert "0:999" in _bad(capsys, ["maxent", "fit", sm, "--layer", "0:999"], out)
     fit = pipeline / "fit-v"
     if fit.exists():

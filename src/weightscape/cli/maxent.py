@@ -570,8 +570,15 @@ def _open_samples(path: str):
     return ws, {**meta, "samples_file": str(p.resolve())}
 
 
-def make_method(method: str, *, l1: float, l2: float, max_iter: int, ridge: float, evaluate: str):
-    """The inverse method object of ``--method`` (validated)."""
+# --l2 when not given: pseudo-likelihood 1e-3 (samples are few compared with N²/2 couplings),
+# BP learning the paper's λ = 1e-4, exact learning none.
+DEFAULT_L2 = {"pseudo": 1e-3, "bp": 1e-4, "exact": 0.0}
+
+
+def make_method(
+    method: str, *, l1: float, l2: float | None, max_iter: int, ridge: float, evaluate: str
+):
+    """The inverse method object of ``--method`` (validated); ``l2=None``: the method's default."""
     from ..maxent import (
         BoltzmannBP,
         BoltzmannBPConfig,
@@ -585,6 +592,14 @@ def make_method(method: str, *, l1: float, l2: float, max_iter: int, ridge: floa
     )
 
     _check_choice("--method", method, FIT_METHODS)
+    if l1 and method != "pseudo":
+        raise ConfigError(f"--l1={l1!r} applies to --method pseudo only (got {method!r})")
+    if ridge and method not in ("mean-field", "tap"):
+        raise ConfigError(f"--ridge={ridge!r} applies to --method mean-field or tap only")
+    if l2 is None:
+        l2 = DEFAULT_L2.get(method, 0.0)
+    elif method in ("mean-field", "tap"):
+        raise ConfigError(f"--l2 does not apply to --method {method} (use --ridge)")
     if method == "pseudo":
         return PseudoLikelihood(
             PseudoLikelihoodConfig(l1=l1, l2=l2, max_iter=max_iter, evaluate=evaluate)
@@ -592,7 +607,7 @@ def make_method(method: str, *, l1: float, l2: float, max_iter: int, ridge: floa
     if method == "bp":
         return BoltzmannBP(
             BoltzmannBPConfig(
-                l2=l2 if l2 > 0 else 1e-4,
+                l2=l2,
                 n_iter=max_iter,
                 evaluate="bp" if evaluate == "auto" else evaluate,
             )
@@ -614,7 +629,9 @@ def _add_fit(sub: typer.Typer) -> None:
             "all", "--layer", help="Layer name (LB, ITR, RB, ...), all, or A:B."
         ),
         l1: float = typer.Option(0.0, "--l1", help="L1 on J (pseudo)."),
-        l2: float = typer.Option(1e-3, "--l2", help="L2 on J (pseudo, exact; bp's lambda)."),
+        l2: float = typer.Option(
+            None, "--l2", help="L2 on J (default: pseudo 1e-3, bp 1e-4 (the paper's), exact 0)."
+        ),
         max_iter: int = typer.Option(
             500, "--max-iter", help="L-BFGS iterations (pseudo, exact) or learning steps (bp)."
         ),
