@@ -25,8 +25,11 @@ m_j)``, which decouples fields from couplings in the Hessian (the raw pair momen
 contain ``m_i m_j``; the connected ones are nearly diagonal at weak coupling). The Hessian is
 then close to diagonal with entries ``a_r`` for ``h'_r`` and ``a_i v_j + a_j v_i`` for ``J_ij``,
 where ``v_j = 1 − m_j²`` and ``a_r = ⟨4 p_r (1 − p_r)⟩`` is the mean curvature of spin ``r``'s
-logistic loss at the start; each variable is scaled by the square root of that entry, so
-L-BFGS sees a nearly isotropic problem (3–5× fewer iterations at the paper's coupling scale).
+logistic loss at the start; each variable is scaled by the inverse square root of that entry
+(floored at 0.3 × its mean over variables, :data:`PRECONDITION_FLOOR`), so L-BFGS sees a nearly
+isotropic problem (5 instead of 65 iterations at the benchmark's weak coupling; with strong
+couplings, where the start says little about the optimum, still a lower objective than the plain
+parametrisation after the same number of iterations).
 
 Without L1, small problems (≤ 300 parameters, ≤ 10^7 sample-parameter products) are polished by
 Newton steps with the exact Hessian (torch autograd), as L-BFGS leaves ill-conditioned directions
@@ -57,9 +60,13 @@ START_CLIP = 1e-6
 # Newton polishing only when samples × parameters stays below this (Hessian by autodiff).
 NEWTON_MAX_WORK = 10**7
 INITS = ("mean_field", "independent")
-# Smallest curvature used for the variable scaling (frozen spins have ~0 curvature; their flat
-# directions are left to L-BFGS rather than blown up by a 1/sqrt(0) scale).
-PRECONDITION_FLOOR = 1e-6
+# Curvature estimates are floored at this fraction of their mean before scaling: the estimate is
+# taken at the start, and spins that are nearly frozen there (curvature ~ 0) would otherwise get
+# huge scales that mislead L-BFGS when the optimum lies far away (strong couplings). Chosen on
+# weight samples of trained LR-nets (strong) and the benchmark's weak model: 0.3 gave the lowest
+# objective after 150 iterations on the former and 5 iterations on the latter (0.1 / 1.0 / none:
+# worse on one of the two).
+PRECONDITION_FLOOR = 0.3
 # A mean-field start with a coupling above this (near-singular noisy C) falls back to J = 0.
 MF_INIT_MAX_COUPLING = 5.0
 
@@ -192,9 +199,9 @@ class PseudoLikelihood(InverseIsing):
                 q = torch.sigmoid(-2.0 * x * torch.addmm(h0, x, J0))
                 a += w @ (4.0 * q * (1.0 - q))
             v = 1.0 - moments.m.pow(2)
-            s_h = a.clamp_min(PRECONDITION_FLOOR).rsqrt()
+            s_h = a.clamp_min(PRECONDITION_FLOOR * float(a.mean())).clamp_min(1e-12).rsqrt()
             dJ = a[iu[0]] * v[iu[1]] + a[iu[1]] * v[iu[0]] + cfg.l2
-            s_J = dJ.clamp_min(PRECONDITION_FLOOR).rsqrt()
+            s_J = dJ.clamp_min(PRECONDITION_FLOOR * float(dJ.mean())).clamp_min(1e-12).rsqrt()
         else:
             s_h = torch.ones(n, dtype=dtype, device=device)
             s_J = torch.ones(P, dtype=dtype, device=device)
