@@ -223,3 +223,21 @@ def test_summarize_minima_counts_each_pair_of_distinct_minima_once():
         clustering_index(sm.overlaps, 1 / lam), clustering_index(q_true, 1 / lam), rel_tol=1e-8
     )
     assert sm.best_fraction == pytest.approx(np.mean(lab == K - 1))
+
+
+@pytest.mark.parametrize(("lam", "H"), [(9, 3), (8, 4), (6, 5)])
+def test_gd_monomial_column_path_equals_dense_tensor_path(lam, H):
+    # SpinGlass descends with points as columns through the monomial flattening; the dense
+    # ordered-tuple tensor (reference) goes through the generic row path. Same disorder, same
+    # starts: the same iteration, so the same step counts and end points to round-off.
+    from weightscape.landscape import DenseSpinGlass
+
+    dense = DenseSpinGlass.sample(lam, H, 2, seed=lam + H)
+    mono = SpinGlass.from_tensor(dense.tensor)
+    w0 = random_sphere_points((2, 12), lam, generator=torch.Generator().manual_seed(H))
+    cfg = DescentConfig(grad_tol=1e-9, polish_steps=0, hessian=False)
+    for a, b in zip(descend(dense, w0, cfg), descend(mono, w0, cfg), strict=True):
+        assert a.converged.all() and b.converged.all()
+        assert np.abs(a.steps - b.steps).max() <= 1  # a tie at the tolerance may shift one step
+        assert np.allclose(a.points, b.points, atol=1e-8)
+        assert np.allclose(a.energy, b.energy, atol=1e-12)

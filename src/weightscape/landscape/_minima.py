@@ -24,7 +24,7 @@ import torch
 
 from ..errors import ConfigError, check_positive
 from ._analysis import Clusters, LineFit, distinct_points, fit_line, pairwise_overlaps
-from ._model import SpinGlassBase
+from ._model import SpinGlass, SpinGlassBase
 from ._sphere import log_volume, project_to_sphere, tangent_hessian
 from ._stationary import newton_step
 
@@ -128,8 +128,91 @@ class MinimaSet:
         return df
 
 
+class _ColumnGradient:
+    """Euclidean gradient of one disorder sample of a :class:`SpinGlass` for points stored as
+    *columns*, ``w^T [lam, B] -> grad^T [lam, B]``: the same flattening arithmetic as
+    ``SpinGlass._euclidean`` (``phi_a^T M phi_b``), with every gather and scatter along the
+    leading axis, where it moves contiguous rows of length B instead of single numbers (the
+    monomials and the ``J^T y`` contraction cost ~3x less than in the row layout; the GEMM is
+    unchanged)."""
+
+    def __init__(self, model: SpinGlass):
+        self.a, self.b, self.scale = model.a, model.b, model.scale
+        self.Mt = model.flattening[0].T.contiguous()  # [P_b, P_a]
+        self.M = model.flattening[0]  # [P_a, P_b]
+        self.rows = {d: model._table("rows", d)["rows"] for d in {self.a, self.b} if d > 0}
+        for d in {self.a - 1, self.b - 1}:
+            if d > 0:
+                self.rows[d] = model._table("rows", d)["rows"]
+        self.d1 = {d: model._table("d1", d) for d in {self.a, self.b} if d > 0}
+        self.coef = {d: t["coef"][:, None] for d, t in self.d1.items()}
+
+    def _phi(self, wt: torch.Tensor, d: int) -> torch.Tensor:
+        if d == 0:
+            return torch.ones(1, wt.shape[1], dtype=wt.dtype, device=wt.device)
+        r = self.rows[d]
+        return torch.index_select(wt, 0, r.reshape(-1)).reshape(*r.shape, wt.shape[1]).prod(1)
+
+    def _jt(self, yt: torch.Tensor, wt: torch.Tensor, d: int) -> torch.Tensor:
+        out = torch.zeros_like(wt)
+        if d == 0:
+            return out
+        t = self.d1[d]
+        lower = self._phi(wt, d - 1)
+        contrib = (
+            torch.index_select(yt, 0, t["source"])
+            * self.coef[d]
+            * torch.index_select(lower, 0, t["target"])
+        )
+        return out.index_add_(0, t["var"], contrib)
+
+    def __call__(self, wt: torch.Tensor) -> torch.Tensor:
+        a, b = self.a, self.b
+        pa = self._phi(wt, a)
+        zt = self.Mt @ pa  # (phi_a^T M)^T, [P_b, B]
+        if a == b:
+            g = 2.0 * self._jt(zt, wt, a)
+        else:
+            yt = self.M @ self._phi(wt, b)  # M phi_b, [P_a, B]
+            g = self._jt(yt, wt, a) + self._jt(zt, wt, b)
+        return self.scale * g
+
+
+def _gd_columns(model: SpinGlass, w: torch.Tensor, eta: float, tol: float, max_steps: int):
+    """:func:`_gd_one` for a :class:`SpinGlass` with the points as columns (same iteration)."""
+    grad = _ColumnGradient(model)
+    B, lam = w.shape
+    out = w.clone()
+    steps = torch.full((B,), max_steps, dtype=torch.int64)
+    done = torch.zeros(B, dtype=torch.bool)
+    active = torch.arange(B, device=w.device)
+    cur = w.T.contiguous()  # [lam, B]
+    r = math.sqrt(lam)
+    for it in range(max_steps + 1):
+        g = grad(cur)
+        mu = (cur * g).sum(0) / (cur * cur).sum(0)
+        gr = g - mu * cur
+        ok = gr.norm(dim=0) < tol
+        if bool(ok.any()):
+            idx = active[ok]
+            out[idx] = cur[:, ok].T
+            steps[idx.cpu()] = it
+            done[idx.cpu()] = True
+            keep = ~ok
+            active, cur, gr = active[keep], cur[:, keep], gr[:, keep]
+        if len(active) == 0 or it == max_steps:
+            break
+        nxt = cur - eta * gr
+        cur = nxt * (r / nxt.norm(dim=0))
+    if len(active):
+        out[active] = cur.T
+    return out, steps, done
+
+
 def _gd_one(model: SpinGlassBase, w: torch.Tensor, eta: float, tol: float, max_steps: int):
     """GD for one disorder sample, ``w [B, lam]``; returns ``(w, steps, converged)``."""
+    if isinstance(model, SpinGlass):
+        return _gd_columns(model, w, eta, tol, max_steps)
     B = w.shape[0]
     w = w.clone()
     steps = torch.full((B,), max_steps, dtype=torch.int64)
