@@ -143,12 +143,13 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
         "landscapes",
         "tap",
         "bp_fixed_points",
+        "iso_energy",
     ):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
     assert set(fits.model) == {"LB", "ITR", "RB", "shallow"}
     assert fits[["r_m", "r_C", "r_3"]].notna().all().all()
-    for fig in ("d_of_x", "tap_histogram", "validation_scatter"):
+    for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy"):
         assert (study / "figures" / f"{fig}.png").exists()
 
 
@@ -172,3 +173,20 @@ def test_between_within_decomposition():
     # one run only: all correlation is within-run, between share is 0
     one = mr.between_within(sig[:D], run[:D])
     assert one["runs"] == 1 and one["between_fraction"] == 0.0
+
+
+def test_iso_summary_uses_converged_points_only():
+    from types import SimpleNamespace
+
+    from weightscape.maxent import binary_entropy
+
+    d = np.array([0.1, 0.12, 0.4, 0.14, 0.16])
+    conv = np.array([True, True, False, True, True])  # the 0.4 point is not converged
+    r = SimpleNamespace(d=d, s=binary_entropy(d) - 0.01, converged=conv,
+                        beta=np.array([1.0, 1.1, 9.0, 1.2, 1.3]), target=-0.5)  # fmt: skip
+    out = mr.iso_summary("ITR", r)
+    assert out["n_converged"] == 4 and out["n_points"] == 5
+    # neighbours among converged points: 0.1, 0.12, 0.14, 0.16 → largest step 0.02, no 0.28 jump
+    assert out["max_jump"] == pytest.approx(0.02)
+    assert out["mean_gap"] == pytest.approx(0.01)
+    assert (out["beta_min"], out["beta_max"]) == (1.0, 1.3)

@@ -40,7 +40,14 @@ from ..reproduce import Claim, Plan, Study, StudyContext, StudyOutcome, register
 from ._bethe import BetheConfig
 from ._bp_learning import BoltzmannBP, BoltzmannBPConfig
 from ._fit import model_moments
-from ._landscape import LandscapeConfig, bp_fixed_points, entropy_landscapes
+from ._landscape import (
+    IsoEnergyConfig,
+    LandscapeConfig,
+    binary_entropy,
+    bp_fixed_points,
+    entropy_landscapes,
+    iso_energy_landscape,
+)
 from ._landscape_plots import plot_d_of_x, plot_entropy_landscape, plot_tap_histogram
 from ._lrnet import LRNetConfig, train_lrnet
 from ._metropolis import MetropolisConfig, metropolis_sample
@@ -56,6 +63,7 @@ __all__ = [
     "claim_connected",
     "claim_fit_quality",
     "claim_itr_weaker",
+    "iso_summary",
     "layer_table",
 ]
 
@@ -98,7 +106,7 @@ def plan(ctx: StudyContext) -> Plan:
         f"after {s['mc_burn_in']} sweeps, thin {s['mc_thin']}",
         f"entropy landscapes: x in [-3, 3] step {s['x_step']}, 3×{s['refs']} references per model",
         f"TAP free-energy histograms ({s['tap_starts']} starts), BP fixed points at x = 0 "
-        f"({s['bp_fp_starts']} starts)",
+        f"({s['bp_fp_starts']} starts), iso-energy sweep (ITR, shallow)",
     )
     cpu = {"smoke": 240.0, "small": 1800.0, "paper": 36000.0}[ctx.scale]
     return Plan(runs=runs, cpu_s=cpu, peak_mem_mb=1500.0)
@@ -244,6 +252,39 @@ def between_within(sigma: np.ndarray, run: np.ndarray) -> dict[str, float]:
         "conn_within": float(np.abs(within[iu]).mean()),
         "between_fraction": fb / fp if fp > 0 else math.nan,
     }
+
+
+def iso_summary(name: str, r) -> dict:
+    """Scalars of one :class:`IsoEnergyResult`: converged points, largest ``|Δd|`` between
+    neighbouring converged tilts, mean gap ``H(d) − s(d)`` and the β range found."""
+    c = np.asarray(r.converged, dtype=bool)
+    d = np.asarray(r.d)[c]
+    gap = binary_entropy(d) - np.asarray(r.s)[c]
+    return {
+        "model": name,
+        "target_e0": float(r.target),
+        "n_converged": int(c.sum()),
+        "n_points": int(c.size),
+        "max_jump": float(np.abs(np.diff(d)).max()) if d.size > 1 else math.nan,
+        "mean_gap": float(gap.mean()) if gap.size else math.nan,
+        "beta_min": float(np.nanmin(r.beta[c])) if c.any() else math.nan,
+        "beta_max": float(np.nanmax(r.beta[c])) if c.any() else math.nan,
+    }
+
+
+def _iso_figure(results: dict) -> Figure:
+    fig = Figure(figsize=(5, 4))
+    ax = fig.add_subplot()
+    dd = np.linspace(1e-4, 0.5, 200)
+    ax.plot(dd, binary_entropy(dd), color="0.5", lw=1, label="H(d)")
+    for k, (name, r) in enumerate(results.items()):
+        c = np.asarray(r.converged, dtype=bool)
+        ax.plot(np.asarray(r.d)[c], np.asarray(r.s)[c], ".-", ms=3, color=f"C{k}", label=name)
+    ax.set_xlabel("distance d")
+    ax.set_ylabel("entropy s(d) at fixed e_0")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def layer_table(fits: pd.DataFrame) -> pd.DataFrame:
@@ -398,6 +439,17 @@ def run(ctx: StudyContext) -> StudyOutcome:
                         "counts": ", ".join(str(int(c)) for c in fp.counts)})  # fmt: skip
     taps, fixed = pd.DataFrame(tap_rows), pd.DataFrame(fp_rows)
 
+    # iso-energy variant: hold e_0 at the low-energy reference's own energy (one sweep, down)
+    icfg = IsoEnergyConfig(landscape=dataclasses.replace(lcfg, both_directions=False))
+    iso_res, iso_rows = {}, []
+    for name in ("ITR", "shallow"):
+        ctx.log(f"iso-energy landscape {name}")
+        refs, _ = _references(models[name], datasets[name], 1)
+        r = iso_energy_landscape(models[name], refs[0], icfg)
+        iso_res[name] = r
+        iso_rows.append(iso_summary(name, r))
+    iso = pd.DataFrame(iso_rows)
+
     claim2, ratio = claim_itr_weaker(fits)
     claims = [claim_fit_quality(fits), claim2, claim_connected(land), claim_bound(land)]
 
@@ -417,6 +469,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
             {n: tap_res[n] for n in (*LAYERS, *deep_tap[1:], "shallow")},
             title="TAP free energies of random starts"),
          "TAP free energies per spin of converged random starts: deep layers vs shallow"),
+        ("iso_energy", _iso_figure(iso_res),
+         "iso-energy s(d) (e_0 held at the low-energy reference's energy): ITR vs shallow"),
     ]  # fmt: skip
     headline = {
         "acc_deep_all_draws": float(deep.all_accuracy.mean()),
@@ -453,6 +507,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "BP fixed points at x = 0: " + "; ".join(
             f"{r.model} {r.n_fixed_points} ({r.n_converged}/{r.n_starts} converged)"
             for r in fixed.itertuples()),
+        "iso-energy (one downward sweep, low-E reference): " + "; ".join(
+            f"{r.model} {r.n_converged}/{r.n_points} converged, max |Δd| {r.max_jump:.3f}, "
+            f"mean gap {r.mean_gap:.3g}" for r in iso.itertuples()),
         "references: data samples at the 5/50/95% quantiles of model energy",
         "departures from the paper: docs/studies/maxent.md",
     ]  # fmt: skip
@@ -473,6 +530,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "landscapes": land,
             "tap": taps,
             "bp_fixed_points": fixed,
+            "iso_energy": iso,
         },
         headline=headline,
         notes=notes,
