@@ -4,7 +4,8 @@ Zou & Huang, Phys. Rev. Research 3, 033290 (2021): train binary-weight networks 
 MNIST-PCA20, sample their weights, fit a pairwise max-ent (Ising) model per layer and for a
 shallow net by BP-based Boltzmann learning (the paper's inverse method and settings), validate it
 by Metropolis Monte Carlo (m, C, third-order connected moments), and read the weight space's
-geometry from the entropy landscape, TAP free-energy histograms and coexisting BP fixed points.
+geometry from the entropy landscape, TAP free-energy histograms, coexisting BP fixed points
+and an iso-energy sweep.
 
 Why many runs and few draws per run: the draws of one trained run are independent
 ``Bernoulli(σ(θ))`` per weight, a product measure with no connected correlations; every connected
