@@ -137,3 +137,32 @@ def test_input_validation():
         lp_separable(np.ones((3, 2)), [1, -1])
     with pytest.raises(ConfigError):
         hard_margin(np.ones((2, 2)), [1, 0])
+
+
+def test_lp_separable_on_an_instance_where_the_feasibility_lp_stalls():
+    # The depth-0 instance (N = 50, P = 120, raw Gaussian inputs, iid labels) on which HiGHS
+    # ended the free-variable feasibility LP with "model status Unknown" in a `--scale small`
+    # run. lp_separable falls back to the total-slack LP; oracles: the ∞-norm max-margin LP
+    # (t = 0: not separable), sklearn's LinearSVC (training errors remain), and the slack LP's
+    # optimum being ≥ 1 as it must be for non-separable data.
+    from weightscape.data import load
+    from weightscape.jamming import depth0_protocol
+    from weightscape.jamming._cover import _signed, _slack_lp
+    from weightscape.runs import member_recipes
+
+    cfg = depth0_protocol(max_steps=6000).run_config(
+        depth=0, width=50, seed=0, P=120, d=50, data_seed=100_003 * 120 + 14,
+        data_options={"labels": "iid"},
+    )  # fmt: skip
+    r = member_recipes([cfg])[0]
+    ds = load(r.data_name, **dict(r.data_options))
+    x, y = np.asarray(ds.x), np.asarray(ds.y)
+    assert x.shape == (120, 50)
+    assert lp_separable(x, y) is False
+    assert lp_max_margin(x, y)[0] == pytest.approx(0.0, abs=1e-9)
+    assert _slack_lp(_signed(x, y)) >= 1.0
+    svc = LinearSVC(C=1e4, fit_intercept=False, max_iter=200_000).fit(x, y)
+    assert np.any(svc.predict(x) != y)
+    # separable data: the slack LP's optimum is 0
+    w = np.random.default_rng(0).normal(size=50)
+    assert _slack_lp(_signed(x, np.sign(x @ w))) == pytest.approx(0.0, abs=1e-9)

@@ -116,7 +116,23 @@ def lp_separable(x, y) -> bool:
         return True
     if res.status == 2:
         return False
-    raise NumericalError(f"separability LP failed: {res.message}")
+    # HiGHS' presolve can end "model status Unknown" on this free-variable feasibility problem
+    # for clearly non-separable data (seen at N = 50, P = 120). Fall back to the total-slack LP
+    # min Σ s_μ s.t. z_μ·w + s_μ ≥ 1, s ≥ 0: always feasible and bounded; its optimum is 0 when
+    # the data are separable and ≥ 1 otherwise (every w leaves some z_μ·w ≤ 0, so s_μ ≥ 1).
+    return _slack_lp(z) < 0.5
+
+
+def _slack_lp(z: np.ndarray) -> float:
+    """Optimum of ``min Σ s_μ`` s.t. ``z_μ·w + s_μ ≥ 1``, ``s ≥ 0`` (0 iff separable, else ≥ 1)."""
+    P, N = z.shape
+    c = np.r_[np.zeros(N), np.ones(P)]
+    A = np.hstack([-z, -np.eye(P)])
+    bounds = [(None, None)] * N + [(0.0, None)] * P
+    res = optimize.linprog(c, A_ub=A, b_ub=-np.ones(P), bounds=bounds, method="highs")
+    if res.status != 0:
+        raise NumericalError(f"separability LP failed: {res.message}")
+    return float(res.fun)
 
 
 def lp_max_margin(x, y) -> tuple[float, np.ndarray]:
