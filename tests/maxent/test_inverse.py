@@ -216,3 +216,39 @@ def test_fit_interface_and_errors():
     a, _ = TAPInversion().fit(X)
     b, _ = TAPInversion().fit(sample_moments(X))
     assert torch.equal(a.J, b.J)
+
+
+def test_best_iterate_rule():
+    from weightscape.maxent._bp_learning import best_iterate
+
+    # the smallest error among converged iterates wins over a smaller unconverged one
+    assert best_iterate([0.5, 0.1, 0.3, 0.2], [True, False, True, True]) == (3, True)
+    # ties: the first
+    assert best_iterate([0.2, 0.2], [True, True]) == (0, True)
+    # nothing converged: the smallest error overall, flagged
+    assert best_iterate([0.5, 0.1, 0.3], [False, False, False]) == (1, False)
+    with pytest.raises(ConfigError):
+        best_iterate([0.1], [True, False])
+
+
+def test_bp_learning_keeps_best_converged_iterate():
+    truth = random_model(8, 0.1, 0.3, seed=1)
+    mom = exact_moments(truth)
+    from weightscape.maxent._bp_learning import best_iterate
+
+    # 12 sweeps at damping 0.5 cannot bring a cold start to 1e-6 (the residual halves per sweep),
+    # warm starts of the later, slowly changing iterates can: a mix of flags
+    cfg = BoltzmannBPConfig(n_iter=30, bp=BPConfig(damping=0.5, tol=1e-6, max_iter=12))
+    _, rep = BoltzmannBP(cfg).fit(mom)
+    conv = rep.extras["bp_converged_history"]
+    assert not conv[0] and any(conv)
+    assert (rep.extras["best_iteration"], True) == best_iterate(rep.history, conv)
+    assert rep.extras["best_bp_converged"] and rep.error == min(
+        e for e, c in zip(rep.history, conv, strict=True) if c
+    )
+    # BP never converges (one sweep): the best of all iterates, reported as not converged
+    cfg = BoltzmannBPConfig(n_iter=5, bp=BPConfig(damping=0.5, tol=1e-12, max_iter=1))
+    _, rep = BoltzmannBP(cfg).fit(mom)
+    assert not any(rep.extras["bp_converged_history"])
+    assert rep.extras["best_iteration"] == int(np.argmin(rep.history))
+    assert not rep.extras["best_bp_converged"] and not rep.converged

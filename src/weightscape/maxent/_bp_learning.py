@@ -10,7 +10,10 @@ moments in place of the true model moments:
     h \\leftarrow h - \\eta_h\\,(m^{\\rm BP} - \\hat m),
 
 keeping the iterate with the smallest error
-:math:`\\sqrt{\\overline{\\Delta m^2} + \\overline{\\Delta C^2}_{i\\ne j}}` (BP moments vs data).
+:math:`\\sqrt{\\overline{\\Delta m^2} + \\overline{\\Delta C^2}_{i\\ne j}}` (BP moments vs data)
+among the iterates whose BP converged (moments of an unconverged BP are not Bethe moments of
+the model); only when BP converged at no iterate is the best of all iterates kept, and the report
+says so (``converged`` False, ``extras["best_bp_converged"]``).
 Defaults are the paper's: ``η_J = 0.01``, ``η_h = 0.3``, ``λ = 1e-4``, 100 iterations, BP
 tolerance 1e-4 and at most 1000 sweeps. The fixed point matches the data with *Bethe* moments, so
 the couplings carry the Bethe approximation's error: exact on trees; on a dense graph with
@@ -30,7 +33,7 @@ from ._fit import EVALUATE_CHOICES, InverseIsing, _Raw, moment_error
 from ._model import IsingModel
 from ._moments import Moments
 
-__all__ = ["BoltzmannBP", "BoltzmannBPConfig"]
+__all__ = ["BoltzmannBP", "BoltzmannBPConfig", "best_iterate"]
 
 # The paper's learning settings.
 PAPER_ETA_J = 0.01
@@ -86,6 +89,25 @@ class BoltzmannBPConfig:
             raise ConfigError(f"bp={self.bp!r} must be a BPConfig")
 
 
+def best_iterate(errors, converged) -> tuple[int, bool]:
+    """Index of the kept iterate: the smallest error among iterates whose BP converged.
+
+    Args:
+        errors: moment error of each iterate ``[T]``; converged: BP converged at it ``[T]``.
+
+    Returns:
+        ``(index, from_converged)``: the first index of the smallest error among converged
+        iterates and True; when none converged, the first index of the smallest error overall
+        and False.
+    """
+    errors, converged = list(errors), [bool(c) for c in converged]
+    if len(errors) != len(converged) or not errors:
+        raise ConfigError("errors and converged must be non-empty and of equal length")
+    pool = [k for k, c in enumerate(converged) if c] or list(range(len(errors)))
+    best = min(pool, key=lambda k: (errors[k], k))
+    return best, converged[best]
+
+
 class BoltzmannBP(InverseIsing):
     """Gradient-ascent Boltzmann learning with Bethe (BP) moments; keeps the best iterate."""
 
@@ -103,9 +125,10 @@ class BoltzmannBP(InverseIsing):
             h = torch.zeros_like(m_d)
         messages = None
         history: list[float] = []
-        best = (float("inf"), 0.0, 0.0)
-        best_params = (J.clone(), h.clone())
-        best_iter, best_bp_conv = 0, False
+        conv: list[bool] = []
+        # best iterate among converged BP (key "conv") and among all (key "any"): (error triple,
+        # (J, h), iteration); J and h are rebound at each step, never mutated, so no copies
+        best: dict[str, tuple] = {}
         bp_failures = 0
         bp_sweeps = 0
         reached = False
@@ -116,9 +139,11 @@ class BoltzmannBP(InverseIsing):
             bp_sweeps += res.iterations
             err = moment_error(res.m, res.C, moments)
             history.append(err[0])
-            if err[0] < best[0]:
-                best, best_params, best_iter, best_bp_conv = err, (J, h), it, res.converged
-            if cfg.tol > 0 and err[0] < cfg.tol:
+            conv.append(bool(res.converged))
+            for key in ("conv", "any") if res.converged else ("any",):
+                if key not in best or err[0] < best[key][0][0]:
+                    best[key] = (err, (J, h), it)
+            if cfg.tol > 0 and err[0] < cfg.tol and res.converged:
                 reached = True
                 break
             if it == cfg.n_iter:
@@ -127,7 +152,9 @@ class BoltzmannBP(InverseIsing):
             dC.fill_diagonal_(0.0)
             J = J - cfg.eta_J * (dC + cfg.l2 * J)
             h = h - cfg.eta_h * (res.m - m_d)
-        model = IsingModel(best_params[0].clone(), best_params[1].clone())
+        best_bp_conv = "conv" in best  # the rule of best_iterate, kept incrementally
+        err, (J, h), best_iter = best["conv" if best_bp_conv else "any"]
+        model = IsingModel(J.clone(), h.clone())
         return _Raw(
             model,
             iterations=len(history) - 1,
@@ -136,8 +163,10 @@ class BoltzmannBP(InverseIsing):
             message=f"best iterate {best_iter} of {len(history) - 1}",
             extras={
                 "best_iteration": best_iter,
+                "best_bp_converged": best_bp_conv,
                 "bp_not_converged": bp_failures,
                 "bp_sweeps": bp_sweeps,
+                "bp_converged_history": conv,
             },
-            errors=(*best, "bp") if cfg.evaluate == "bp" else None,
+            errors=(*err, "bp") if cfg.evaluate == "bp" else None,
         )
