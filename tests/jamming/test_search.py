@@ -149,3 +149,24 @@ def test_cover_check_n20():
     r = cover_check(20, [24, 32, 36, 40, 44, 48, 56], 24, depth0_protocol(max_steps=6000))
     assert r.disagreements == 0
     assert r.p_value > 1e-3
+
+
+def test_authors_reading_of_budget_runs():
+    # the descending-list baseline counts a budget run with N_Δ > 0.1 N as jammed (the paper's
+    # rule); budget runs below it, SAT runs and plateau-jammed runs keep their outcome
+    from weightscape.jamming._search import _authors_outcome
+
+    fr = pd.DataFrame(
+        {
+            "N": [100, 100, 100, 100],
+            "n_unsat": [30, 5, 0, 60],
+            "ndelta_frac": [0.3, 0.05, 0.0, 0.6],
+            "criterion": ["budget", "budget", "unsat_zero", "plateau"],
+            "outcome": ["undecided", "undecided", "sat", "jammed"],
+            "reason": ["", "", "", ""],
+        }
+    )
+    out = _authors_outcome(fr, 0.1)
+    assert list(out.outcome) == ["jammed", "undecided", "sat", "jammed"]
+    assert out.ndelta_frac[0] == pytest.approx(0.3) and "authors' rule" in out.reason[0]
+    assert list(fr.outcome) == ["undecided", "undecided", "sat", "jammed"]  # input untouched

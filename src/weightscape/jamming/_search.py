@@ -422,6 +422,21 @@ def scan_widths(
     return _finish(problem, frame, recs, 1, time.perf_counter() - t0, n_boot)
 
 
+def _authors_outcome(frame: pd.DataFrame, jam_fraction: float) -> pd.DataFrame:
+    """The authors' reading of a run that hit the budget: jammed when ``N_Δ > jam_fraction · N``
+    (our plateau rule may still call it undecided); ``reason`` says so."""
+    fr = frame.copy()
+    k = (
+        (fr.criterion == "budget")
+        & (fr.outcome == "undecided")
+        & (fr.n_unsat > jam_fraction * fr.N)
+    )
+    fr.loc[k, "outcome"] = "jammed"
+    fr.loc[k, "ndelta_frac"] = fr.n_unsat[k] / fr.N[k]
+    fr.loc[k, "reason"] = f"authors' rule: N_Δ > {jam_fraction:g} N at the budget"
+    return fr
+
+
 def descending_search(
     problem: Problem,
     widths: Sequence[int],
@@ -434,8 +449,9 @@ def descending_search(
     """The authors' recipe: for each seed, widths from a descending list, one net at a time.
 
     A seed stops at its first run with ``N_Δ > jam_fraction · N`` (the paper: N* lies between the
-    smallest width reaching ``N_Δ = 0`` and the first with ``N_Δ > 0.1 N``). Each run trains alone
-    (an ensemble of one member), as in the authors' scripts.
+    smallest width reaching ``N_Δ = 0`` and the first with ``N_Δ > 0.1 N``); such a run that hit
+    the budget counts as jammed (the authors' reading), even where our plateau rule would call it
+    undecided. Each run trains alone (an ensemble of one member), as in the authors' scripts.
     """
     seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
     ws = sorted({int(w) for w in widths}, reverse=True)
@@ -444,7 +460,7 @@ def descending_search(
     for s in seeds:
         for w in ws:
             rec = run_records([problem.config(protocol, w, s)], executor="memory")[0]
-            fr = records_frame([rec], protocol.plateau)
+            fr = _authors_outcome(records_frame([rec], protocol.plateau), jam_fraction)
             recs.append(rec)
             frames.append(fr)
             if fr.n_unsat.iloc[0] > jam_fraction * fr.N.iloc[0]:
