@@ -162,3 +162,22 @@ def test_history_validation():
         plateau_status([1, 2], [1.0], [1, 1])
     with pytest.raises(ConfigError):
         plateau_status([2, 1], [1.0, 1.0], [1, 1])
+
+
+def test_rounding_level_gaps_do_not_hide_a_trap():
+    # Two points with layer 1 dead (trap points) and one with live units. With κ set 1e-13 above
+    # the live point's y f, its gap is ~1e-13: on the SAT boundary up to rounding, as a re-evaluated
+    # trained net leaves such points. gap_tol = 0 counts it unsatisfied (so not every
+    # unsatisfied point is dead); gap_tol = 1e-9 (the records' SAT_GAP_TOL) does not.
+    from weightscape.jamming._runner import SAT_GAP_TOL
+
+    ens, x, y = _dead_net()
+    x, y = x[[0, 2, 3]], torch.ones(3, dtype=y.dtype)  # dead, dead, live (f = 0.325, 0.325, 2.369)
+    out = ens.to_module(0)(x)[:, 0].detach()
+    kappa = float(y[2] * out[2]) + 1e-13
+    delta = kappa - y * out
+    assert 0 < delta[2] < 1e-12 and (delta[:2] > 1e-3).all()
+    rep0 = dead_unit_report_ensemble(ens, x, y, member=0, kappa=kappa)
+    assert rep0.n_unsatisfied == 3 and not rep0.all_dead
+    rep = dead_unit_report_ensemble(ens, x, y, member=0, kappa=kappa, gap_tol=SAT_GAP_TOL)
+    assert rep.n_unsatisfied == 2 and rep.all_dead

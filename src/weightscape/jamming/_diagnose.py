@@ -228,7 +228,9 @@ def dead_unit_report(
     return DeadUnitReport(dead, point_dead, n_unsat, bool(n_unsat > 0 and point_dead.all()))
 
 
-def dead_unit_report_ensemble(ensemble, x, y, member: int, kappa: float = 1.0) -> DeadUnitReport:
+def dead_unit_report_ensemble(
+    ensemble, x, y, member: int, kappa: float = 1.0, gap_tol: float = 0.0
+) -> DeadUnitReport:
     """:func:`dead_unit_report` for member ``member`` of a :class:`weightscape.nets.Ensemble`.
 
     Args:
@@ -237,6 +239,9 @@ def dead_unit_report_ensemble(ensemble, x, y, member: int, kappa: float = 1.0) -
         y: labels ±1, ``[P]`` or ``[M, P]``.
         member: which member.
         kappa: margin κ of the gaps ``Δ = κ − y f``.
+        gap_tol: a point is unsatisfied when ``Δ > gap_tol`` (default 0). Re-evaluating a
+            trained net in another operation order leaves gaps of a SAT-at-the-boundary point at
+            ±1e-15; a positive ``gap_tol`` keeps those out of the trap test.
     """
     import torch
 
@@ -246,7 +251,7 @@ def dead_unit_report_ensemble(ensemble, x, y, member: int, kappa: float = 1.0) -
         yy = torch.as_tensor(y, dtype=out.dtype, device=out.device)
         yy = yy[member] if yy.dim() == 2 else yy
         delta = kappa - yy * out[member, :, 0]
-        unsat = (delta > 0).cpu().numpy()
+        unsat = (delta > gap_tol).cpu().numpy()
         hidden = [a[member].cpu().numpy() for a in acts[1:]]
         masks = [m[member].cpu().numpy() for m in ensemble.unit_masks[1:-1]]
     return dead_unit_report(hidden, unsat, masks)
