@@ -252,3 +252,67 @@ def test_bp_learning_keeps_best_converged_iterate():
     assert not any(rep.extras["bp_converged_history"])
     assert rep.extras["best_iteration"] == int(np.argmin(rep.history))
     assert not rep.extras["best_bp_converged"] and not rep.converged
+
+
+def _curie_weiss(n: int, coupling: float) -> IsingModel:
+    J = torch.full((n, n), coupling, dtype=torch.float64)
+    J.fill_diagonal_(0.0)
+    return IsingModel(J, torch.zeros(n, dtype=torch.float64))
+
+
+def test_bp_jacobian_radius_curie_weiss_and_jvp():
+    from torch.func import jvp
+
+    from weightscape.maxent._bp import _update
+    from weightscape.maxent._bp_learning import bp_jacobian_radius
+
+    # analytic oracle: at zero messages and h = 0 the undamped BP Jacobian maps dM_ki to
+    # Σ_{k≠i,j} t dM_ki, whose leading eigenvalue is (N − 2) t, t = tanh J (uniform vector)
+    n = 40
+    for coupling in (0.01, 0.02, 0.03):
+        model = _curie_weiss(n, coupling)
+        lam = (n - 2) * np.tanh(coupling)
+        zero = torch.zeros(n, n, dtype=torch.float64)
+        assert bp_jacobian_radius(model, zero, damping=0.0) == pytest.approx(lam, rel=1e-6)
+        assert bp_jacobian_radius(model, zero, damping=0.5) == pytest.approx(
+            0.5 + 0.5 * lam, rel=1e-6
+        )
+    # the analytic Jacobian-vector product equals autograd's at a generic point
+    from weightscape.maxent._bp_learning import _JacobianOperator
+
+    truth = random_model(12, 0.3, 0.3, seed=3)
+    gen = torch.Generator().manual_seed(0)
+    M = 0.5 * torch.rand(12, 12, dtype=torch.float64, generator=gen) - 0.25
+    M.fill_diagonal_(0.0)
+    tJ = torch.tanh(truth.J)
+    for d in (0.0, 0.5):
+        v = torch.randn(12, 12, dtype=torch.float64, generator=gen)
+        v.fill_diagonal_(0.0)
+        _, w = jvp(lambda X, d=d: d * X + (1 - d) * _update(tJ, truth.h, X)[0], (M,), (v,))
+        ours = _JacobianOperator(truth, M, d)(v)
+        torch.testing.assert_close(ours, w, rtol=1e-12, atol=1e-14)
+
+
+def test_bp_learning_rejects_unstable_fixed_points():
+    from weightscape.maxent._bp_learning import bp_jacobian_radius
+
+    # data: m = 0, uniform C_ij = 0.5 on N = 30 spins. With h = 0 the zero messages are a BP
+    # fixed point for every J (residual 0 at once), with C_BP = tanh J: the learning "fits" the
+    # data at tanh J = 0.5, where (N − 2) tanh J = 14 ≫ 1 — the fixed point repels BP and the
+    # model is ordered. The stability check keeps only iterates with (N − 2) tanh J < 1.
+    n = 30
+    C = torch.full((n, n), 0.5, dtype=torch.float64)
+    C.fill_diagonal_(1.0)
+    mom = Moments(torch.zeros(n, dtype=torch.float64), C)
+    base = dict(eta_J=0.05, n_iter=60, init="zeros")
+    model_off, rep_off = BoltzmannBP(BoltzmannBPConfig(**base, check_stability=False)).fit(mom)
+    model_on, rep_on = BoltzmannBP(BoltzmannBPConfig(**base)).fit(mom)
+    t_off = float(torch.tanh(model_off.J[0, 1]))
+    t_on = float(torch.tanh(model_on.J[0, 1]))
+    assert (n - 2) * t_off > 1.0 and rep_off.error < rep_on.error  # kept an unstable model
+    assert (n - 2) * t_on < 1.0 and rep_on.extras["best_bp_converged"]
+    assert rep_on.extras["bp_unstable"] >= 1
+    zero = torch.zeros(n, n, dtype=torch.float64)
+    assert bp_jacobian_radius(model_on, zero) < 1.0 < bp_jacobian_radius(model_off, zero)
+    # the next step past the kept one would have crossed: the kept one is the last stable step
+    assert (n - 2) * np.tanh(np.arctanh(t_on) + 0.05 * 0.5) > 1.0 - 1e-9

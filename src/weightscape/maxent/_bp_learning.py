@@ -11,9 +11,18 @@ moments in place of the true model moments:
 
 keeping the iterate with the smallest error
 :math:`\\sqrt{\\overline{\\Delta m^2} + \\overline{\\Delta C^2}_{i\\ne j}}` (BP moments vs data)
-among the iterates whose BP converged (moments of an unconverged BP are not Bethe moments of
-the model); only when BP converged at no iterate is the best of all iterates kept, and the report
-says so (``converged`` False, ``extras["best_bp_converged"]``).
+among the iterates whose BP converged to an *attracting* fixed point (moments of an unconverged
+BP are not Bethe moments of the model); only when BP converged at no iterate is the best of all
+iterates kept, and the report says so (``converged`` False, ``extras["best_bp_converged"]``).
+
+Why "attracting": a warm start begins within the tolerance of the previous fixed point, so the
+residual test passes in a few sweeps even after that fixed point has lost its stability (the
+largest eigenvalue of the BP map's Jacobian has crossed 1: a continuous transition of the model
+to an ordered state, which no damping cures since damping maps an eigenvalue ``λ`` to
+``d + (1 − d)λ``). The moments of such a fixed point describe no state of the model (Metropolis
+on it finds the ordered state). With ``check_stability`` the spectral radius of the damped BP
+map's Jacobian (:func:`bp_jacobian_radius`, power iteration) is computed at every converged
+iterate that would improve the best error, and only iterates with radius < 1 are kept.
 Defaults are the paper's: ``η_J = 0.01``, ``η_h = 0.3``, ``λ = 1e-4``, 100 iterations, BP
 tolerance 1e-4 and at most 1000 sweeps. The fixed point matches the data with *Bethe* moments, so
 the couplings carry the Bethe approximation's error: exact on trees; on a dense graph with
@@ -23,17 +32,18 @@ couplings of scale β the Bethe pair moment misses the paths ``i-k-j`` through o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 
 from ..errors import ConfigError, check_choice, check_positive
-from ._bp import BP_DEFAULT_DAMPING, BPConfig, bp_solve
+from ._bp import BP_DEFAULT_DAMPING, BPConfig, bp_solve, cavity_fields
 from ._fit import EVALUATE_CHOICES, InverseIsing, _Raw, moment_error
 from ._model import IsingModel
 from ._moments import Moments
 
-__all__ = ["BoltzmannBP", "BoltzmannBPConfig", "best_iterate"]
+__all__ = ["BoltzmannBP", "BoltzmannBPConfig", "best_iterate", "bp_jacobian_radius"]
 
 # The paper's learning settings.
 PAPER_ETA_J = 0.01
@@ -45,6 +55,10 @@ PAPER_BP_SWEEPS = 1000
 INITS = ("independent", "zeros")
 # |m_i| is clipped to 1 - this for the independent-spin starting fields atanh(m_i).
 START_CLIP = 1e-6
+# Power-iteration steps of the stability check (the leading eigenvalue of the BP Jacobian of these
+# models is well separated: the gap between the top eigenvalues of the data's connected
+# correlations sets it).
+STABILITY_ITERS = 200
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,8 @@ class BoltzmannBPConfig:
         tol: stop early when the error falls below ``tol`` (0 = run all ``n_iter`` steps).
         evaluate: ``"bp"`` reports the learner's own BP error of the best iterate; ``"exact"``
             or ``"auto"`` re-evaluate the returned model.
+        check_stability: count an iterate's BP as converged only if its fixed point attracts
+            the damped BP iteration (spectral radius of the Jacobian < 1).
     """
 
     eta_J: float = PAPER_ETA_J
@@ -76,6 +92,7 @@ class BoltzmannBPConfig:
     warm_start: bool = True
     tol: float = 0.0
     evaluate: str = "bp"
+    check_stability: bool = True
 
     def __post_init__(self):
         check_positive("eta_J", self.eta_J)
@@ -87,6 +104,63 @@ class BoltzmannBPConfig:
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
         if not isinstance(self.bp, BPConfig):
             raise ConfigError(f"bp={self.bp!r} must be a BPConfig")
+
+
+class _JacobianOperator:
+    """``V ↦ d·V + (1 − d)·∂F/∂M · V`` at ``messages`` (analytic; :func:`bp_jacobian_radius`)."""
+
+    def __init__(self, model: IsingModel, messages, damping: float):
+        tJ = torch.tanh(model.J)
+        self.messages = M = torch.as_tensor(messages, dtype=model.dtype, device=model.device)
+        U = cavity_fields(tJ, M)
+        H = model.h + U.sum(0)
+        F = torch.tanh(H[:, None] - U.T)
+        x = (tJ * M).clamp(-1.0, 1.0)
+        self.g = (tJ / (1.0 - x * x).clamp_min(1e-300)).fill_diagonal_(0.0)
+        self.sech2 = (1.0 - F * F).fill_diagonal_(0.0)
+        self.d = float(damping)
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        dU = self.g * v  # dU[k, i] = du_{k→i}
+        return self.d * v + (1.0 - self.d) * self.sech2 * (dU.sum(0)[:, None] - dU.T)
+
+
+def bp_jacobian_radius(
+    model: IsingModel,
+    messages: torch.Tensor,
+    damping: float = BP_DEFAULT_DAMPING,
+    n_iter: int = STABILITY_ITERS,
+    seed: int = 0,
+) -> float:
+    """Spectral radius of the Jacobian of the damped BP map ``M ↦ d·M + (1 − d)·F(M)`` at
+    ``messages``, by power iteration with the analytic Jacobian-vector product.
+
+    With ``u_{k→i} = atanh(t_ki M_ki)``, ``H_i = h_i + Σ_k u_{k→i}`` and
+    ``F(M)_ij = tanh(H_i − u_{j→i})``:
+    ``dF_ij = (1 − F_ij²)(Σ_k du_{k→i} − du_{j→i})``, ``du_{k→i} = t_ki dM_ki / (1 − t_ki² M_ki²)``.
+    A fixed point attracts the iteration iff the radius is < 1.
+
+    Args:
+        model: ``J`` ``[N, N]``, ``h`` ``[N]``; messages: ``[N, N]`` (``M[i, j] = m_{i→j}``).
+        damping: ``d`` of the iteration; n_iter: power-iteration steps; seed: start vector.
+
+    Returns:
+        The estimate ``‖A v‖ / ‖v‖`` after ``n_iter`` steps (dimensionless).
+    """
+    apply = _JacobianOperator(model, messages, damping)
+    M = apply.messages
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    v = torch.randn(M.shape, dtype=model.dtype, device=model.device, generator=gen)
+    v.fill_diagonal_(0.0)
+    v = v / v.norm()
+    radius = 0.0
+    for _ in range(n_iter):
+        w = apply(v)
+        radius = float(w.norm())
+        if radius == 0.0:
+            return 0.0
+        v = w / radius
+    return radius
 
 
 def best_iterate(errors, converged) -> tuple[int, bool]:
@@ -130,6 +204,7 @@ class BoltzmannBP(InverseIsing):
         # (J, h), iteration); J and h are rebound at each step, never mutated, so no copies
         best: dict[str, tuple] = {}
         bp_failures = 0
+        unstable = 0  # converged iterates rejected by the stability check
         bp_sweeps = 0
         reached = False
         for it in range(cfg.n_iter + 1):  # n_iter steps; the last pass only evaluates
@@ -139,11 +214,16 @@ class BoltzmannBP(InverseIsing):
             bp_sweeps += res.iterations
             err = moment_error(res.m, res.C, moments)
             history.append(err[0])
-            conv.append(bool(res.converged))
-            for key in ("conv", "any") if res.converged else ("any",):
+            ok = bool(res.converged)
+            if ok and cfg.check_stability and err[0] < best.get("conv", ((math.inf,),))[0][0]:
+                radius = bp_jacobian_radius(model, messages, cfg.bp.damping)
+                ok = radius < 1.0
+                unstable += not ok
+            conv.append(ok)
+            for key in ("conv", "any") if ok else ("any",):
                 if key not in best or err[0] < best[key][0][0]:
                     best[key] = (err, (J, h), it)
-            if cfg.tol > 0 and err[0] < cfg.tol and res.converged:
+            if cfg.tol > 0 and err[0] < cfg.tol and ok:
                 reached = True
                 break
             if it == cfg.n_iter:
@@ -165,6 +245,7 @@ class BoltzmannBP(InverseIsing):
                 "best_iteration": best_iter,
                 "best_bp_converged": best_bp_conv,
                 "bp_not_converged": bp_failures,
+                "bp_unstable": unstable,
                 "bp_sweeps": bp_sweeps,
                 "bp_converged_history": conv,
             },
