@@ -56,7 +56,11 @@ def test_scales_use_many_runs_and_few_draws():
     # measure), so every scale has at least ~50 runs; smoke stays small in epochs and draws
     for s in mr.SCALES.values():
         assert s["runs"] >= 48 and s["draws"] <= 100
-    assert mr.SCALES["smoke"]["epochs"] <= mr.SCALES["small"]["epochs"]
+        assert set(s["regimes"]) <= set(mr.REGIMES) and "up" in s["regimes"]
+        assert all(s["epochs"][g] >= 1 for g in s["regimes"])
+    assert mr.SCALES["smoke"]["epochs"]["up"] <= mr.SCALES["small"]["epochs"]["up"]
+    # the paper's protocol has both regimes
+    assert set(mr.SCALES["paper"]["regimes"]) == {"up", "op"}
 
 
 def test_claim_fit_quality_rule():
