@@ -194,3 +194,52 @@ def test_iso_summary_uses_converged_points_only():
     assert out["max_jump"] == pytest.approx(0.02)
     assert out["mean_gap"] == pytest.approx(0.01)
     assert (out["beta_min"], out["beta_max"]) == (1.0, 1.3)
+
+
+def _two_regimes(table_up: pd.DataFrame, table_op: pd.DataFrame) -> pd.DataFrame:
+    up = table_up.assign(regime="up")
+    op = table_op[table_op.model != "shallow"].assign(regime="op")
+    return pd.concat([up, op], ignore_index=True)
+
+
+def test_claims_per_regime():
+    # claim 2 must hold in every regime ("in both regimes"); the worst ratio is reported
+    fits = _two_regimes(_fits(), _fits(J_std=[0.03, 0.02, 0.04, 0.05]))
+    c, ratio = mr.claim_itr_weaker(fits)
+    assert not c.holds and ratio == pytest.approx(2 / 3)
+    assert "up: J std" in c.ours and "op: J std" in c.ours and "every regime" in c.ours
+    c, _ = mr.claim_itr_weaker(_two_regimes(_fits(), _fits()))
+    assert c.holds
+    # claim 1 names the fits with their regime
+    c = mr.claim_fit_quality(_two_regimes(_fits(), _fits()))
+    assert "up LB" in c.ours and "op RB" in c.ours and "shallow" not in c.ours
+    # claim 3: a broken deep layer in either regime breaks it
+    gaps = {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.2}
+    good = _land({"shallow": True}, {"shallow": True}, gaps)
+    bad_op = _land({"shallow": True, "LB": True}, {"shallow": True}, gaps)
+    assert mr.claim_connected(_two_regimes(good, good)).holds
+    c = mr.claim_connected(_two_regimes(good, bad_op))
+    assert not c.holds and "op LB jump" in c.ours and "up LB smooth" in c.ours
+    # claim 4: ITR closest to H(d) in every regime
+    worse = _land({}, {}, {"LB": 0.05, "ITR": 0.06, "RB": 0.04, "shallow": 0.2})
+    assert mr.claim_bound(_two_regimes(good, good)).holds
+    c = mr.claim_bound(_two_regimes(good, worse))
+    assert not c.holds and c.value == pytest.approx(0.015) and "op: LB" in c.ours
+
+
+def test_pick_dataset_order(monkeypatch):
+    from weightscape.errors import DataNotFoundError
+
+    def fake(present):
+        def load(name, **kw):
+            if name not in present:
+                raise DataNotFoundError(f"{name} idx files not found", "hint")
+            return object()
+
+        return load
+
+    for present, expected in (({"mnist", "fashion-mnist"}, "mnist"),
+                              ({"fashion-mnist"}, "fashion-mnist"),
+                              (set(), "mnist-sample")):  # fmt: skip
+        monkeypatch.setattr(mr, "load", fake(present))
+        assert mr.pick_dataset() == expected
