@@ -616,8 +616,11 @@ def run(ctx: StudyContext) -> StudyOutcome:
 
     claim2, ratio = claim_itr_weaker(fits)
     claims = [claim_fit_quality(fits), claim2, claim_connected(land), claim_bound(land)]
-
     dname = data["name"]
+    # every claim line names the data and the regimes it was measured on
+    tag = f"[{dname}, {'+'.join(regimes)}] "
+    claims = [dataclasses.replace(c, ours=tag + c.ours) for c in claims]
+
     first = regimes[0]
     figures = [
         ("validation_scatter", _scatter_figure(valid),
