@@ -33,7 +33,7 @@ from ._bp import (
     BPResult,
     bp_solve,
 )
-from ._bp_learning import BoltzmannBP, BoltzmannBPConfig
+from ._bp_learning import BoltzmannBP, BoltzmannBPConfig, best_iterate, bp_jacobian_radius
 from ._exact import (
     MAX_EXACT_SPINS,
     all_states,
@@ -170,6 +170,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "model_moments",
     "BoltzmannBP",
     "BoltzmannBPConfig",
+    "best_iterate",
+    "bp_jacobian_radius",
     "PseudoLikelihood",
     "PseudoLikelihoodConfig",
     "MeanFieldConfig",
