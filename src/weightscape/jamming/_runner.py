@@ -37,6 +37,8 @@ __all__ = [
 
 JAMMING_TASK = "jamming.train"
 RUNNERS = ("memory", "inline", "local", "slurm")
+#: steps between compactions of an ensemble (stopped members dropped from the computation)
+COMPACT_EVERY = 200
 
 
 def plateau_hook(rule: PlateauRule):
@@ -119,6 +121,9 @@ def _train_with_hook(configs: Sequence[Mapping], progress=False):
     lrs = tuple(r.lr for r in recipes)
     tcfg = train_config_from_flat(cfg0, lr=lrs if len(set(lrs)) > 1 else lrs[0])
     rule = plateau_from_config(cfg0)
+    # members that stopped (SAT at N_Δ = 0, jammed by the plateau rule) leave the computation
+    # (exact: each member's trajectory is unchanged, tests/train/test_compact.py)
+    compact = tcfg.optimizer in ("adam", "sgd") and tcfg.schedule == "constant"
     result = train(
         ens,
         x,
@@ -129,6 +134,7 @@ def _train_with_hook(configs: Sequence[Mapping], progress=False):
         y_test=y_test,
         progress=progress,
         stop_hook=None if rule is None else plateau_hook(rule),
+        compact_every=COMPACT_EVERY if compact else None,
     )
     return EnsembleOutcome(ens, result, datasets, [r.data_key() for r in recipes], prec)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -112,6 +113,18 @@ class _Data:
                 raise ConfigError("sample_mask has negative entries; use 0/1 or weights >= 0")
             self.w = w
             self.n = w.sum(1)
+
+    def select(self, keep: torch.Tensor, d: int) -> _Data:
+        """The data of members ``keep`` (per-member inputs cut to input size ``d``)."""
+        new = copy.copy(self)
+        if self.x_member:
+            new.x = self.x[keep][..., :d].contiguous()
+        if self.y_member:
+            new.y = self.y[keep]
+        if self.w is not None:
+            new.w = self.w[keep]
+        new.n = self.n[keep]
+        return new
 
     def batch(self, idx):
         if idx is None:
@@ -240,6 +253,7 @@ def train(
     progress: bool | None = None,
     callback: Callable[[int], None] | None = None,
     stop_hook: Callable[[int, dict], object] | None = None,
+    compact_every: int | None = None,
 ) -> TrainResult:
     """Train the M members of ``model`` at once, each with its own stop rule.
 
@@ -271,6 +285,15 @@ def train(
             name (``"loss"``, ``"n_unsat"``, ...). It returns a bool array ``[M]``: the active
             members it marks stop at the next step's stop check (on the parameters they have
             then, so their final state is the one evaluated) with ``stop_reason="hook"``.
+        compact_every: drop stopped members from the computation: at a poll step at least
+            this many steps after the last compaction, when some member has stopped, the loop
+            continues on a smaller ensemble of the active members (``model.select``, repadded
+            to their largest sizes; optimizer state, learning rates and data sliced alike), so
+            stopped members cost nothing. Each member's trajectory is that of the uncompacted
+            loop (member-wise arithmetic; the tests compare them). The final parameters are
+            written back into ``model``. Needs an :class:`~weightscape.nets.Ensemble`, the
+            ``adam`` or ``sgd`` optimizer and the ``constant`` schedule, and no checkpoints
+            (otherwise a ``ConfigError``); None (default): never compact.
 
     Returns:
         A :class:`TrainResult`.
@@ -301,10 +324,17 @@ def train(
     if checkpoint_path is not None and checkpoint_every is None:
         checkpoint_every = max(cfg.poll_every, 1000)
 
+    if compact_every is not None:
+        _check_compactable(model, cfg, compact_every, checkpoint_path, resume_from)
     evaluator = _make_evaluator(model, loss_fn, cfg.l2, data)
     opt: BatchedOptimizer = make_optimizer(cfg.optimizer, params, cfg.optimizer_options)
     base_lr = torch.tensor(cfg.lr_per_member(M), dtype=dtype, device=device)
     sched = make_schedule(cfg.schedule, base_lr, cfg.schedule_options)
+    # compaction: the computation runs on `cur` (members `ids` of `model`); the bookkeeping
+    # below (active, reason, steps_run, hook_stop) is per computed member, flushed into the
+    # full-size arrays at each compaction and at the end
+    root = (model, evaluator, data, test, sched)
+    cur, ids, last_compact = model, None, 0
     sampler = _Sampler(data.P, cfg.batch_size, cfg.seed, device)
     full_batch = cfg.batch_size is None or cfg.batch_size >= data.P
 
@@ -352,7 +382,7 @@ def train(
                 else:
                     full_value, full_out = evaluator.value(data.x, data.y, data.w)
                 n_unsat, n_err = _stats(loss_fn, full_out, data.y, data.w)
-                gnorm = _sq_norm(grads).sqrt()
+                gnorm = _sq_norm(grads).sqrt() if (measure or stop_grad) else None
             finite = torch.isfinite(obj)
             stop = torch.where(finite, 0, _CODE["nonfinite"])
             if check:
@@ -374,8 +404,12 @@ def train(
                 if test is not None:
                     tv, tout = evaluator.value(test.x, test.y, None)
                     row += [tv, _stats(loss_fn, tout, test.y, None)[1]]
-                mbuf[mi].copy_(torch.stack(row))
-                mact[mi].copy_(active)
+                if ids is None:
+                    mbuf[mi].copy_(torch.stack(row))
+                    mact[mi].copy_(active)
+                else:
+                    mbuf[mi][:, ids] = torch.stack(row)
+                    mact[mi][ids] = active
                 mi += 1
             newly = active & (stop > 0)
             reason.copy_(torch.where(newly, stop, reason))
@@ -418,21 +452,57 @@ def train(
                 if stop_hook is not None and mi > hook_mi:
                     hook_mi = mi
                     marked = _call_hook(stop_hook, step, mbuf[:mi], mact[:mi], mstep[:mi], names)
-                    hook_stop |= torch.as_tensor(marked, dtype=torch.bool, device=device) & active
+                    marked = torch.as_tensor(marked, dtype=torch.bool, device=device)
+                    hook_stop |= (marked if ids is None else marked[ids]) & active
                 if not bool(active.any()):
                     break
+                if (
+                    compact_every is not None
+                    and step - last_compact >= compact_every
+                    and not bool(active.all())
+                ):
+                    last_compact = step
+                    if ids is None:
+                        reason_all, steps_all = reason.clone(), steps_run.clone()
+                        ids = torch.arange(M, device=device)
+                    keep = torch.nonzero(active).flatten()
+                    reason_all[ids], steps_all[ids] = reason, steps_run
+                    _write_back(model, cur, ids)
+                    cur = cur.select(keep.tolist())
+                    ids = ids[keep]
+                    data = data.select(keep, cur.max_sizes[0])
+                    test = None if test is None else test.select(keep, cur.max_sizes[0])
+                    evaluator = _make_evaluator(cur, loss_fn, cfg.l2, data)
+                    params = cur.params
+                    state = opt.state_dict()
+                    opt = make_optimizer(cfg.optimizer, params, cfg.optimizer_options)
+                    opt.load_state_dict(_select_state(state, keep, params))
+                    sched = make_schedule(cfg.schedule, base_lr[ids], cfg.schedule_options)
+                    active, reason = active[keep], reason[keep]
+                    steps_run, hook_stop = steps_run[keep], hook_stop[keep]
     finally:
         bar.close()
 
     running = active.clone()
     reason.copy_(torch.where(running, _CODE["budget"], reason))
+    if ids is not None:  # back to every member: flush the bookkeeping and the parameters
+        opt.finalize(params, running, obj)  # (a no-op for the compactable optimizers)
+        reason_all[ids], steps_all[ids] = reason, steps_run
+        running_all = torch.zeros(M, dtype=torch.bool, device=device)
+        running_all[ids] = running
+        _write_back(model, cur, ids)
+        reason, steps_run, running = reason_all, steps_all, running_all
+        model, evaluator, data, test, sched = root
+        params = model.params
     final_lr = sched.lr(step).clone()
     # The final state of every member. The loop's last evaluation was at the current
     # parameters (it ends either at the budget, before any update, or at a poll where no member
-    # was updated in the last step), so in full batch it is reused; otherwise evaluate again.
-    if not full_batch:
+    # was updated in the last step), so in full batch it is reused; otherwise (or after a
+    # compaction) evaluate again.
+    if not full_batch or ids is not None:
         value, obj, grads, out = evaluator.value_grad(data.x, data.y, data.w)
-    opt.finalize(params, running, obj)
+    if ids is None:
+        opt.finalize(params, running, obj)
     if opt.needs_loss:
         value, obj, grads, out = evaluator.value_grad(data.x, data.y, data.w)
     n_unsat, n_err = _stats(loss_fn, out, data.y, data.w)
@@ -473,6 +543,40 @@ def train(
         steps=step,
         config=cfg,
     )
+
+
+def _check_compactable(model, cfg, compact_every, checkpoint_path, resume_from) -> None:
+    if not (isinstance(compact_every, int) and compact_every >= 1):
+        raise ConfigError(f"compact_every={compact_every!r} must be an integer >= 1 or None")
+    if not hasattr(model, "select") or not hasattr(model, "max_sizes"):
+        raise ConfigError("compact_every needs an Ensemble model (with select)")
+    if cfg.optimizer not in ("adam", "sgd") or cfg.schedule != "constant":
+        raise ConfigError(
+            f"compact_every works with optimizer adam/sgd and schedule constant, got "
+            f"{cfg.optimizer!r}/{cfg.schedule!r}"
+        )
+    if checkpoint_path is not None or resume_from is not None:
+        raise ConfigError("compact_every cannot be combined with checkpoints")
+
+
+def _write_back(model, cur, ids) -> None:
+    """Copy the parameters of ``cur`` (members ``ids`` of ``model``, maybe repadded smaller)
+    into ``model``'s stacked parameters."""
+    if cur is model:
+        return
+    for p, q in zip(model.params, cur.params, strict=True):
+        p[(ids, *(slice(0, s) for s in q.shape[1:]))] = q
+
+
+def _select_state(state: dict, keep: torch.Tensor, params) -> dict:
+    """Optimizer state of the kept members, cut to the (repadded) parameter shapes."""
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, torch.Tensor):
+            i = int(k.rsplit(".", 1)[1])
+            v = v[(keep, *(slice(0, s) for s in params[i].shape[1:]))]
+        out[k] = v
+    return out
 
 
 def _call_hook(hook, step, mbuf, mact, steps, names) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""Compaction (``train(compact_every=...)``): dropping stopped members from the computation
+leaves every member's trajectory, stop step, metrics and final state unchanged."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from weightscape.errors import ConfigError
+from weightscape.nets import Ensemble, MLPSpec
+from weightscape.train import TrainConfig, train
+
+from ._cases import binary_data, mixed_ensemble
+
+
+def _hook(stops):
+    """Marks member m once the step reaches ``stops[m]`` (a stand-in for the plateau rule)."""
+
+    def hook(step, history):
+        return np.array([step >= s for s in stops])
+
+    return hook
+
+
+def _run(ens, x, y, cfg, compact, **kw):
+    return train(ens, x, y, cfg, progress=False, compact_every=compact, **kw)
+
+
+def _same(a, b, ea, eb, rtol):
+    cols = [c for c in a.summary.columns if c != "stop_reason"]
+    assert list(a.summary.stop_reason) == list(b.summary.stop_reason)
+    assert (a.summary.steps == b.summary.steps).all()
+    if rtol == 0:
+        # trajectories, losses and counts bitwise; the gradient norm (a metric, not used by the
+        # update) is a reduction whose summation order may depend on the ensemble size: 1 ulp
+        ka = a.summary.drop(columns="grad_norm")
+        pd.testing.assert_frame_equal(ka, b.summary.drop(columns="grad_norm"), check_exact=True)
+        np.testing.assert_allclose(a.summary.grad_norm, b.summary.grad_norm, rtol=1e-14)
+        ma, mb = a.metrics, b.metrics
+        g = ma.name == "grad_norm"
+        pd.testing.assert_frame_equal(ma[~g], mb[~g], check_exact=True)
+        np.testing.assert_allclose(ma.value[g], mb.value[g], rtol=1e-14, atol=1e-300)
+        np.testing.assert_array_equal(a.gaps["train"], b.gaps["train"])
+        assert all(torch.equal(p, q) for p, q in zip(ea.params, eb.params, strict=True))
+    else:
+        for c in cols:
+            np.testing.assert_allclose(a.summary[c], b.summary[c], rtol=rtol, atol=1e-300)
+        pd.testing.assert_frame_equal(
+            a.metrics.drop(columns="value"), b.metrics.drop(columns="value"), check_exact=True
+        )
+        np.testing.assert_allclose(a.metrics.value, b.metrics.value, rtol=rtol, atol=1e-300)
+        for p, q in zip(ea.params, eb.params, strict=True):
+            assert (p - q).abs().max() <= rtol * p.abs().max()
+
+
+def test_compaction_same_widths_is_bitwise():
+    # six members, per-member data, same architecture: SAT members stop on N_Δ = 0, two are
+    # stopped by the hook; compacting every 20 steps gives bitwise the uncompacted run
+    x, y = binary_data(40, 6, seed=11, M=6)
+    cfg = TrainConfig(lr=(3e-2, 2e-2, 1e-2, 5e-2, 2e-2, 3e-2), max_steps=1500, poll_every=10)
+    stops = [10**9, 50, 10**9, 10**9, 200, 10**9]
+    res, ens = [], []
+    for compact in (None, 20):
+        e = Ensemble.init(MLPSpec.uniform(6, 2, 10), seeds=6)
+        res.append(_run(e, x, y, cfg, compact, stop_hook=_hook(stops)))
+        ens.append(e)
+    a, b = res
+    assert "hook" in set(a.summary.stop_reason) and "unsat_zero" in set(a.summary.stop_reason)
+    assert len(set(a.summary.steps)) >= 3  # members stop at different steps: compaction happens
+    _same(a, b, ens[0], ens[1], rtol=0)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_compaction_mixed_widths_with_mask(optimizer):
+    # members of different widths and input sizes, masked samples: after a compaction the
+    # ensemble is repadded to the remaining members' sizes; trajectories agree to rounding
+    P = 40
+    res, ens = [], []
+    for compact in (None, 10):
+        e = mixed_ensemble()
+        gs = [torch.Generator().manual_seed(m) for m in range(e.M)]
+        xs = [
+            torch.randn(P, s.d_in, generator=gm, dtype=torch.float64)
+            for s, gm in zip(e.specs, gs, strict=True)
+        ]
+        g = torch.Generator().manual_seed(2)
+        y = torch.randint(0, 2, (e.M, P), generator=g).double() * 2 - 1
+        mask = (torch.rand(e.M, P, generator=g) > 0.25).double()
+        opts = {"momentum": 0.9} if optimizer == "sgd" else {}
+        cfg = TrainConfig(
+            lr=(1e-2, 2e-2, 5e-3),
+            optimizer=optimizer,
+            optimizer_options=opts,
+            max_steps=300,
+            poll_every=5,
+            stop=(),
+        )
+        # the widest member (index 1) stops first: the rest is repadded smaller
+        r = _run(
+            e,
+            e.pad_inputs(xs),
+            y,
+            cfg,
+            compact,
+            sample_mask=mask,
+            stop_hook=_hook([150, 20, 10**9]),
+        )
+        res.append(r)
+        ens.append(e)
+    a, b = res
+    assert list(a.summary.steps) == [150, 20, 300]
+    _same(a, b, ens[0], ens[1], rtol=1e-12)
+
+
+def test_compaction_input_validation():
+    x, y = binary_data(20, 3, seed=1)
+    e = Ensemble.init(MLPSpec.uniform(3, 1, 4), seeds=2)
+    with pytest.raises(ConfigError, match="compact_every"):
+        train(e, x, y, TrainConfig(max_steps=5), compact_every=0, progress=False)
+    with pytest.raises(ConfigError, match="schedule constant"):
+        train(e, x, y, TrainConfig(max_steps=5, optimizer="fire"), compact_every=5, progress=False)
