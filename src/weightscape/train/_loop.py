@@ -289,8 +289,10 @@ def train(
             this many steps after the last compaction, when some member has stopped, the loop
             continues on a smaller ensemble of the active members (``model.select``, repadded
             to their largest sizes; optimizer state, learning rates and data sliced alike), so
-            stopped members cost nothing. Each member's trajectory is that of the uncompacted
-            loop (member-wise arithmetic; the tests compare them). The final parameters are
+            stopped members cost nothing (a last active member keeps one stopped member
+            alongside: a batch of one runs another GEMM path, whose rounding differs). Each
+            member's trajectory is that of the uncompacted loop (member-wise arithmetic; the
+            tests compare them). The final parameters are
             written back into ``model``. Needs an :class:`~weightscape.nets.Ensemble`, the
             ``adam`` or ``sgd`` optimizer and the ``constant`` schedule, and no checkpoints
             (otherwise a ``ConfigError``); None (default): never compact.
@@ -456,16 +458,21 @@ def train(
                     hook_stop |= (marked if ids is None else marked[ids]) & active
                 if not bool(active.any()):
                     break
-                if (
-                    compact_every is not None
-                    and step - last_compact >= compact_every
-                    and not bool(active.all())
-                ):
+                keep = None
+                if compact_every is not None and step - last_compact >= compact_every:
+                    keep = torch.nonzero(active).flatten()
+                    if keep.numel() == 1:
+                        # a batch of one runs another GEMM path whose rounding differs from the
+                        # batched one: a stopped member stays alongside (frozen, bitwise)
+                        extra = torch.nonzero(~active).flatten()[:1]
+                        keep = torch.sort(torch.cat([keep, extra])).values
+                    if keep.numel() == active.numel():
+                        keep = None
+                if keep is not None:
                     last_compact = step
                     if ids is None:
                         reason_all, steps_all = reason.clone(), steps_run.clone()
                         ids = torch.arange(M, device=device)
-                    keep = torch.nonzero(active).flatten()
                     reason_all[ids], steps_all[ids] = reason, steps_run
                     _write_back(model, cur, ids)
                     cur = cur.select(keep.tolist())
