@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError, DatasetError, check_positive
-from ._lrnet import LRNetConfig, LRNetResult, binary_forward, lrnet_forward
+from ._lrnet import LRNetConfig, LRNetResult, binary_forward, train_epoch
 
 __all__ = [
     "FrozenCentreConfig",
@@ -181,7 +181,7 @@ def train_frozen_centre(
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     redraw = torch.Generator(device=device).manual_seed(fc.redraw_seed)
     evalg = torch.Generator(device=device).manual_seed(fc.eval_seed)
-    M, P = cfg.n_runs, x.shape[0]
+    M = cfg.n_runs
     thetas = [
         (
             cfg.init_std * torch.randn(M, b, a, dtype=dtype, device=device, generator=gen)
@@ -202,20 +202,7 @@ def train_frozen_centre(
             # θ = w·∞: μ = w exactly, variance 0; not a leaf of the optimiser: never trained
             thetas[layer] = w.to(dtype) * torch.inf
             centre[epoch] = w.cpu().numpy()
-        perm = torch.randperm(P, generator=gen, device=device)
-        total = torch.zeros(M, dtype=dtype, device=device)
-        for start in range(0, P, cfg.batch_size):
-            idx = perm[start : start + cfg.batch_size]
-            logits = lrnet_forward(thetas, x[idx], cfg.leak, gen)  # [M, B, C]
-            ce = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, widths[-1]), y[idx].repeat(M), reduction="none"
-            ).reshape(M, -1)
-            per_run = ce.mean(1)
-            opt.zero_grad()
-            per_run.sum().backward()
-            opt.step()
-            total += per_run.detach() * idx.shape[0]
-        losses[epoch] = (total / P).cpu().numpy()
+        losses[epoch] = train_epoch(thetas, opt, x, y, cfg, gen)
         if not frozen:
             centre[epoch] = thetas[layer].detach().cpu().numpy()
         with torch.no_grad():

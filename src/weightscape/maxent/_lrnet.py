@@ -199,6 +199,32 @@ def binary_forward(weights: list[torch.Tensor], x: torch.Tensor, leak: float = 0
     return a
 
 
+def train_epoch(thetas, opt, x, y, cfg: LRNetConfig, gen: torch.Generator) -> np.ndarray:
+    """One epoch of minibatch LR-net training of all runs at once (in place on ``thetas``).
+
+    Args:
+        thetas: per layer ``[M, n_out, n_in]`` leaves of ``opt``.
+        x, y: ``[P, d]`` inputs and ``[P]`` class labels.
+    Returns:
+        ``[M]`` the epoch's mean training cross-entropy per run.
+    """
+    P, M, C = x.shape[0], thetas[0].shape[0], thetas[-1].shape[1]
+    perm = torch.randperm(P, generator=gen, device=x.device)
+    total = torch.zeros(M, dtype=x.dtype, device=x.device)
+    for start in range(0, P, cfg.batch_size):
+        idx = perm[start : start + cfg.batch_size]
+        logits = lrnet_forward(thetas, x[idx], cfg.leak, gen)  # [M, B, C]
+        ce = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, C), y[idx].repeat(M), reduction="none"
+        ).reshape(M, -1)
+        per_run = ce.mean(1)
+        opt.zero_grad()
+        per_run.sum().backward()  # runs are independent: the sum separates
+        opt.step()
+        total += per_run.detach() * idx.shape[0]
+    return (total / P).cpu().numpy()
+
+
 def train_lrnet(x, y, config: LRNetConfig = LRNetConfig()) -> LRNetResult:
     """Train ``config.n_runs`` LR-nets on ``(x [P, d], y [P] int labels)`` together.
 
@@ -218,7 +244,7 @@ def train_lrnet(x, y, config: LRNetConfig = LRNetConfig()) -> LRNetResult:
     if int(y.min()) < 0 or int(y.max()) >= widths[-1]:
         raise DatasetError(f"labels must lie in 0..{widths[-1] - 1} for arch {cfg.arch!r}")
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    M, P = cfg.n_runs, x.shape[0]
+    M = cfg.n_runs
     thetas = [
         (
             cfg.init_std * torch.randn(M, b, a, dtype=dtype, device=device, generator=gen)
@@ -228,20 +254,7 @@ def train_lrnet(x, y, config: LRNetConfig = LRNetConfig()) -> LRNetResult:
     opt = torch.optim.Adam(thetas, lr=cfg.lr, weight_decay=cfg.l2)
     losses = np.zeros((cfg.epochs, M))
     for epoch in range(cfg.epochs):
-        perm = torch.randperm(P, generator=gen, device=device)
-        total = torch.zeros(M, dtype=dtype, device=device)
-        for start in range(0, P, cfg.batch_size):
-            idx = perm[start : start + cfg.batch_size]
-            logits = lrnet_forward(thetas, x[idx], cfg.leak, gen)  # [M, B, C]
-            ce = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, widths[-1]), y[idx].repeat(M), reduction="none"
-            ).reshape(M, -1)
-            per_run = ce.mean(1)
-            opt.zero_grad()
-            per_run.sum().backward()  # runs are independent: the sum separates
-            opt.step()
-            total += per_run.detach() * idx.shape[0]
-        losses[epoch] = (total / P).cpu().numpy()
+        losses[epoch] = train_epoch(thetas, opt, x, y, cfg, gen)
     return LRNetResult([t.detach().cpu().to(torch.float64).numpy() for t in thetas], losses, cfg)
 
 
