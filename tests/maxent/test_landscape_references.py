@@ -176,3 +176,13 @@ def test_cli_no_model_and_existing_out(files, capsys):
     (files / "exists").mkdir()
     code = main(["maxent", "landscape", str(files / "w.npz"), "--out", str(files / "exists")])
     assert code == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_parse_range_reads_a_b_and_nothing_else():
+    from weightscape.maxent import parse_range
+
+    assert parse_range("3:10") == (3, 10)
+    assert parse_range(" 0:675 ") == (0, 675)
+    assert parse_range("10:3") == (10, 3)  # bounds are the caller's check
+    for bad in ("LB", "3", "3:x", ":", "a:b", ""):
+        assert parse_range(bad) is None

@@ -543,16 +543,15 @@ def resolve_layer(spec: str, layers: dict[str, tuple[int, int]], n: int) -> tupl
     if t in layers:
         a, b = layers[t]
         return t, a, b
-    lo, sep, hi = t.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        a, b = int(lo), int(hi)
-    except ValueError:
+    from ..maxent import parse_range
+
+    ab = parse_range(t)
+    if ab is None:
         raise ConfigError(
             f"--layer={spec!r} is not allowed; choose one of {[*layers, 'all']} or A:B "
             f"(0-based, end exclusive, within 0:{n})"
-        ) from None
+        )
+    a, b = ab
     if not 0 <= a < b <= n:
         raise ConfigError(f"--layer={spec!r} must satisfy 0 <= A < B <= {n}")
     return t, a, b

@@ -29,6 +29,7 @@ __all__ = [
     "REFERENCE_FORMATS",
     "ReferenceSampling",
     "References",
+    "parse_range",
     "parse_slice",
     "read_references",
     "sample_references",
@@ -118,6 +119,17 @@ class References:
         return References(self.sigma, e, self.labels, self.file_energy, self.accuracy, self.source)
 
 
+def parse_range(text: str) -> tuple[int, int] | None:
+    """``"A:B"`` with integers A, B → ``(A, B)``; anything else → ``None`` (bounds unchecked)."""
+    lo, sep, hi = str(text).strip().partition(":")
+    if not sep:
+        return None
+    try:
+        return int(lo), int(hi)
+    except ValueError:
+        return None
+
+
 def parse_slice(text: str | None) -> tuple[int, int] | None:
     """``"A:B"`` (0-based, end exclusive) or a layer name of :data:`LAYER_SLICES` → ``(A, B)``."""
     if text is None or not str(text).strip():
@@ -125,15 +137,12 @@ def parse_slice(text: str | None) -> tuple[int, int] | None:
     t = str(text).strip()
     if t.upper() in LAYER_SLICES:
         return LAYER_SLICES[t.upper()]
-    lo, sep, hi = t.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        a, b = int(lo), int(hi)
-    except ValueError:
+    ab = parse_range(t)
+    if ab is None:
         raise ConfigError(
             f"slice {text!r} is not A:B (0-based, end exclusive) or one of {list(LAYER_SLICES)}"
-        ) from None
+        )
+    a, b = ab
     if not 0 <= a < b:
         raise ConfigError(f"slice {text!r} needs 0 <= A < B")
     return a, b
