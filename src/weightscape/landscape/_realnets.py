@@ -39,6 +39,13 @@ from ..config import Precision
 from ..errors import ConfigError, check_choice, check_positive
 from ..nets import MLPSpec
 from ._analysis import Clusters, LineFit, capture_recapture, distinct_points, fit_line
+from ._kinks import (
+    KINK_ACTIVATIONS,
+    kink_point,
+    lagrangian_hessian,
+    polish_on_kinks,
+    stratum_multipliers,
+)
 from ._symmetry import SYMMETRIC_ACTIVATIONS, canonicalize, rescaling_directions
 
 __all__ = [
@@ -166,11 +173,15 @@ class RealNetConfig:
         newton_steps: damped Newton steps at most per run, with the exact Hessian
             (Levenberg–Marquardt: ``(H + mu I) s = -g``, ``mu = 0`` where H is positive definite,
             raised until F decreases), from the L-BFGS end point when ``|grad F| < 1e-2``.
+        kink_steps: relu / leaky relu only: Newton (SQP) steps at most on the kink stratum
+            (:func:`weightscape.landscape._kinks.polish_on_kinks`), from the L-BFGS end point
+            when its stationarity measure is below 1e-2; they replace the smooth Newton steps.
         hessian: form the Hessian of every converged run (needed for index and log-width).
         width_cutoff: eigenvalues of the reduced Hessian below this are left out of the
             log-width (absolute, in units of the objective).
         kink_tol: a hidden pre-activation with ``|z| < kink_tol`` on a training point (of a unit
-            that is not dead) counts as pinned to a kink of relu (diagnostic ``n_kink``).
+            that is not dead) counts as pinned to a kink of relu (diagnostic ``n_kink``); for the
+            stationarity measure every entry with ``|z| < kink_tol`` is pinned.
     """
 
     dataset: str = "digits"
@@ -191,6 +202,7 @@ class RealNetConfig:
     max_steps: int = 20_000
     history: int = 20
     newton_steps: int = 12
+    kink_steps: int = 40
     hessian: bool = True
     width_cutoff: float = 1e-8
     kink_tol: float = 1e-6
@@ -217,6 +229,7 @@ class RealNetConfig:
         check_positive("grad_tol", self.grad_tol)
         check_positive("lbfgs_tol", self.lbfgs_tol)
         check_positive("newton_steps", self.newton_steps, integer=True, allow_zero=True)
+        check_positive("kink_steps", self.kink_steps, integer=True, allow_zero=True)
         check_positive("width_cutoff", self.width_cutoff)
         check_positive("kink_tol", self.kink_tol)
         if not isinstance(self.hessian, bool):
@@ -282,15 +295,24 @@ class RealNetMinima:
         canonical_init: ``[M, N]`` canonical forms of the initial parameters (overlap baseline).
         outputs: ``[M, P, out]`` outputs on the training set.
         loss, objective, grad_norm: ``[M]`` MSE loss, ``loss + l2/2 |theta|^2``, ``|grad F|``.
-        steps: ``[M]`` L-BFGS steps; ``newton``: ``[M]`` accepted Newton steps;
-        converged: ``[M]`` ``grad_norm < grad_tol``.
+        steps: ``[M]`` L-BFGS steps; ``newton``: ``[M]`` accepted Newton (relu: SQP) steps;
+        converged: ``[M]`` ``stationarity < grad_tol``.
         n_kink: ``[M]`` pinned pre-activations (``|z| < kink_tol``, units alive on some point).
-        eigs: ``[M, N]`` Hessian eigenvalues of F (ascending; NaN rows where not computed).
-        reduced_eigs: ``[M, N]`` ascending eigenvalues on the complement of the member's
-            ``n_sym`` non-zero rescaling directions, NaN-padded at the end (= ``eigs`` for tanh).
+        eigs: ``[M, N]`` Hessian eigenvalues of F (ascending; NaN rows where not computed). For
+            relu nets: of the Lagrangian Hessian on the tangent space of the kink stratum
+            (:mod:`weightscape.landscape._kinks`), ``N - rank`` values, NaN-padded at the end.
+        reduced_eigs: ``[M, N]`` ascending eigenvalues on the complement (within ``eigs``' space)
+            of the member's ``n_sym`` non-zero rescaling directions, NaN-padded at the end
+            (= ``eigs`` for tanh).
         n_sym: ``[M]`` rescaling directions removed (hidden units with non-zero weights).
         sym_rayleigh: ``[M, U]`` Rayleigh quotients ``v.Hv / v.v`` of the ``U`` rescaling
             directions (``2 l2`` at an exact stationary point; NaN for all-zero units).
+        stationarity: ``[M]`` distance from 0 to the subdifferential over the pinned kinks
+            (:func:`weightscape.landscape._kinks.kink_stationarity`; ``= grad_norm`` for tanh and
+            wherever nothing is pinned). Defaults to ``grad_norm``.
+        n_pinned: ``[M]`` pinned pre-activations ``|z| < kink_tol`` of the stationarity measure
+            (all units); ``n_coupled``: ``[M]`` training points pinned in two or more layers.
+            Default 0.
     """
 
     config: RealNetConfig
@@ -312,6 +334,16 @@ class RealNetMinima:
     reduced_eigs: np.ndarray
     n_sym: np.ndarray
     sym_rayleigh: np.ndarray
+    stationarity: np.ndarray | None = None
+    n_pinned: np.ndarray | None = None
+    n_coupled: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.stationarity is None:
+            self.stationarity = np.asarray(self.grad_norm, dtype=np.float64).copy()
+        for name in ("n_pinned", "n_coupled"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(len(self.loss), dtype=np.int64))
 
     @property
     def spec(self) -> MLPSpec:
@@ -328,7 +360,8 @@ class RealNetMinima:
         """Negative eigenvalues of ``Hess F`` beyond ``1e-9 max|lambda|``, ``[M]`` (-1 if none)."""
         out = np.full(len(self.loss), -1, dtype=np.int64)
         for m, e in enumerate(self.eigs):
-            if np.all(np.isfinite(e)):
+            e = e[np.isfinite(e)]  # relu: NaN-padded spectrum on the kink stratum
+            if e.size:
                 tol = 1e-9 * np.abs(e).max()  # the curvature module's DEFAULT_RTOL
                 out[m] = int((e < -tol).sum())
         return out
@@ -338,7 +371,8 @@ class RealNetMinima:
         """Eigenvalues of ``Hess F`` with ``|lambda| <= 1e-9 max|lambda|``, ``[M]``."""
         out = np.full(len(self.loss), -1, dtype=np.int64)
         for m, e in enumerate(self.eigs):
-            if np.all(np.isfinite(e)):
+            e = e[np.isfinite(e)]
+            if e.size:
                 out[m] = int((np.abs(e) <= 1e-9 * np.abs(e).max()).sum())
         return out
 
@@ -354,11 +388,12 @@ class RealNetMinima:
         e = np.nan_to_num(self.reduced_eigs, nan=0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = -0.5 * np.log(np.where(e > c, e, 1.0)).sum(1)
-        return np.where(np.isfinite(self.eigs).all(1), out, np.nan)
+        return np.where(np.isfinite(self.eigs).any(1), out, np.nan)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per run: seed, loss, objective, grad_norm, steps, newton, converged, n_kink,
-        index, n_zero, minimum, log_width, min_eig, min_reduced_eig."""
+        """One row per run: seed, loss, objective, grad_norm, stationarity, n_pinned, n_coupled,
+        steps, newton, converged, n_kink, index, n_zero, minimum, log_width, min_eig,
+        min_reduced_eig."""
         with np.errstate(invalid="ignore"):
             min_eig = np.nanmin(np.where(np.isfinite(self.eigs), self.eigs, np.inf), 1)
             min_red = np.nanmin(
@@ -370,6 +405,9 @@ class RealNetMinima:
                 "loss": self.loss,
                 "objective": self.objective,
                 "grad_norm": self.grad_norm,
+                "stationarity": self.stationarity,
+                "n_pinned": self.n_pinned,
+                "n_coupled": self.n_coupled,
                 "steps": self.steps,
                 "newton": self.newton,
                 "converged": self.converged,
@@ -400,6 +438,9 @@ class RealNetMinima:
         "reduced_eigs",
         "n_sym",
         "sym_rayleigh",
+        "stationarity",
+        "n_pinned",
+        "n_coupled",
     )
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -412,7 +453,8 @@ class RealNetMinima:
     @classmethod
     def from_arrays(cls, config: RealNetConfig, arrays: Mapping) -> RealNetMinima:
         widths = tuple(int(w) for w in arrays["widths"])
-        kw = {k: np.asarray(arrays[k]) for k in cls._ARRAYS}
+        # stationarity / n_pinned / n_coupled are absent from runs stored before they existed
+        kw = {k: np.asarray(arrays[k]) for k in cls._ARRAYS if k in arrays}
         return cls(
             config=config,
             d_in=int(arrays["d_in"]),
@@ -576,8 +618,12 @@ def run_realnet(
     def hessian(m):
         return hessian_split((unflatten_params(theta[m], spec), spec), x, y, "mse", l2=config.l2).H
 
-    def spectra(m, H):
-        eigs[m] = torch.linalg.eigvalsh(H).cpu().numpy()
+    def spectra(m, H, T=None):
+        # T: [N, D] orthonormal basis of the space the spectrum lives on (relu: tangent space of
+        # the kink stratum, which holds the rescaling directions); None = all of R^N
+        HT = H if T is None else T.T @ H @ T
+        D = HT.shape[0]
+        eigs[m, :D] = torch.linalg.eigvalsh(HT).cpu().numpy()
         V = rescaling_directions(theta[m], spec).T  # [N, U]
         nrm = V.norm(dim=0)
         V = V[:, nrm > 0]  # units with all-zero weights have no orbit
@@ -586,15 +632,45 @@ def run_realnet(
         if k:
             ok = (nrm > 0).cpu().numpy()
             rayleigh[m, ok] = ((V * (H @ V)).sum(0) / (V * V).sum(0)).cpu().numpy()
-            # orthonormal basis of the complement of the rescaling directions
-            q, _ = torch.linalg.qr(V, mode="complete")
+            # orthonormal basis of the complement of the rescaling directions (within T)
+            VT = V if T is None else T.T @ V
+            q, _ = torch.linalg.qr(VT, mode="complete")
             Q = q[:, k:]
-            reduced[m, : N - k] = torch.linalg.eigvalsh(Q.T @ H @ Q).cpu().numpy()
+            reduced[m, : D - k] = torch.linalg.eigvalsh(Q.T @ HT @ Q).cpu().numpy()
         else:
             reduced[m] = eigs[m]
 
+    kinked = spec.activation in KINK_ACTIVATIONS
+    stationarity = grad_norm.copy()
+    n_pinned = np.zeros(M, dtype=np.int64)
+    n_coupled = np.zeros(M, dtype=np.int64)
+
     for m in range(M):
         if not np.isfinite(grad_norm[m]):
+            continue
+        if kinked:
+            kp = kink_point(theta[m], spec, x, y, config.l2, pin_tol=config.kink_tol)
+            if kp.stationarity < 1e-2:
+                pol = polish_on_kinks(
+                    theta[m],
+                    spec,
+                    x,
+                    y,
+                    config.l2,
+                    grad_tol=config.grad_tol,
+                    pin_tol=config.kink_tol,
+                    max_steps=config.kink_steps,
+                    hessian=False,
+                )
+                theta[m], kp, n_newton[m] = pol.theta, pol.point, pol.steps
+            grad_norm[m] = float(_objective_grad(theta[m], spec, x, y, config.l2)[1].norm())
+            stationarity[m] = kp.stationarity
+            n_pinned[m], n_coupled[m] = kp.n_pinned, kp.n_coupled
+            if kp.stationarity < config.grad_tol and config.hessian:
+                H = lagrangian_hessian(
+                    theta[m], spec, x, y, config.l2, kp.masks, stratum_multipliers(kp)
+                )
+                spectra(m, H, kp.tangent)
             continue
         for it in range(config.newton_steps + 1):
             obj, g = _objective_grad(theta[m], spec, x, y, config.l2)
@@ -625,7 +701,8 @@ def run_realnet(
                 break  # no decrease along any damped step: stop here
             theta[m] = theta[m] + step
             n_newton[m] += 1
-    converged = grad_norm < config.grad_tol
+    stationarity = np.where(kinked, stationarity, grad_norm)
+    converged = stationarity < config.grad_tol
     with torch.no_grad():
         outputs = torch.stack([mlp_forward(unflatten_params(t, spec), x, spec) for t in theta])
     objective = np.array(
@@ -652,6 +729,9 @@ def run_realnet(
         reduced_eigs=reduced,
         n_sym=n_sym,
         sym_rayleigh=rayleigh,
+        stationarity=stationarity,
+        n_pinned=n_pinned,
+        n_coupled=n_coupled,
     )
 
 

@@ -434,14 +434,24 @@ def run(ctx: StudyContext) -> StudyOutcome:
         conv = int(g.converged.sum())
         msg = f"{act} nets: {conv}/{len(g)} runs reached |grad F| < {rc.grad_tol:g}"
         if act == "relu":
-            unc = g[~g.converged]
-            msg += (
-                f"; the others stopped with median |grad F| = {unc.grad_norm.median():.1e} and a "
-                f"median of {unc.n_kink.median():.0f} pre-activations pinned at |z| < "
-                f"{rc.kink_tol:g} (end points on kinks of relu, where no gradient vanishes)"
-                if len(unc)
-                else ""
+            # relu objectives are piecewise smooth: the criterion is the distance from 0 to the
+            # subdifferential over the pinned kinks (landscape._kinks), = |grad F| where smooth
+            conv_runs = g[g.converged]
+            msg = (
+                f"{act} nets: {conv}/{len(g)} runs reached stationarity s < {rc.grad_tol:g} "
+                f"(distance from 0 to the subdifferential over the kinks |z| < {rc.kink_tol:g})"
             )
+            if len(conv_runs):
+                msg += (
+                    f"; they sit on a median of {conv_runs.n_pinned.median():.0f} kinks with "
+                    f"median |grad F| = {conv_runs.grad_norm.median():.1e}"
+                )
+            unc = g[~g.converged]
+            if len(unc):
+                msg += (
+                    f"; the others stopped with median s = {unc.stationarity.median():.1e} "
+                    f"({unc.n_pinned.median():.0f} pinned)"
+                )
         notes.append(msg)
     figures += [
         (
