@@ -8,7 +8,7 @@ standard errors). Scales (see ``docs/studies/landscape.md``):
 
 * ``smoke`` (~1-2 min on a 2-core CPU): analytic curves (N = 60, 120, 240); enumeration at
   N = 12 (H = 2..6, 8 disorder samples); GD restarts at N = 36 (H = 3..6, 4 samples x 150);
-  tanh nets on a 150-point, 16-PCA digits subset at N = 200, hidden depth 1-3, 8 inits.
+  tanh and relu nets on a 150-point, 16-PCA digits subset at N = 200, hidden depth 1-3, 8 inits.
 * ``small`` (<= 30 min): enumeration at N = 12 and 24 (16 samples); restarts at N = 60
   (H = 3..8, 4 x 500); tanh and relu nets on 300 digits (32 PCA) at N = 400, depth 1-4,
   24 inits.
@@ -50,7 +50,7 @@ SCALES: dict[str, dict] = {
         "counts": {"Ns": (12,), "H": (2, 3, 4, 5, 6), "D": 8, "starts": 200, "rounds": 10},
         "minima": {"N": 36, "H": (3, 4, 5, 6), "D": 4, "B": 150},
         "nets": {
-            "activations": ("tanh",),
+            "activations": ("tanh", "relu"),
             "depths": (1, 2, 3),
             "base": {
                 "train_size": 150,
