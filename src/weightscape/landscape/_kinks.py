@@ -259,25 +259,37 @@ def lagrangian_hessian(theta, spec, x, y, l2: float, masks, mult) -> torch.Tenso
     return torch.func.hessian(lag)(theta.detach())
 
 
-def _first_kink(theta, step, spec, x, masks):
-    """Cut ``step`` where the first unpinned pre-activation reaches its kink (to first order).
+def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64):
+    """Line search along ``step`` that knows the kinks: the first local minimum of ``F`` over the
+    breakpoints in ``(0, 1)`` and ``1``.
 
-    Returns ``(step, hit)``: the step scaled by the smallest ``tau in (0, 1)`` with
-    ``z + tau dz = 0`` over unpinned entries (``dz`` = directional derivative along ``step``), and
-    ``(layer, sample, unit)`` of that entry; ``(step, None)`` when no entry crosses.
+    The breakpoints are the ``tau`` with ``z + tau dz = 0`` of unpinned entries (``dz`` = the
+    directional derivative along ``step``, first order); ``F`` restricted to the ray is smooth
+    between them. Candidates are visited in increasing ``tau`` (at most ``max_breaks``
+    breakpoints, then ``1``) and the search stops before the first increase of ``F``.
+
+    Returns ``(tau * step, hit, F)``: ``hit`` is ``(layer, sample, unit)`` of the breakpoint
+    where it stopped (the ray has a V-shaped minimum there: pin it), None at ``tau = 1``.
     """
     z, dz = torch.func.jvp(lambda t: tuple(_forward(t, spec, x, masks)[1]), (theta,), (step,))
-    best, hit = 1.0, None
+    taus, where = [], []
     for l, (zl, dl, m) in enumerate(zip(z, dz, masks, strict=True)):
         cross = (~m) & (zl * dl < 0)  # unpinned entries heading for their kink
-        tau = torch.where(cross, -zl / torch.where(cross, dl, 1.0), math.inf)
-        k = int(torch.argmin(tau))
-        t = float(tau.flatten()[k])
-        if t < best:
-            best, hit = t, (l, *divmod(k, zl.shape[1]))
-    if hit is None:
-        return step, None
-    return best * step, hit
+        tau = torch.where(cross, -zl / torch.where(cross, dl, 1.0), math.inf).flatten()
+        ok = torch.nonzero(tau < 1.0).flatten()
+        taus.append(tau[ok])
+        where += [(l, *divmod(int(k), zl.shape[1])) for k in ok]
+    taus = torch.cat(taus)
+    order = torch.argsort(taus)[:max_breaks].tolist()
+    best = (step.new_zeros(()), None, f0)
+    for j in [*order, None]:
+        tau = 1.0 if j is None else float(taus[j])
+        f = _true_objective(theta + tau * step, spec, x, y, l2)
+        if f > best[2]:
+            break
+        best = (tau, None if j is None else where[j], f)
+    tau, hit, f = best
+    return tau * step, hit, f
 
 
 def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
@@ -287,8 +299,9 @@ def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
     ``c~_k = J_k . n_k / |n_k|^2``, moving only ``z_k`` (along the dual direction ``d_k``,
     ``n_j . d_k = delta_jk``) changes ``F`` at the rate ``lambda_k`` to the lower side and
     ``c~_k - lambda_k`` to the upper side. The most negative rate is taken with ``|dz_k| = delta``
-    (halved until ``F`` decreases). Returns ``(theta, masks without k)`` or None when no rate is
-    negative or no step decreases ``F``.
+    (halved until ``F`` decreases, down to ``delta / 8``, which stays above the pinning threshold).
+    Returns ``(theta, masks without k)`` or None when no rate is negative or no step decreases
+    ``F``.
     """
     lam = stratum_multipliers(kp)
     nn = (kp.normals * kp.normals).sum(1)
@@ -300,7 +313,7 @@ def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
         return None
     d = torch.linalg.pinv(kp.normals, rtol=1e-10)[:, k] * (1.0 if side else -1.0)
     f0 = _true_objective(theta, spec, x, y, l2)
-    for _ in range(30):
+    for _ in range(4):
         new = theta + delta * d
         if _true_objective(new, spec, x, y, l2) < f0:
             break
@@ -345,6 +358,7 @@ def polish_on_kinks(
     pin_tol: float = 1e-6,
     max_steps: int = 30,
     hessian: bool = True,
+    log: list | None = None,
 ) -> KinkPolish:
     """Newton (SQP) steps on the kink stratum until ``s < grad_tol`` (module docstring).
 
@@ -355,24 +369,36 @@ def polish_on_kinks(
         pin_tol: pinning threshold on ``|z|``.
         max_steps: SQP steps at most.
         hessian: return the Lagrangian Hessian at the end point.
+        log: if a list, one ``(event, n_pinned, s, tangent_grad, F)`` tuple per step is appended
+            (event ``newton``, ``newton-cut`` when cut at a kink, ``release``) and a last
+            ``(reason, ...)`` with reason ``converged``, ``max_steps``, ``no-release`` (no
+            one-sided descent rate is negative) or ``no-decrease``.
     """
+
+    def note(event):
+        if log is not None:
+            log.append((event, kp.n_pinned, kp.stationarity, kp.tangent_grad, kp.objective))
+
     theta = theta.detach().clone()
     kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol)
     H = None
     steps = 0
     for it in range(max_steps + 1):
         if kp.stationarity < grad_tol or it == max_steps:
+            note("converged" if kp.stationarity < grad_tol else "max_steps")
             break
         normal = math.sqrt(max(kp.stationarity**2 - kp.tangent_grad**2, 0.0))
-        if kp.n_pinned and kp.tangent_grad < max(grad_tol, normal):
+        if kp.n_pinned and kp.tangent_grad < max(grad_tol, 0.1 * normal):
             # stationary on the stratum, but a multiplier is out of its bounds: leave that kink
-            rel = _release(theta, kp, spec, x, y, l2, 10.0 * pin_tol)
+            rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol)
             if rel is None:
+                note("no-release")
                 break
             theta, masks = rel
             steps += 1
             kp = kink_point(theta, spec, x, y, l2, masks=_masks(theta, spec, x, pin_tol, masks))
             H = None
+            note("release")
             continue
         H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
         Z = kp.tangent
@@ -387,12 +413,12 @@ def polish_on_kinks(
         f0 = _true_objective(theta, spec, x, y, l2)
         for _ in range(20):
             step = s_n - Z @ (V @ (rhs / (e + mu)))
-            step, hit = _first_kink(theta, step, spec, x, kp.masks)
-            f1 = _true_objective(theta + step, spec, x, y, l2)
-            if f1 <= f0 + 1e-13 * abs(f0):
+            step, hit, f1 = _kink_search(theta, step, spec, x, y, l2, kp.masks, f0)
+            if f1 <= f0 + 1e-13 * abs(f0) and float(step.norm()) > 0:
                 break
             mu = max(10.0 * mu, 1e-6 * float(e.abs().max()))
         else:
+            note("no-decrease")
             break  # no damped step decreases F
         theta = theta + step
         steps += 1
@@ -401,6 +427,7 @@ def polish_on_kinks(
             masks[hit[0]][hit[1], hit[2]] = True
         kp = kink_point(theta, spec, x, y, l2, masks=masks)
         H = None
+        note("newton" if hit is None else "newton-cut")
     if hessian and H is None:
         H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
     return KinkPolish(theta=theta, point=kp, hessian=H if hessian else None, steps=steps)
