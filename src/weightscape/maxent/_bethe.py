@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError, DatasetError, NumericalError, check_choice, check_positive
@@ -174,14 +175,19 @@ class _Workspace:
     """Preallocated ``[B, N, N]`` buffers of one BP sweep (slices ``[:b]`` serve fewer rows)."""
 
     def __init__(self, b: int, n: int, dtype, device):
-        self.Y = torch.empty(b, n, n, dtype=dtype, device=device)
-        self.A = torch.empty(b, n, n, dtype=dtype, device=device)
-        self.T = torch.empty(b, n, n, dtype=dtype, device=device)
-        self.F = torch.empty(b, n, n, dtype=dtype, device=device)
+        self.T = torch.empty(b, n, n, dtype=dtype, device=device)  # Yᵀ, then numerators
+        self.A = torch.empty(b, n, n, dtype=dtype, device=device)  # factors, then denominators
+        self.R = torch.empty(b, n, n, dtype=dtype, device=device)  # M - F(M)
 
 
 class _Kernel:
-    """The BP map on one coupling matrix: precomputed ``tanh J``, chunking and guards."""
+    """The BP map on one coupling matrix: precomputed ``tanh J``, chunking and guards.
+
+    A sweep works on ``Yt[b, i, j] = y_{j→i} = tanh J_ij · m_{j→i}`` (the transposed messages
+    times ``tanh J``, ``J`` symmetric): the fields are then row sums and the new message
+    ``m_{i→j}`` sits at ``[i, j]``, so the only cache-hostile operation is one transposed copy
+    of ``M`` per sweep.
+    """
 
     def __init__(self, J: torch.Tensor):
         self.J = J
@@ -199,64 +205,78 @@ class _Kernel:
         self.lncosh = 0.5 * float(torch.log(torch.cosh(J)).sum())  # Σ_{i<j} ln cosh J_ij
 
     def _log_prod(self, X: torch.Tensor) -> torch.Tensor:
-        """``Σ_k log X[b, k, i]`` ``[b, N]`` by products over chunks of ``k``."""
+        """``Σ_j log X[b, i, j]`` ``[b, N]`` by products over chunks of ``j``."""
         if self.chunk >= self.n:
-            return torch.log(X.prod(dim=1))
+            return torch.log(X.prod(dim=2))
         return sum(
-            torch.log(X[:, a : a + self.chunk].prod(dim=1)) for a in range(0, self.n, self.chunk)
+            torch.log(X[:, :, a : a + self.chunk].prod(dim=2)) for a in range(0, self.n, self.chunk)
         )
 
-    def cavity_y(self, M: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """``Y[b, k, i] = tanh J_ki · m_{k→i}`` ``[b, N, N]``."""
-        Y = torch.mul(self.t, M, out=out) if out is not None else self.t * M
+    def cavity_yt(self, M: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``Yt[b, i, j] = y_{j→i} = tanh J_ij · m_{j→i}`` ``[b, N, N]`` (in ``out``)."""
+        Yt = torch.mul(M.transpose(1, 2), self.t, out=out)
         if self.clamp:
-            Y.clamp_(-1.0 + ATANH_GUARD, 1.0 - ATANH_GUARD)
-        return Y
+            Yt.clamp_(-1.0 + ATANH_GUARD, 1.0 - ATANH_GUARD)
+        return Yt
 
-    def fields(self, h: torch.Tensor, Y: torch.Tensor, work: torch.Tensor | None = None):
-        """Total fields ``H[b, i] = h_i + Σ_k atanh Y[b, k, i]`` ``[b, N]``."""
-        work = torch.empty_like(Y) if work is None else work
-        plus = self._log_prod(torch.add(Y, 1.0, out=work))
-        minus = self._log_prod(torch.sub(self.one, Y, out=work))
-        return h + 0.5 * (plus - minus)
+    def log_factors(self, Yt: torch.Tensor, work: torch.Tensor):
+        """``(Σ_j ln(1 + Yt), Σ_j ln(1 - Yt))`` ``[b, N]`` each (``work``: scratch)."""
+        plus = self._log_prod(torch.add(Yt, 1.0, out=work))
+        minus = self._log_prod(torch.sub(self.one, Yt, out=work))
+        return plus, minus
 
-    def update(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace):
-        """Undamped BP update ``F(M)`` ``[b, N, N]`` (in ``ws.F``) and the fields ``H`` ``[b, N]``.
+    def residual(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace) -> torch.Tensor:
+        """``M - F(M)`` ``[b, N, N]`` (in ``ws.R``), ``F`` the undamped BP update.
 
-        The large temporaries live in the preallocated workspace ``ws`` (fresh multi-megabyte
-        allocations would page-fault on every sweep).
+        ``F(M)[i, j] = (m_i - y_{j→i}) / (1 - m_i y_{j→i})`` is folded into the subtraction
+        (one ``addcdiv``). The large temporaries live in the preallocated workspace ``ws``
+        (fresh multi-megabyte allocations would page-fault on every sweep).
         """
         b = M.shape[0]
-        Y = self.cavity_y(M, out=ws.Y[:b])
-        H = self.fields(h, Y, ws.A[:b])
+        Yt = self.cavity_yt(M, ws.T[:b])
+        plus, minus = self.log_factors(Yt, ws.A[:b])
+        H = h + 0.5 * (plus - minus)
         m = torch.tanh(H)[:, :, None]
-        # Yt[b, i, j] = y_{j→i}, copied contiguous once: elementwise ops on the transposed view
-        # are cache-hostile (≈5× slower at N = 675).
-        Yt = ws.T[:b].copy_(Y.transpose(1, 2))
-        den = torch.addcmul(self.one, Yt, m, value=-1.0, out=ws.A[:b])
-        F = torch.sub(m, Yt, out=ws.F[:b]).div_(den)
+        # 1 - m_i y: as mul + add (an addcmul with two broadcast operands is not vectorised)
+        den = torch.mul(Yt, m.neg(), out=ws.A[:b]).add_(1.0)
+        fix = None
         if self.guard:
             bad = den < SUBTRACTION_GUARD
             if bool(bad.any()):
                 idx = bad.nonzero(as_tuple=True)
-                F[idx] = torch.tanh(H[idx[0], idx[1]] - torch.atanh(Yt[idx]))
-        F.diagonal(dim1=1, dim2=2).zero_()
-        return F, H
+                fix = idx, torch.tanh(H[idx[0], idx[1]] - torch.atanh(Yt[idx]))
+        num = torch.sub(m, Yt, out=Yt)
+        negR = torch.addcdiv(M, num, den, value=-1.0, out=ws.R[:b])
+        if fix is not None:
+            idx, F = fix
+            negR[idx] = M[idx] - F
+        negR.diagonal(dim1=1, dim2=2).zero_()
+        return negR
 
-    def thermodynamics(self, h: torch.Tensor, M: torch.Tensor):
-        """``(m, H, -βf, βe)`` at messages ``M`` ``[b, N, N]`` with fields ``h`` ``[b, N]``."""
+    def thermodynamics(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace):
+        """``(m, H, -βf, βe)`` at messages ``M`` ``[b, N, N]`` with fields ``h`` ``[b, N]``.
+
+        The sums of ``ln(1 - y²) = ln(1 + y) + ln(1 - y)`` and ``ln(1 + t m m)`` are taken as
+        logs of chunked products, like the fields.
+        """
         n = self.n
-        Y = self.cavity_y(M)
-        H = self.fields(h, Y)
+        b = M.shape[0]
+        Yt = ws.T[:b].copy_(M.transpose(1, 2))
+        mm = torch.mul(M, Yt, out=ws.R[:b])  # m_{i→j} m_{j→i}
+        Yt.mul_(self.t)
+        if self.clamp:
+            Yt.clamp_(-1.0 + ATANH_GUARD, 1.0 - ATANH_GUARD)
+        plus, minus = self.log_factors(Yt, ws.A[:b])
+        H = h + 0.5 * (plus - minus)
         m = torch.tanh(H)
         aH = H.abs()
         log2cosh = aH + torch.log1p(torch.exp(-2.0 * aH))  # = ln(2 cosh H)
-        site_y = 0.5 * torch.log1p(-Y * Y).sum(dim=(1, 2))
-        mm = M * M.transpose(1, 2)
-        edge = 0.5 * torch.log1p(self.t * mm).sum(dim=(1, 2))
+        site_y = 0.5 * (plus + minus).sum(1)  # ½ Σ_{k≠i} ln(1 - y_{k→i}²)
+        tmm = torch.addcmul(self.one, self.t, mm, out=ws.A[:b])  # 1 + t m m
+        edge = 0.5 * self._log_prod(tmm).sum(1)
         free_entropy = (self.lncosh + log2cosh.sum(1) + site_y - edge) / n
-        C = (self.t + mm) / (1.0 + self.t * mm).clamp_min(PAIR_DENOM_GUARD)
-        pair = 0.5 * (self.J * C).sum(dim=(1, 2))  # J has a zero diagonal
+        C = torch.add(self.t, mm, out=Yt).div_(tmm.clamp_min_(PAIR_DENOM_GUARD))
+        pair = 0.5 * C.mul_(self.J).sum(dim=(1, 2))  # J has a zero diagonal
         energy = -(pair + (h * m).sum(1)) / n
         return m, H, free_entropy, energy
 
@@ -330,61 +350,72 @@ def _solve(kern: _Kernel, ws: _Workspace, h: torch.Tensor, config: BetheConfig, 
     scale = 1.0 if config.criterion == "max_residual" else 1.0 - d0
     use_max = config.criterion != "mean_change"
     adaptive = config.accel == "adaptive"
-    out_M = M.clone()
-    iters = torch.zeros(B, dtype=torch.int64)
-    last = torch.full((B,), math.nan, dtype=torch.float64)
-    conv = torch.zeros(B, dtype=torch.bool)
+    # Bookkeeping on the host in NumPy (one device→host copy of the criterion per sweep).
+    iters = np.zeros(B, dtype=np.int64)
+    last = np.full(B, math.nan)
+    conv = np.zeros(B, dtype=bool)
     trace = []
-    active = torch.arange(B, device=device)
+    active = np.arange(B)  # batch elements still iterating (rows of M)
     ha = h
-    damp = torch.full((B,), d0, dtype=dtype, device=device)  # per-element damping
-    prev = torch.full((B,), math.inf, dtype=dtype, device=device)
+    damp = np.full(B, d0)  # per-element damping
+    prev = np.full(B, math.inf)
+    out_M = None
     for it in range(config.max_iter):
         b = M.shape[0]
-        F, _ = kern.update(ha, M, ws)
-        R = F.sub_(M)  # the residual F(M) - M, in place of F
-        M.addcmul_(R, (1.0 - damp)[:, None, None])  # damped step
-        Rf = R.view(b, -1).abs_()
-        crit = (Rf.amax(1) if use_max else Rf.mean(1)) * scale if n > 1 else prev.new_zeros(b)
-        crit_cpu = crit.to(torch.float64).cpu()
-        if not bool(torch.isfinite(crit_cpu).all()):
+        negR = kern.residual(ha, M, ws)  # M - F(M)
+        step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
+        M.addcmul_(negR, step, value=-1.0)  # damped step M + (1 - d)(F(M) - M)
+        if n > 1:
+            flat = negR.view(b, -1)
+            if use_max:  # max |R| as max(max R, -min R): two read-only passes, no |R| buffer
+                crit = torch.maximum(flat.amax(1), flat.amin(1).neg_())
+            else:
+                crit = flat.abs().mean(1)
+            crit = (crit * scale).to(torch.float64).cpu().numpy()
+        else:
+            crit = np.zeros(b)
+        if not np.isfinite(crit).all():
             raise NumericalError("BP messages became non-finite; check J and h for huge values")
         if adaptive:
-            down = crit < prev
-            damp = torch.where(
-                down,
-                (damp - ADAPT_STEP).clamp_min(config.min_damping),
-                (0.5 * (1.0 + damp)).clamp_max(ADAPT_MAX_DAMPING).clamp_min(d0),
+            damp = np.where(
+                crit < prev,
+                np.maximum(damp - ADAPT_STEP, config.min_damping),
+                np.maximum(np.minimum(0.5 * (1.0 + damp), ADAPT_MAX_DAMPING), d0),
             )
             prev = crit
-        act_cpu = active.cpu()
-        row = torch.full((B,), math.nan, dtype=torch.float64)
-        row[act_cpu] = crit_cpu
+        row = np.full(B, math.nan)
+        row[active] = crit
         trace.append(row)
-        iters[act_cpu] += 1
-        last[act_cpu] = crit_cpu
-        done = crit_cpu < config.tol
+        iters[active] += 1
+        last[active] = crit
+        done = crit < config.tol
         if it == config.max_iter - 1:
-            done = torch.ones_like(done)
-        if bool(done.any()):
-            conv[act_cpu[done]] = crit_cpu[done] < config.tol
-            dsel = done.nonzero(as_tuple=True)[0].to(device)
-            out_M[active[dsel]] = M[dsel]
-            keep = (~done).nonzero(as_tuple=True)[0].to(device)
-            if keep.numel() == 0:
+            done[:] = True
+        if done.any():
+            conv[active[done]] = crit[done] < config.tol
+            if done.all() and out_M is None:  # all at once: no copy
+                out_M = M
                 break
-            active, M, ha = active[keep], M[keep], ha[keep]
-            damp, prev = damp[keep], prev[keep]
-    m, H, fe, en = kern.thermodynamics(h, out_M)
+            if out_M is None:
+                out_M = torch.empty_like(M)
+            dsel = torch.from_numpy(done.nonzero()[0]).to(device)
+            out_M[torch.from_numpy(active[done]).to(device)] = M[dsel]
+            if done.all():
+                break
+            keep = ~done
+            ksel = torch.from_numpy(keep.nonzero()[0]).to(device)
+            M, ha = M[ksel], ha[ksel]
+            active, damp, prev = active[keep], damp[keep], prev[keep]
+    m, H, fe, en = kern.thermodynamics(h, out_M, ws)
     result = BetheResult(
         m=m,
         fields=H,
         free_entropy=fe,
         energy=en,
         entropy=fe + en,
-        converged=conv,
-        iterations=iters,
-        residual=last,
+        converged=torch.from_numpy(conv),
+        iterations=torch.from_numpy(iters),
+        residual=torch.from_numpy(last),
     )
-    tr = torch.stack(trace) if trace else torch.zeros(0, B, dtype=torch.float64)
+    tr = torch.from_numpy(np.stack(trace)) if trace else torch.zeros(0, B, dtype=torch.float64)
     return (out_M if batched else out_M[0]), result, tr
