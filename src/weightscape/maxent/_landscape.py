@@ -381,14 +381,15 @@ def _initial_messages(cfg: LandscapeConfig, b: int, n: int, dtype, device) -> to
     return M
 
 
-def _extrapolate(history: list[torch.Tensor]) -> torch.Tensor:
-    """Polynomial extrapolation one step ahead from equally spaced solutions (newest first)."""
+def _extrapolate(history: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
+    """Polynomial extrapolation one step ahead from equally spaced solutions (newest first),
+    written into ``out`` (a buffer that is not in ``history``)."""
     if len(history) == 1:
-        return history[0].clone()
+        return out.copy_(history[0])
     if len(history) == 2:
-        out = 2.0 * history[0] - history[1]
+        torch.mul(history[0], 2.0, out=out).sub_(history[1])
     else:
-        out = 3.0 * history[0] - 3.0 * history[1] + history[2]
+        torch.sub(history[0], history[1], out=out).mul_(3.0).add_(history[2])
     return out.clamp_(-1.0, 1.0)
 
 
@@ -404,6 +405,7 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> 
     kern = _Kernel(model.J)  # tanh J and Σ ln cosh J once per landscape, not per tilt
     ws = _Workspace(b, n, model.dtype, model.device)
     depth = PREDICTORS.index(cfg.predictor) + 1
+    spare: list[torch.Tensor] = []  # [b, N, N] buffers that nothing refers to any more
     for direction in cfg.sweeps:
         row = DIRECTIONS.index(direction)
         order = range(K - 1, -1, -1) if direction == "down" else range(K)
@@ -411,9 +413,13 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> 
         for k in order:
             xk = float(x[k])
             fields = model.h[None, :] + xk * ref
-            start = _extrapolate(history[:depth])
+            # the start is written into a message buffer no longer in use (fresh [b, N, N]
+            # allocations page-fault on every tilt)
+            start = _extrapolate(history[:depth], spare.pop() if spare else torch.empty_like(M))
             M, res, _ = _solve(kern, ws, fields, cfg.bp, start, True)
-            history = [M, *history[: depth - 1]] if k != order[0] else [M]
+            kept = [M, *history[: depth - 1]] if k != order[0] else [M]
+            spare.extend(t for t in [start, *history] if all(t is not u for u in kept))
+            history = kept
             q = (ref * res.m).sum(1) / n
             qn = q.detach().cpu().to(torch.float64).numpy()
             out["q"][:, row, k] = qn
