@@ -185,6 +185,32 @@ def test_batched_equals_separate_solves():
         assert torch.isnan(trace[it:, b]).all() and not torch.isnan(trace[:it, b]).any()
 
 
+def test_carried_damping_reaches_the_same_fixed_point_and_is_written_back():
+    """Starting the adaptive damping at 0 (what the landscape carries from the previous x) only
+    changes the path: same fixed point as a start at the configured 0.5, to the tolerance."""
+    from weightscape.maxent._bethe import _Kernel, _solve, _Workspace
+
+    model = random_model(30, 0.15, 0.3, seed=5)
+    g = torch.Generator().manual_seed(2)
+    fields = model.h + 0.5 * torch.randn(3, 30, generator=g, dtype=torch.float64)
+    cfg = BetheConfig(tol=1e-12)
+    kern = _Kernel(model.J)
+
+    def solve(damping):
+        M = torch.zeros(3, 30, 30, dtype=torch.float64)
+        return _solve(kern, _Workspace(3, 30, M.dtype, "cpu"), fields, cfg, M, True, damping)
+
+    M_ref, r_ref, _ = solve(None)
+    carried = np.array([0.0, 0.25, 0.5])
+    M_c, r_c, _ = solve(carried)
+    assert bool(r_ref.converged.all()) and bool(r_c.converged.all())
+    np.testing.assert_allclose(M_c, M_ref, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(r_c.m, r_ref.m, atol=1e-10, rtol=0)
+    # written back: the damping each element had adapted to when it stopped
+    assert carried.shape == (3,) and ((carried >= 0.0) & (carried <= 0.95)).all()
+    assert not np.array_equal(carried, [0.0, 0.25, 0.5])
+
+
 def test_independent_spins_closed_form():
     h = torch.tensor([0.3, -1.2, 2.0, 0.0], dtype=torch.float64)
     model = IsingModel(torch.zeros(4, 4, dtype=torch.float64), h)

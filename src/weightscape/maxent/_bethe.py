@@ -20,11 +20,13 @@ the textbook form; products are taken over chunks short enough never to overflow
 message is recomputed as ``tanh(H_i - atanh y_{j→i})``.
 
 Iteration: damped, ``M ← d M + (1-d) F(M)``. With ``accel="adaptive"`` (default) each batch element
-starts at the configured damping and lowers it by ``ADAPT_STEP`` after every sweep that reduced
-its residual (down to ``min_damping``), and moves it halfway to 1 after every sweep that raised the
-residual: on the dense weak-coupling models of the landscape the linearised BP map has a spectrum
-filling a disc around 0, for which the undamped step is the fastest stationary iteration (and
-Krylov/Anderson mixing gains little: measured ≈1.5× fewer sweeps at ≈2.5× the cost per sweep).
+starts at the configured damping (in the entropy landscape: at the damping it had adapted to at
+the previous ``x``, carried along like the messages) and lowers it by ``ADAPT_STEP`` after every
+sweep that reduced its residual (down to ``min_damping``), and moves it halfway to 1 after every
+sweep that raised the residual: on the dense weak-coupling models of the landscape the linearised
+BP map has a spectrum filling a disc around 0, for which the undamped step is the fastest
+stationary iteration (and Krylov/Anderson mixing gains little: measured ≈1.5× fewer sweeps at
+≈2.5× the cost per sweep).
 ``accel="none"`` keeps the damping fixed (the authors' scheme). The convergence criterion always
 uses the *configured* damping, so it means the same in both modes. Every batch element stops on
 its own criterion and is frozen from then on, so a batched solve returns what separate solves
@@ -339,10 +341,14 @@ def bethe_solve(
     return _solve(_Kernel(model.J), _Workspace(B, n, dtype, device), h, config, M, batched)
 
 
-def _solve(kern: _Kernel, ws: _Workspace, h: torch.Tensor, config: BetheConfig, M, batched):
+def _solve(
+    kern: _Kernel, ws: _Workspace, h: torch.Tensor, config: BetheConfig, M, batched, damping=None
+):
     """The loop of :func:`bethe_solve` on a prepared kernel and workspace (reused by sweeps).
 
-    ``M`` ``[B, N, N]`` is updated in place.
+    ``M`` ``[B, N, N]`` is updated in place. ``damping`` (adaptive mode only): a float64 array
+    ``[B]`` with each element's starting damping instead of ``config.damping``, overwritten with
+    the damping each element had adapted to when it stopped (continuation across tilts).
     """
     B, n = h.shape
     dtype, device = h.dtype, h.device
@@ -357,7 +363,7 @@ def _solve(kern: _Kernel, ws: _Workspace, h: torch.Tensor, config: BetheConfig, 
     trace = []
     active = np.arange(B)  # batch elements still iterating (rows of M)
     ha = h
-    damp = np.full(B, d0)  # per-element damping
+    damp = np.full(B, d0) if damping is None or not adaptive else damping.astype(np.float64)
     prev = np.full(B, math.inf)
     out_M = None
     for it in range(config.max_iter):
@@ -393,6 +399,8 @@ def _solve(kern: _Kernel, ws: _Workspace, h: torch.Tensor, config: BetheConfig, 
             done[:] = True
         if done.any():
             conv[active[done]] = crit[done] < config.tol
+            if damping is not None and adaptive:
+                damping[active[done]] = damp[done]
             if done.all() and out_M is None:  # all at once: no copy
                 out_M = M
                 break

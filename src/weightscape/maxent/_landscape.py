@@ -406,6 +406,9 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> 
     ws = _Workspace(b, n, model.dtype, model.device)
     depth = PREDICTORS.index(cfg.predictor) + 1
     spare: list[torch.Tensor] = []  # [b, N, N] buffers that nothing refers to any more
+    # adaptive damping carried from x to x like the messages (continuation; the first solve of
+    # the landscape starts at the configured damping)
+    damping = np.full(b, float(cfg.bp.damping))
     for direction in cfg.sweeps:
         row = DIRECTIONS.index(direction)
         order = range(K - 1, -1, -1) if direction == "down" else range(K)
@@ -416,7 +419,7 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> 
             # the start is written into a message buffer no longer in use (fresh [b, N, N]
             # allocations page-fault on every tilt)
             start = _extrapolate(history[:depth], spare.pop() if spare else torch.empty_like(M))
-            M, res, _ = _solve(kern, ws, fields, cfg.bp, start, True)
+            M, res, _ = _solve(kern, ws, fields, cfg.bp, start, True, damping)
             kept = [M, *history[: depth - 1]] if k != order[0] else [M]
             spare.extend(t for t in [start, *history] if all(t is not u for u in kept))
             history = kept
