@@ -51,8 +51,9 @@ def test_kink_stationarity_oracles():
     assert d < 1e-14 and np.allclose(a, [0.2, 0.7])
 
 
-def _pinned_net(depth: int):
-    """A random relu net with one pre-activation per hidden layer set exactly to 0."""
+def _pinned_net(depth: int, same_sample: bool = False):
+    """A random relu net with one pre-activation per hidden layer set exactly to 0 (on samples
+    3, 4, ... or all on sample 4: then the pins are coupled)."""
     spec = MLPSpec(d_in=4, widths=(5,) * depth, out_dim=3, activation="relu", init="torch")
     g = torch.Generator().manual_seed(1)
     x = torch.randn(12, 4, generator=g, dtype=torch.float64)
@@ -63,11 +64,12 @@ def _pinned_net(depth: int):
     pins = []
     for l in range(depth):
         z = a @ params[2 * l].T + params[2 * l + 1]
-        # pin (sample 3 + l, a unit active on most samples) by shifting that unit's bias
+        # pin (sample mu, a unit active on most samples) by shifting that unit's bias
+        mu = 4 if same_sample else 3 + l
         i = int((z > 0).sum(0).argmax())
-        params[2 * l + 1][i] -= z[3 + l, i]
+        params[2 * l + 1][i] -= z[mu, i]
         z = a @ params[2 * l].T + params[2 * l + 1]
-        pins.append((l, 3 + l, i))
+        pins.append((l, mu, i))
         a = torch.relu(z)
     return spec, flatten_params(params), x, y, pins
 
@@ -110,6 +112,43 @@ def test_jumps_are_the_one_sided_gradient_differences(depth):
         jump = limit(sides) - lower
         assert torch.allclose(kp.jumps[k], jump, atol=1e-9 * max(1.0, float(jump.abs().max())))
         assert float(kp.jumps[k].norm()) > 1e-3  # a real kink, not a vacuous comparison
+
+
+def test_coupled_kinks_use_the_exact_gradients_of_every_pattern():
+    # two layers pinned on one training point: the gradient with both entries on is not the sum
+    # of the single jumps (the second layer's normal depends on the first entry's piece), and the
+    # stationarity measure uses the exact pattern gradients (one-sided FD limits)
+    spec, theta, x, y, pins = _pinned_net(2, same_sample=True)
+    l2 = 1e-3
+    kp = kink_point(theta, spec, x, y, l2, pin_tol=1e-9)
+    assert kp.n_pinned == 2 and kp.n_coupled == 1
+
+    def limit(sides):
+        g1 = _grad(_place(theta, spec, x, pins, [1e-7 * s for s in sides]), spec, x, y, l2)
+        g2 = _grad(_place(theta, spec, x, pins, [2e-7 * s for s in sides]), spec, x, y, l2)
+        return 2 * g1 - g2
+
+    lower = limit([-1.0, -1.0])
+    both = limit([1.0, 1.0]) - lower
+    cross = both - kp.jumps[0] - kp.jumps[1]
+    assert float(cross.norm()) > 1e-4  # coupling is real
+    from weightscape.landscape._kinks import _coupled_groups
+
+    (entries, pats, verts), *rest = _coupled_groups(theta, spec, x, y, kp.masks)
+    assert not rest and list(entries) == [0, 1]
+    k11 = [tuple(p) for p in pats].index((1, 1))
+    assert np.allclose(verts[k11], both.numpy(), atol=1e-9)
+    for k, bits in enumerate(pats):
+        sides = [1.0 if b else -1.0 for b in bits]
+        assert np.allclose(verts[k], (limit(sides) - lower).numpy(), atol=1e-9)
+    # the measure: distance from -grad to the hull of {0, vertices}, against a dense check
+    # over a fine grid of convex weights (the hull of 4 points)
+    g = kp.grad.numpy()
+    V = np.vstack([np.zeros_like(g), verts])
+    w = np.random.default_rng(0).dirichlet(np.ones(4), size=20000)
+    brute = np.linalg.norm(g + w @ V, axis=1).min()
+    assert kp.stationarity <= brute + 1e-12
+    assert kp.stationarity >= 0.9 * brute  # the grid is fine enough to be within 10 %
 
 
 def _lbfgs_relu(depth: int, seed: int, n_params: int = 60):

@@ -74,18 +74,19 @@ def _pieces(spec) -> tuple[float, float]:
     raise ConfigError(f"activation {spec.activation!r} has no kink; allowed: {KINK_ACTIVATIONS}")
 
 
-def _forward(theta, spec, x, masks=None, eps=None):
+def _forward(theta, spec, x, masks=None, eps=None, upper=None):
     """Outputs ``[P, out]`` and hidden pre-activations (list of ``[P, n_l]``) of one net.
 
     ``masks[l]`` (bool ``[P, n_l]``) puts those entries on the lower linear piece ``a_- z`` of the
     activation; ``eps[l]`` is added to the activations of layer ``l`` (before the fan-in scale),
-    so that ``dF/d eps = dF/d act``.
+    so that ``dF/d eps = dF/d act``; ``upper[l]`` puts entries on the upper piece ``a_+ z``
+    instead (taking precedence over ``masks``).
     """
     from ..curvature import unflatten_params
     from ..nets import activate
     from ..nets.functional import split_params
 
-    lo, _ = _pieces(spec)
+    lo, hi = _pieces(spec)
     layers = split_params(unflatten_params(theta, spec), spec)
     a, zs = x, []
     for l, (w, b) in enumerate(layers):
@@ -98,6 +99,8 @@ def _forward(theta, spec, x, masks=None, eps=None):
         act = activate(z, spec)
         if masks is not None:
             act = torch.where(masks[l], lo * z, act)
+        if upper is not None:
+            act = torch.where(upper[l], hi * z, act)
         if eps is not None:
             act = act + eps[l]
         if spec.fan_in_scale:
@@ -106,10 +109,10 @@ def _forward(theta, spec, x, masks=None, eps=None):
     raise AssertionError("unreachable")
 
 
-def _objective(theta, spec, x, y, l2, masks=None, eps=None):
+def _objective(theta, spec, x, y, l2, masks=None, eps=None, upper=None):
     from ..train import get_loss
 
-    f, zs = _forward(theta, spec, x, masks, eps)
+    f, zs = _forward(theta, spec, x, masks, eps, upper)
     return get_loss("mse").per_sample(f, y).mean() + 0.5 * l2 * (theta * theta).sum(), zs
 
 
@@ -126,6 +129,7 @@ class KinkPoint:
         objective: ``F`` (MSE + l2 term).
         grad: ``[N]`` gradient of ``F_-`` (pinned entries on their lower piece; for relu this is
             torch's convention ``relu'(0) = 0``).
+        subgrad: ``[N]`` the element of the subdifferential model nearest to 0 (norm ``s``).
         masks: per hidden layer, bool ``[P, n_l]`` of the pinned entries (``|z| < pin_tol``).
         z: ``[K]`` pinned pre-activations (layer-major, then sample, then unit).
         normals: ``[K, N]`` their gradients ``n_k``.
@@ -139,6 +143,7 @@ class KinkPoint:
 
     objective: float
     grad: torch.Tensor
+    subgrad: torch.Tensor
     masks: tuple[torch.Tensor, ...]
     z: torch.Tensor
     normals: torch.Tensor
@@ -154,25 +159,98 @@ class KinkPoint:
         return int(self.z.numel())
 
 
-def kink_stationarity(grad, jumps) -> tuple[float, np.ndarray]:
-    """``min_{alpha in [0,1]^K} |grad + jumps^T alpha|`` and its minimiser.
+def kink_stationarity(grad, jumps, groups=(), *, vector: bool = False):
+    """Distance from 0 to ``grad + box(jumps) + sum of hulls(groups)`` and the marginal ``alpha``.
 
     Args:
         grad: ``[N]``.
-        jumps: ``[K, N]`` (``K = 0`` allowed: then the result is ``|grad|``).
+        jumps: ``[K, N]`` (``K = 0`` allowed: then, without groups, the result is ``|grad|``).
+        groups: coupled groups ``(entries, patterns, vertices)``: ``entries`` the indices (into
+            ``jumps``) of the pinned entries of one training point in several layers,
+            ``patterns`` ``[V, G]`` 0/1 and ``vertices`` ``[V, N]`` the exact gradient changes
+            when the entries marked 1 are put on their upper piece (all ``2^G - 1`` non-empty
+            patterns). The group contributes the convex hull of ``{0} U vertices`` instead of the
+            box of its entries' jumps.
+
+        vector: also return the minimal-norm element ``v [N]`` of the set.
 
     Returns:
-        ``(distance, alpha [K])``.
+        ``(distance, alpha [K])`` (and ``v`` if asked); for grouped entries ``alpha_k`` is the
+        weight of the patterns that switch entry k on.
+
+    Without groups the problem is a bounded least-squares problem (``bvls``, exact). With groups
+    it is a quadratic programme (``SLSQP``, started from the ``bvls`` solution with the groups'
+    entries treated as a box), solved on the problem scaled by ``|grad|``.
     """
-    from scipy.optimize import lsq_linear
+    from scipy.optimize import lsq_linear, minimize
 
     g = np.asarray(grad, dtype=np.float64)
     J = np.asarray(jumps, dtype=np.float64).reshape(-1, g.size)
-    if J.shape[0] == 0:
-        return float(np.linalg.norm(g)), np.zeros(0)
+    K = J.shape[0]
+    if K == 0:
+        return (float(np.linalg.norm(g)), np.zeros(0)) + ((g.copy(),) if vector else ())
     res = lsq_linear(J.T, -g, bounds=(0.0, 1.0), method="bvls", tol=1e-14)
     alpha = np.clip(res.x, 0.0, 1.0)
-    return float(np.linalg.norm(g + J.T @ alpha)), alpha
+    if not groups:
+        v = g + J.T @ alpha
+        return (float(np.linalg.norm(v)), alpha) + ((v,) if vector else ())
+    grouped = np.zeros(K, dtype=bool)
+    for entries, _, _ in groups:
+        grouped[list(entries)] = True
+    free = np.flatnonzero(~grouped)
+    cols = [J[free].T] + [np.asarray(v, dtype=np.float64).T for _, _, v in groups]
+    A = np.concatenate(cols, axis=1)  # [N, n_free + sum V]
+    sizes = [len(v) for _, _, v in groups]
+    scale = max(float(np.linalg.norm(g)), 1e-300)
+    b = g / scale
+    A = A / scale
+    # start: the box solution, mapped onto the pattern weights of each group (product measure)
+    x0 = [alpha[free]]
+    for entries, pats, _ in groups:
+        a = alpha[list(entries)]
+        pats = np.asarray(pats, dtype=np.float64)
+        x0.append(np.prod(np.where(pats > 0, a, 1 - a), axis=1))
+    x0 = np.concatenate(x0)
+    n_free = len(free)
+    cons = []
+    start = n_free
+    for n in sizes:
+        sl = slice(start, start + n)
+        cons.append(
+            {
+                "type": "ineq",
+                "fun": lambda z, sl=sl: 1.0 - z[sl].sum(),
+                "jac": lambda z, sl=sl: -np.eye(len(z))[sl].sum(0),
+            }
+        )
+        start += n
+    bounds = [(0.0, 1.0)] * n_free + [(0.0, 1.0)] * sum(sizes)
+    out = minimize(
+        lambda z: 0.5 * float(np.sum((b + A @ z) ** 2)),
+        x0,
+        jac=lambda z: A.T @ (b + A @ z),
+        bounds=bounds,
+        constraints=cons,
+        method="SLSQP",
+        options={"ftol": 1e-30, "maxiter": 500},
+    )
+    z = np.clip(out.x, 0.0, 1.0)
+    start = n_free
+    for n in sizes:  # keep each group's weights on the simplex
+        tot = z[start : start + n].sum()
+        if tot > 1:
+            z[start : start + n] /= tot
+        start += n
+    v = (b + A @ z) * scale
+    dist = float(np.linalg.norm(v))
+    alpha_out = alpha.copy()
+    alpha_out[free] = z[:n_free]
+    start = n_free
+    for (entries, pats, _), n in zip(groups, sizes, strict=True):
+        w = z[start : start + n]
+        alpha_out[list(entries)] = np.asarray(pats, dtype=np.float64).T @ w
+        start += n
+    return (dist, alpha_out) + ((v,) if vector else ())
 
 
 def _masks(theta, spec, x, pin_tol, old=None):
@@ -182,6 +260,53 @@ def _masks(theta, spec, x, pin_tol, old=None):
     if old is not None:
         new = [a | b for a, b in zip(new, old, strict=True)]
     return new
+
+
+def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10):
+    """Exact gradient changes of the training points pinned in two or more layers.
+
+    For such a point ``mu`` with pinned entries ``G`` (``|G| <= max_group``; larger groups keep
+    the box model), every non-empty pattern ``s`` of ``G`` gives the vertex
+    ``grad l_mu(s on the upper piece) - grad l_mu(all on the lower piece)`` (``l_mu`` = the point's
+    term of the MSE, divided by P). Returns :func:`kink_stationarity`'s ``groups``.
+    """
+    import itertools
+
+    from ..train import get_loss
+
+    loss = get_loss("mse")
+    locs = [(l, int(i), int(u)) for l, m in enumerate(masks) for i, u in m.nonzero().tolist()]
+    by_sample: dict[int, list[int]] = {}
+    for k, (_, i, _) in enumerate(locs):
+        by_sample.setdefault(i, []).append(k)
+    P = x.shape[0]
+    groups = []
+    for i, ks in sorted(by_sample.items()):
+        if len({locs[k][0] for k in ks}) < 2 or len(ks) > max_group:
+            continue
+        xi, yi = x[i : i + 1], y[i : i + 1]
+        mi = [m[i : i + 1] for m in masks]
+
+        def grad_with(up, xi=xi, yi=yi, mi=mi):
+            def f(t):
+                out, _ = _forward(t, spec, xi, mi, upper=up)
+                return loss.per_sample(out, yi).sum() / P
+
+            return torch.func.grad(f)(theta)
+
+        base = grad_with(None)
+        pats, verts = [], []
+        for bits in itertools.product((0, 1), repeat=len(ks)):
+            if not any(bits):
+                continue
+            up = [torch.zeros_like(m) for m in mi]
+            for bit, k in zip(bits, ks, strict=True):
+                if bit:
+                    up[locs[k][0]][0, locs[k][2]] = True
+            pats.append(bits)
+            verts.append((grad_with(up) - base).cpu().numpy())
+        groups.append((ks, np.array(pats), np.array(verts)))
+    return groups
 
 
 def kink_point(theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=None) -> KinkPoint:
@@ -215,7 +340,8 @@ def kink_point(theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=Non
         normals = theta.new_zeros((0, N))
         z = theta.new_zeros(0)
     jumps = (hi - lo) * c[:, None] * normals
-    s, alpha = kink_stationarity(g.cpu().numpy(), jumps.cpu().numpy())
+    groups = _coupled_groups(theta, spec, x, y, masks)
+    s, alpha, v = kink_stationarity(g.cpu().numpy(), jumps.cpu().numpy(), groups, vector=True)
     if K:
         _, sv, vh = torch.linalg.svd(normals, full_matrices=True)
         r = int((sv > 1e-10 * sv[0]).sum()) if sv.numel() and sv[0] > 0 else 0
@@ -226,6 +352,7 @@ def kink_point(theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=Non
     return KinkPoint(
         objective=float(obj.detach()),
         grad=g,
+        subgrad=torch.as_tensor(v, dtype=g.dtype, device=g.device),
         masks=tuple(masks),
         z=z,
         normals=normals,
@@ -293,41 +420,43 @@ def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64):
 
 
 def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
-    """Leave the kink with the steepest one-sided descent (active-set release).
+    """Leave the kinks that block descent: a step along minus the minimal-norm subgradient.
 
-    With multipliers ``lambda`` (:func:`stratum_multipliers`) and jump coefficients
-    ``c~_k = J_k . n_k / |n_k|^2``, moving only ``z_k`` (along the dual direction ``d_k``,
-    ``n_j . d_k = delta_jk``) changes ``F`` at the rate ``lambda_k`` to the lower side and
-    ``c~_k - lambda_k`` to the upper side. The most negative rate is taken with ``|dz_k| = delta``
-    (halved until ``F`` decreases, down to ``delta / 8``, which stays above the pinning threshold).
-    Returns ``(theta, masks without k)`` or None when no rate is negative or no step decreases
-    ``F``.
+    ``v`` (:attr:`KinkPoint.subgrad`, from :func:`kink_stationarity`) is the element of the
+    subdifferential model nearest to 0, and ``d = -v`` the nonsmooth steepest-descent
+    direction: its one-sided rate is ``-|v|^2`` for every piece. Optimality of ``alpha`` gives
+    ``J_k . v = 0`` for ``0 < alpha_k < 1`` (those kinks stay pinned to first order), while the
+    kinks at a bound are left towards the side that decreases ``F``. The step length makes the
+    largest ``|dz_k|`` equal ``delta`` and is then multiplied by 4 while ``F`` keeps decreasing
+    (halved down to ``delta / 8`` if ``F`` does not decrease at first).
+
+    Returns ``(theta, masks)`` with the kinks now farther than ``delta / 16`` from 0 unpinned, or
+    None when no step decreases ``F``.
     """
-    lam = stratum_multipliers(kp)
-    nn = (kp.normals * kp.normals).sum(1)
-    ct = torch.where(nn > 0, (kp.jumps * kp.normals).sum(1) / torch.where(nn > 0, nn, 1.0), 0.0)
-    rates = torch.stack([lam, ct - lam])  # [2, K]: lower side, upper side
-    j = int(torch.argmin(rates))
-    side, k = divmod(j, kp.n_pinned)
-    if float(rates[side, k]) >= 0:
+    d = -kp.subgrad
+    rate = float((kp.normals @ d).abs().max()) if kp.n_pinned else 0.0
+    if rate <= 0 or float(d.norm()) == 0:
         return None
-    d = torch.linalg.pinv(kp.normals, rtol=1e-10)[:, k] * (1.0 if side else -1.0)
+    t = delta / rate
     f0 = _true_objective(theta, spec, x, y, l2)
-    for _ in range(4):
-        new = theta + delta * d
-        if _true_objective(new, spec, x, y, l2) < f0:
+    best = None
+    for h in (t, t / 2, t / 4, t / 8):
+        f = _true_objective(theta + h * d, spec, x, y, l2)
+        if f < f0:
+            best = (h, f)
             break
-        delta = 0.5 * delta
-    else:
+    if best is None:
         return None
-    masks = [m.clone() for m in kp.masks]
-    flat = torch.cat([m.flatten() for m in masks]).nonzero().flatten()
-    idx = int(flat[k])  # k-th pinned entry in layer-major, sample, unit order
-    for m in masks:
-        if idx < m.numel():
-            m.view(-1)[idx] = False
+    for _ in range(20):
+        h = 4.0 * best[0]
+        f = _true_objective(theta + h * d, spec, x, y, l2)
+        if f >= best[1]:
             break
-        idx -= m.numel()
+        best = (h, f)
+    new = theta + best[0] * d
+    with torch.no_grad():
+        _, zs = _forward(new, spec, x, kp.masks)
+    masks = [m & (z.abs() < delta / 16) for m, z in zip(kp.masks, zs, strict=True)]
     return new, masks
 
 
@@ -383,13 +512,18 @@ def polish_on_kinks(
     kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol)
     H = None
     steps = 0
+    restored = False
     for it in range(max_steps + 1):
-        if kp.stationarity < grad_tol or it == max_steps:
+        on_kinks = not kp.n_pinned or float(kp.z.abs().max()) < 1e-12
+        if (kp.stationarity < grad_tol and (on_kinks or restored)) or it == max_steps:
+            # converged; at most one more step puts the pinned entries back on their kinks to
+            # round-off (the restoration is quadratic), so that s is the Clarke measure
             note("converged" if kp.stationarity < grad_tol else "max_steps")
             break
+        restored = kp.stationarity < grad_tol
         normal = math.sqrt(max(kp.stationarity**2 - kp.tangent_grad**2, 0.0))
-        if kp.n_pinned and kp.tangent_grad < max(grad_tol, 0.1 * normal):
-            # stationary on the stratum, but a multiplier is out of its bounds: leave that kink
+        if not restored and kp.n_pinned and kp.tangent_grad < max(grad_tol, 0.01 * normal):
+            # stationary on the stratum, but kinks block descent: leave them
             rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol)
             if rel is None:
                 note("no-release")
