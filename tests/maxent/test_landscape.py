@@ -123,7 +123,7 @@ def test_planted_two_clusters_jump_hysteresis_and_fixed_points():
     assert abs(fp.free_entropy[0] - fp.free_entropy[1]) < 1e-10  # symmetric clusters
 
 
-@pytest.mark.parametrize("predictor", ["previous", "linear", "quadratic"])
+@pytest.mark.parametrize("predictor", ["previous", "linear", "quadratic", "cubic"])
 def test_planted_landscape_same_with_speedups(predictor):
     """Adaptive damping and extrapolated warm starts keep the branches of the authors' scheme
     (fixed damping, start from the previous x): same jumps, same d at every x."""
@@ -142,6 +142,28 @@ def test_planted_landscape_same_with_speedups(predictor):
     # both stop at message changes < 1e-9: overlaps agree far below the 1e-6 asserted
     np.testing.assert_allclose(a.d, b.d, atol=1e-6)
     assert b.iterations.sum() < a.iterations.sum()
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_extrapolation_is_exact_on_polynomials_of_its_order(depth):
+    """The predictor of depth p (previous, linear, quadratic, cubic) continues any polynomial of
+    degree p - 1 in x exactly (up to round-off); extrapolations (p > 1) are clipped to [-1, 1]."""
+    from weightscape.maxent._landscape import _extrapolate
+
+    rng = np.random.default_rng(depth)
+    coef = rng.normal(0, 0.05, (depth, 2, 3, 3))
+    xs = np.array([0.6, 0.55, 0.5, 0.45])[:depth]  # newest first, step -0.05
+
+    def poly(x):
+        return sum(c * x**k for k, c in enumerate(coef))
+
+    hist = [torch.from_numpy(poly(x)) for x in xs]
+    out = _extrapolate(hist, torch.empty(2, 3, 3, dtype=torch.float64))
+    np.testing.assert_allclose(out.numpy(), poly(0.65), atol=1e-14, rtol=0)
+    if depth > 1:
+        big = [100.0 * h for h in hist]
+        clipped = _extrapolate(big, torch.empty(2, 3, 3, dtype=torch.float64))
+        assert float(clipped.abs().max()) == 1.0  # reached and clipped
 
 
 def test_smooth_weak_model_has_no_jump_or_hysteresis():

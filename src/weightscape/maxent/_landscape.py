@@ -59,7 +59,7 @@ __all__ = [
 
 DIRECTIONS = ("down", "up")
 INIT_MESSAGES = ("zero", "random")
-PREDICTORS = ("previous", "linear", "quadratic")
+PREDICTORS = ("previous", "linear", "quadratic", "cubic")
 GAP_AVERAGES = ("down_converged", "up_converged", "all_converged")
 # The grid must hold (x_max - x_min)/x_step steps up to this relative slack (round-off of 0.05).
 GRID_SLACK = 1e-9
@@ -89,8 +89,10 @@ class LandscapeConfig:
         init_scale, seed: see ``init_messages``.
         predictor: warm start at the next ``x`` of a sweep: ``"previous"`` (the messages of the
             previous ``x``, the authors' scheme), ``"linear"`` (extrapolated from the previous
-            two: start error ``O(Δx²)`` instead of ``O(Δx)``) or ``"quadratic"`` (default, from
-            three: ``O(Δx³)``; ≈ 1.8× fewer BP sweeps than ``"previous"`` at N = 200).
+            two: start error ``O(Δx²)`` instead of ``O(Δx)``), ``"quadratic"`` (default, from
+            three: ``O(Δx³)``; ≈ 1.8× fewer BP sweeps than ``"previous"`` at N = 200) or
+            ``"cubic"`` (from four: ``O(Δx⁴)``; ≈ 17% fewer sweeps than ``"quadratic"`` on the
+            N = 675 benchmark model, 2-8% on planted two-cluster models, same jumps).
             Extrapolations are clipped to [-1, 1] and restart at each sweep's first point; BP then
             converges to the fixed point continuing the current branch, as with ``"previous"``
             (checked on the planted two-cluster model, where both give the same jumps).
@@ -388,8 +390,11 @@ def _extrapolate(history: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor
         return out.copy_(history[0])
     if len(history) == 2:
         torch.mul(history[0], 2.0, out=out).sub_(history[1])
-    else:
+    elif len(history) == 3:
         torch.sub(history[0], history[1], out=out).mul_(3.0).add_(history[2])
+    else:  # 4 h0 - 6 h1 + 4 h2 - h3
+        torch.sub(history[0], history[3], out=out, alpha=0.25).sub_(history[1], alpha=1.5)
+        out.add_(history[2]).mul_(4.0)
     return out.clamp_(-1.0, 1.0)
 
 
