@@ -91,7 +91,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--accel", default="adaptive", help="ours: adaptive or none")
-    ap.add_argument("--predictor", default="quadratic", help="ours: previous, linear, quadratic")
+    ap.add_argument(
+        "--predictor", default="quadratic", help="ours: previous, linear, quadratic, cubic"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -122,9 +124,11 @@ def main() -> None:
         torch.cuda.synchronize()
     t_ours = time.perf_counter() - t0
     it_ours = int(ours[0].iterations.sum())
+    it_all = int(sum(int(r.iterations.sum()) for r in ours))
     print(f"ours:     {t_ours:8.2f} s for {args.references} reference(s); reference 0: "
           f"{it_ours} sweeps, {t_ours / args.references / (2 * K) * 1e3:.1f} ms per tilt "
-          f"per reference, unconverged {int((~ours[0].converged).sum())}")  # fmt: skip
+          f"per reference, {t_ours / it_all * 1e3:.2f} ms per sweep (all work / all sweeps), "
+          f"unconverged {int((~ours[0].converged).sum())}")  # fmt: skip
 
     # baseline (one reference; NumPy on the CPU)
     J = model.J.numpy()
@@ -134,7 +138,8 @@ def main() -> None:
     t_one = time.perf_counter() - t0
     t_base = t_one * args.references
     print(f"baseline: {t_one:8.2f} s for 1 reference ({it_base} sweeps, "
-          f"{t_one / (2 * K) * 1e3:.1f} ms per tilt, unconverged {int((~c_base).sum())}); "
+          f"{t_one / (2 * K) * 1e3:.1f} ms per tilt, {t_one / it_base * 1e3:.2f} ms per sweep, "
+          f"unconverged {int((~c_base).sum())}); "
           f"x {args.references} references = {t_base:.2f} s")  # fmt: skip
     both = c_base & ours[0].converged
     dd = float(np.abs(d_base - ours[0].d)[both].max()) if both.any() else float("nan")
