@@ -202,7 +202,7 @@ class RealNetConfig:
     max_steps: int = 20_000
     history: int = 20
     newton_steps: int = 12
-    kink_steps: int = 40
+    kink_steps: int = 100
     hessian: bool = True
     width_cutoff: float = 1e-8
     kink_tol: float = 1e-6
