@@ -237,7 +237,7 @@ class _Kernel:
         b = M.shape[0]
         Yt = self.cavity_yt(M, ws.T[:b])
         plus, minus = self.log_factors(Yt, ws.A[:b])
-        H = h + 0.5 * (plus - minus)
+        H = torch.add(h, plus.sub_(minus), alpha=0.5)
         m = torch.tanh(H)[:, :, None]
         # 1 - m_i y: as mul + add (an addcmul with two broadcast operands is not vectorised)
         den = torch.mul(Yt, m.neg(), out=ws.A[:b]).add_(1.0)
@@ -366,18 +366,21 @@ def _solve(
     damp = np.full(B, d0) if damping is None or not adaptive else damping.astype(np.float64)
     prev = np.full(B, math.inf)
     out_M = None
+    step_d, step = None, None
     for it in range(config.max_iter):
         b = M.shape[0]
         negR = kern.residual(ha, M, ws)  # M - F(M)
-        step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
+        if step_d is None or not np.array_equal(step_d, damp):  # (1 - d) only when d changed
+            step_d = damp
+            step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
         M.addcmul_(negR, step, value=-1.0)  # damped step M + (1 - d)(F(M) - M)
         if n > 1:
             flat = negR.view(b, -1)
-            if use_max:  # max |R| as max(max R, -min R): two read-only passes, no |R| buffer
-                crit = torch.maximum(flat.amax(1), flat.amin(1).neg_())
+            if use_max:  # max |R| = max(max R, -min R): two read-only passes, no |R| buffer
+                hi, lo = torch.stack((flat.amax(1), flat.amin(1))).to(torch.float64).cpu().numpy()
+                crit = np.maximum(hi, -lo) * scale
             else:
-                crit = flat.abs().mean(1)
-            crit = (crit * scale).to(torch.float64).cpu().numpy()
+                crit = flat.abs().mean(1).to(torch.float64).cpu().numpy() * scale
         else:
             crit = np.zeros(b)
         if not np.isfinite(crit).all():
