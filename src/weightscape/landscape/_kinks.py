@@ -30,24 +30,31 @@ the distance from 0 to the convex hull of those gradients: the Clarke subdiffere
 ``s = |grad F|`` when nothing is pinned, so ``s < grad_tol`` is the spec's criterion wherever
 ``F`` is smooth. Because the ``J_k`` are normal to ``T``, ``s`` splits exactly into the tangent
 gradient ``|P_T grad F_-|`` (the gradient restricted to the smooth directions) and a bounded
-least-squares residual in the normal space (:func:`scipy.optimize.lsq_linear`, ``bvls``). The
-model is exact for one hidden layer; with pinned entries of *different layers on the same training
-point* ("coupled", counted) the backprop gradient is multilinear in the ``alpha`` and the box is
-the first-order part of it (stated, not corrected).
+least-squares residual in the normal space (:func:`scipy.optimize.lsq_linear`, ``bvls``).
+Entries of one layer combine linearly, and so do entries of different training points (``F`` is a
+sum over points), so the box is exact for one hidden layer. A training point pinned in *several
+layers* ("coupled", counted) makes the backprop gradient multilinear in its entries' pieces: its
+entries then contribute the convex hull of the exact gradient changes of all ``2^G - 1``
+non-empty patterns (:func:`_coupled_groups`, up to ``G = 10`` entries per point; beyond that the
+box is kept), and ``s`` is a small quadratic programme (``SLSQP``).
 
-*Minimum on a kink.* ``s < grad_tol`` with ``alpha_k in (0, 1)`` means ``F`` grows linearly off the
-stratum in every normal direction (a V-shaped, "sharp" valley); the second-order condition is then
-on ``T`` alone: the Hessian of the Lagrangian ``F_- + sum_k lambda_k z_k`` (multipliers
-``lambda = alpha * (a_+ - a_-) * c``) restricted to ``T`` must have no negative eigenvalue. Its
+*Minimum on a kink.* ``s < grad_tol`` is first-order (Clarke) stationarity, necessary for a
+minimum. With ``alpha_k in (0, 1)`` ``F`` grows linearly off the stratum in every normal direction
+(a V-shaped, "sharp" valley); the second-order condition is then on ``T`` alone: the Hessian of
+the Lagrangian ``F_- + sum_k lambda_k z_k`` (least-squares multipliers of
+``grad F_- + sum_k lambda_k n_k = 0``) restricted to ``T`` must have no negative eigenvalue. Its
 spectrum (``N - rank`` values) replaces the Hessian spectrum of a smooth minimum; the ``K`` sharp
 directions have no finite curvature and no width at second order.
 
-*Minimiser* (:func:`polish_on_kinks`): sequential quadratic programming on the stratum (Newton
-on ``T`` with the Lagrangian Hessian plus a Gauss–Newton restoration ``-n^+ z`` of the pinned
-pre-activations; Levenberg–Marquardt damping where the reduced Hessian is not positive definite,
-raised until ``F`` decreases); an entry that comes within ``pin_tol`` of its kink joins the pinned
-set. It converges quadratically onto a stratum minimum; whether that point is Clarke stationary is
-decided afterwards by ``s`` alone.
+*Minimiser* (:func:`polish_on_kinks`), an active-set method: sequential quadratic programming on
+the stratum (Newton on ``T`` with the Lagrangian Hessian plus a Gauss–Newton restoration
+``-n^+ z`` of the pinned pre-activations; Levenberg–Marquardt damping where the reduced Hessian is
+not positive definite, raised until ``F`` decreases); a line search along each step that stops at
+the first local minimum of ``F`` over the kinks the step crosses, pinning that kink; and, once the
+point is stationary on its stratum but ``s`` is not small, a release step along minus the
+minimal-norm element of the subdifferential model (the nonsmooth steepest-descent direction),
+which unpins the kinks that block descent. Whether the end point is stationary is decided by
+``s`` alone.
 """
 
 from __future__ import annotations
