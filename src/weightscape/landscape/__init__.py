@@ -19,6 +19,8 @@ Study B, real-network half and the study:
   setting (L-BFGS + damped Newton to a gradient norm), Hessian spectra (full and with the
   rescaling modes removed), distinct minima, distances, overlaps, log-width slope; the
   ``landscape.realnet`` sweep task.
+* Minima of relu nets on kinks (:mod:`._kinks`): the stationarity measure (distance from 0 to
+  the subdifferential over the pinned pre-activations) and the active-set SQP minimiser.
 * Study tables and verdict rule (:mod:`._study`), figures (:mod:`._figures`), and
   ``weightscape reproduce landscape`` (:mod:`.reproduce`, imported on demand).
 """
@@ -58,6 +60,7 @@ from ._figures import (
     spin_logvolume_figure,
     spin_overlaps_figure,
 )
+from ._kinks import KinkPoint, KinkPolish, kink_point, kink_stationarity, polish_on_kinks
 from ._minima import (
     DescentConfig,
     MinimaSet,
@@ -190,6 +193,12 @@ __all__ = [  # noqa: RUF022 - grouped by topic, not sorted
     "pairwise_rms_distances",
     "clustering_index",
     "register_realnet_task",
+    # relu minima on kinks
+    "KinkPoint",
+    "KinkPolish",
+    "kink_point",
+    "kink_stationarity",
+    "polish_on_kinks",
     # study tables and verdict rule
     "spin_counts",
     "spin_minima",

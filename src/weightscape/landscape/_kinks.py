@@ -67,7 +67,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["KinkPoint", "kink_point", "kink_stationarity", "polish_on_kinks"]
+__all__ = ["KinkPoint", "KinkPolish", "kink_point", "kink_stationarity", "polish_on_kinks"]
 
 KINK_ACTIVATIONS = ("relu", "leaky_relu")
 
