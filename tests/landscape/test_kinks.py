@@ -12,8 +12,13 @@ import scipy.optimize as so
 import torch
 
 from weightscape.curvature import flatten_params, unflatten_params
-from weightscape.landscape import RealNetConfig, run_realnet
-from weightscape.landscape import kink_point, kink_stationarity, polish_on_kinks
+from weightscape.landscape import (
+    RealNetConfig,
+    kink_point,
+    kink_stationarity,
+    polish_on_kinks,
+    run_realnet,
+)
 from weightscape.nets import Ensemble, MLPSpec, mlp_forward
 from weightscape.train import get_loss
 
