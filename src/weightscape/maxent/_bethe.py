@@ -187,8 +187,8 @@ class _Kernel:
 
     A sweep works on ``Yt[b, i, j] = y_{j→i} = tanh J_ij · m_{j→i}`` (the transposed messages
     times ``tanh J``, ``J`` symmetric): the fields are then row sums and the new message
-    ``m_{i→j}`` sits at ``[i, j]``, so the only cache-hostile operation is one transposed copy
-    of ``M`` per sweep.
+    ``m_{i→j}`` sits at ``[i, j]``, so the only cache-hostile operation is one transposed read
+    of ``M`` per sweep (fused into the multiplication by ``tanh J``).
     """
 
     def __init__(self, J: torch.Tensor):
