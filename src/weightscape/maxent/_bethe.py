@@ -178,8 +178,8 @@ class _Workspace:
 
     def __init__(self, b: int, n: int, dtype, device):
         self.T = torch.empty(b, n, n, dtype=dtype, device=device)  # Yᵀ, then numerators
-        self.A = torch.empty(b, n, n, dtype=dtype, device=device)  # factors, then denominators
-        self.R = torch.empty(b, n, n, dtype=dtype, device=device)  # M - F(M)
+        self.A = torch.empty(b, n, n, dtype=dtype, device=device)  # factors, den, then M - F(M)
+        self.R = torch.empty(b, n, n, dtype=dtype, device=device)  # thermodynamics: m m
 
 
 class _Kernel:
@@ -228,7 +228,7 @@ class _Kernel:
         return plus, minus
 
     def residual(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace) -> torch.Tensor:
-        """``M - F(M)`` ``[b, N, N]`` (in ``ws.R``), ``F`` the undamped BP update.
+        """``M - F(M)`` ``[b, N, N]`` (in ``ws.A``), ``F`` the undamped BP update.
 
         ``F(M)[i, j] = (m_i - y_{j→i}) / (1 - m_i y_{j→i})`` is folded into the subtraction
         (one ``addcdiv``). The large temporaries live in the preallocated workspace ``ws``
@@ -248,7 +248,7 @@ class _Kernel:
                 idx = bad.nonzero(as_tuple=True)
                 fix = idx, torch.tanh(H[idx[0], idx[1]] - torch.atanh(Yt[idx]))
         num = torch.sub(m, Yt, out=Yt)
-        negR = torch.addcdiv(M, num, den, value=-1.0, out=ws.R[:b])
+        negR = torch.addcdiv(M, num, den, value=-1.0, out=den)  # in place of den: 4 hot arrays
         if fix is not None:
             idx, F = fix
             negR[idx] = M[idx] - F
