@@ -205,6 +205,7 @@ class _Kernel:
         self.guard = tmax > 1.0 - SUBTRACTION_GUARD
         self.one = torch.ones(1, dtype=J.dtype, device=J.device)
         self.lncosh = 0.5 * float(torch.log(torch.cosh(J)).sum())  # Σ_{i<j} ln cosh J_ij
+        self._pair = None  # see pair_constants
 
     def _log_prod(self, X: torch.Tensor) -> torch.Tensor:
         """``Σ_j log X[b, i, j]`` ``[b, N]`` by products over chunks of ``j``."""
@@ -258,29 +259,43 @@ class _Kernel:
     def thermodynamics(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace):
         """``(m, H, -βf, βe)`` at messages ``M`` ``[b, N, N]`` with fields ``h`` ``[b, N]``.
 
-        The sums of ``ln(1 - y²) = ln(1 + y) + ln(1 - y)`` and ``ln(1 + t m m)`` are taken as
-        logs of chunked products, like the fields.
+        With ``p = t m_{i→j} m_{j→i} = m_{i→j} y_{j→i}``: the sums of ``ln(1 - y²) = ln(1 + y) +
+        ln(1 - y)`` and of ``ln(1 + p)`` are taken as logs of chunked products, like the fields,
+        and the pair energy as ``Σ J C = Σ K · (t² + p) / (1 + p)`` with ``K = J / t`` (1 where
+        ``J = 0``), i.e. ``J · (t + m m) / (1 + t m m)`` without forming ``m m``.
         """
         n = self.n
         b = M.shape[0]
-        Yt = ws.T[:b].copy_(M.transpose(1, 2))
-        mm = torch.mul(M, Yt, out=ws.R[:b])  # m_{i→j} m_{j→i}
-        Yt.mul_(self.t)
-        if self.clamp:
-            Yt.clamp_(-1.0 + ATANH_GUARD, 1.0 - ATANH_GUARD)
+        Yt = self.cavity_yt(M, ws.T[:b])
         plus, minus = self.log_factors(Yt, ws.A[:b])
         H = h + 0.5 * (plus - minus)
         m = torch.tanh(H)
         aH = H.abs()
         log2cosh = aH + torch.log1p(torch.exp(-2.0 * aH))  # = ln(2 cosh H)
         site_y = 0.5 * (plus + minus).sum(1)  # ½ Σ_{k≠i} ln(1 - y_{k→i}²)
-        tmm = torch.addcmul(self.one, self.t, mm, out=ws.A[:b])  # 1 + t m m
-        edge = 0.5 * self._log_prod(tmm).sum(1)
+        p = torch.mul(M, Yt, out=ws.R[:b])  # t m_{i→j} m_{j→i}
+        P = torch.add(p, 1.0, out=ws.A[:b])
+        edge = 0.5 * self._log_prod(P).sum(1)
         free_entropy = (self.lncosh + log2cosh.sum(1) + site_y - edge) / n
-        C = torch.add(self.t, mm, out=Yt).div_(tmm.clamp_min_(PAIR_DENOM_GUARD))
-        pair = 0.5 * C.mul_(self.J).sum(dim=(1, 2))  # J has a zero diagonal
+        if self.clamp:
+            P.clamp_min_(PAIR_DENOM_GUARD)
+        K, t2 = self.pair_constants()
+        tC = p.add_(t2).div_(P)  # t C = (t² + p) / (1 + p)
+        if b == 1:  # ½ Σ_ij J_ij C_ij (dot: a one-row mv is much slower)
+            pair = 0.5 * torch.dot(tC.view(-1), K.view(-1)).view(1)
+        else:
+            pair = 0.5 * torch.mv(tC.view(b, -1), K.view(-1))
         energy = -(pair + (h * m).sum(1)) / n
         return m, H, free_entropy, energy
+
+    def pair_constants(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(J / tanh J, tanh² J)`` ``[N, N]`` each (``J / tanh J = 1`` where ``tanh J = 0``),
+        made on first use and kept."""
+        if self._pair is None:
+            t0 = self.t == 0
+            K = torch.where(t0, 1.0, self.J / torch.where(t0, 1.0, self.t))
+            self._pair = K, self.t * self.t
+        return self._pair
 
 
 def _as_fields(model: IsingModel, fields) -> tuple[torch.Tensor, bool]:
