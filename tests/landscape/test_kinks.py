@@ -56,6 +56,112 @@ def test_kink_stationarity_oracles():
     assert d < 1e-14 and np.allclose(a, [0.2, 0.7])
 
 
+def _random_groups(rng, N, sizes, scale=1.0):
+    groups, start = [], 0
+    for G in sizes:
+        pats = np.array([b for b in np.ndindex(*(2,) * G) if any(b)])
+        groups.append(
+            (list(range(start, start + G)), pats, scale * rng.standard_normal((len(pats), N)))
+        )
+        start += G
+    return groups
+
+
+def _hull_certificate(g, J, groups, v):
+    """Independent checks of a claimed minimal-norm point ``v`` of ``g + box(J free) + hulls``:
+    (1) ``v`` is in the set (a feasibility LP for the vertex weights, HiGHS); (2) the duality
+    lower bound ``min_u (v . u) / |v|`` over the set (each block minimised on its own)."""
+    K, N = J.shape
+    grouped = sorted(k for e, _, _ in groups for k in e)
+    free = [k for k in range(K) if k not in grouped]
+    cols, blocks = [], []
+    for b, k in enumerate(free):
+        cols += [np.zeros(N), J[k]]
+        blocks += [b, b]
+    for j, (_, _, V) in enumerate(groups):
+        cols += [np.zeros(N), *V]
+        blocks += [len(free) + j] * (len(V) + 1)
+    A = np.array(cols).T
+    B = np.zeros((max(blocks) + 1, len(blocks)))
+    B[blocks, np.arange(len(blocks))] = 1.0
+    lp = so.linprog(
+        np.zeros(len(blocks)),
+        A_eq=np.vstack([A, B]),
+        b_eq=np.concatenate([v - g, np.ones(len(B))]),
+        bounds=(0, None),
+        method="highs",
+    )
+    low = float(v @ g) + sum(min(0.0, float(v @ J[k])) for k in free)
+    low += sum(min(0.0, float((V @ v).min())) for _, _, V in groups)
+    return lp.status == 0, low / max(np.linalg.norm(v), 1e-300)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_active_set_qp_is_the_minimal_norm_point(seed):
+    # the QP of coupled groups: the active-set solver's point lies in the set (feasibility LP)
+    # and meets the duality lower bound; SLSQP (the former solver) never does better
+    rng = np.random.default_rng(seed)
+    N = 9
+    groups = _random_groups(rng, N, [2, 3])
+    J = rng.standard_normal((5 + 3, N))  # entries 0..4 grouped, 5..7 free
+    if seed % 2:  # 0 inside the set: distance 0
+        g = -(0.4 * J[5] + 0.7 * J[6] + 0.25 * groups[1][2][3] + 0.5 * groups[0][2][0])
+    else:
+        g = 3.0 * rng.standard_normal(N)
+    d, a, v = kink_stationarity(g, J, groups, vector=True)
+    assert d == pytest.approx(np.linalg.norm(v), rel=1e-12, abs=1e-14)
+    feasible, low = _hull_certificate(g, J, groups, v)
+    assert feasible
+    if d > 1e-9 * np.linalg.norm(g):  # (at v = 0 the bound is 0 <= d, nothing to check)
+        assert d - low <= 1e-9 * np.linalg.norm(g)
+    d_ref, _ = kink_stationarity(g, J, groups, method="slsqp")
+    assert d <= d_ref + 1e-9 * np.linalg.norm(g)
+    if seed % 2:
+        assert d < 1e-9 * np.linalg.norm(g)
+    else:
+        assert d > 1e-3  # a case where the set does not reach 0 (non-vacuous)
+    assert np.all((a >= 0) & (a <= 1))
+
+
+def test_min_norm_blocks_against_enumeration_of_faces():
+    # brute force: the min-norm point of a product of simplices is the best KKT point over all
+    # choices of one face per block (affine least squares on every face, kept if feasible)
+    import itertools
+
+    from weightscape.landscape._kinks import _min_norm_blocks
+
+    rng = np.random.default_rng(7)
+    N, sizes = 4, [2, 3, 2]
+    A = rng.standard_normal((N, sum(sizes)))
+    b = 2.0 * rng.standard_normal(N)
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    starts = np.cumsum([0, *sizes[:-1]])
+    best = math.inf
+    faces = [
+        [c for r in range(1, n + 1) for c in itertools.combinations(range(s, s + n), r)]
+        for s, n in zip(starts, sizes, strict=True)
+    ]
+    for choice in itertools.product(*faces):
+        # weights on the chosen vertices: min |b + A w| with per-block sums 1 (KKT system)
+        idx = [i for f in choice for i in f]
+        E = np.zeros((len(choice), len(idx)))
+        for j, f in enumerate(choice):
+            E[j, [idx.index(i) for i in f]] = 1.0
+        M = A[:, idx]
+        kkt = np.block([[M.T @ M, E.T], [E, np.zeros((len(choice), len(choice)))]])
+        rhs = np.concatenate([-M.T @ b, np.ones(len(choice))])
+        w = np.linalg.lstsq(kkt, rhs, rcond=None)[0][: len(idx)]
+        if np.all(w >= -1e-12) and np.allclose(E @ w, 1.0):
+            best = min(best, float(np.linalg.norm(b + M @ w)))
+    w0 = np.zeros(sum(sizes))
+    w0[starts] = 1.0
+    w, _, ok = _min_norm_blocks(b, A, block, w0)
+    assert ok
+    assert np.all(w >= 0) and np.allclose(np.bincount(block, weights=w), 1.0)
+    assert np.linalg.norm(b + A @ w) == pytest.approx(best, rel=1e-10)
+    assert best > 0.1  # 0 is outside the set here
+
+
 def _pinned_net(depth: int, same_sample: bool = False):
     """A random relu net with one pre-activation per hidden layer set exactly to 0 (on samples
     3, 4, ... or all on sample 4: then the pins are coupled)."""

@@ -60,12 +60,12 @@ which unpins the kinks that block descent. Whether the end point is stationary i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_positive
 
 __all__ = ["KinkPoint", "KinkPolish", "kink_point", "kink_stationarity", "polish_on_kinks"]
 
@@ -166,7 +166,89 @@ class KinkPoint:
         return int(self.z.numel())
 
 
-def kink_stationarity(grad, jumps, groups=(), *, vector: bool = False):
+def _min_norm_blocks(b, A, block, w0, *, gap_rel: float = 1e-12, max_iter: int | None = None):
+    """Nearest point to 0 of ``b + A w`` over ``w`` in a product of probability simplices.
+
+    Args:
+        b: ``[N]``.
+        A: ``[N, n]`` vertex columns.
+        block: ``[n]`` block id (``0..B-1``) of each column; the weights of a block are ``>= 0``
+            and sum to 1 (a block ``{0, J_k}`` is the segment of one pinned entry, a block
+            ``{0, vertices}`` the hull of a coupled group).
+        w0: ``[n]`` feasible start.
+        gap_rel: stop when the duality gap is below ``gap_rel |r|^2 + 1e-15 B a^2`` (``r = b + A
+            w``, ``B`` blocks, ``a`` the largest norm of ``b`` and the columns; the second term
+            is the round-off of the gap): then ``|r| - min |r| <= gap / |r|``.
+
+    Returns:
+        ``(w [n], iterations, converged)``.
+
+    A primal active-set method (Lawson–Hanson's NNLS generalised to simplex blocks): minimise
+    on the affine hull of the free vertices of each block (one least-squares solve), step back
+    to the feasible set when a weight would turn negative (dropping that vertex), and when the
+    point is optimal on its face add the vertex of largest first-order decrease. ``r = b + A w``
+    and ``g = A^T r`` give the duality (Frank–Wolfe) gap ``sum_B (w . g - min g)``, an upper
+    bound on ``|r| (|r| - |r*|)``; it certifies the end point (``converged``).
+    """
+    import scipy.linalg as sla
+
+    n = A.shape[1]
+    block = np.asarray(block)
+    B = int(block.max()) + 1
+    w = np.asarray(w0, dtype=np.float64).copy()
+    free = w > 0
+    max_iter = max_iter or 20 * n + 100
+    it = 0
+    a_max = max(float(np.sqrt((A * A).sum(0)).max()), float(np.linalg.norm(b)))
+    while True:
+        while it < max_iter:  # minimise on the face of the free vertices
+            it += 1
+            F = np.flatnonzero(free)
+            order = F[np.argsort(w[F], kind="stable")]
+            piv = np.full(B, -1)
+            piv[block[order]] = order  # per block the free vertex of largest weight
+            others = F[F != piv[block[F]]]
+            c = b + A[:, piv].sum(1)
+            if others.size:
+                D = A[:, others] - A[:, piv[block[others]]]
+                u = sla.lstsq(D, -c, lapack_driver="gelsy", check_finite=False)[0]
+            else:
+                u = np.zeros(0)
+            wn = np.zeros(n)
+            wn[others] = u
+            np.add.at(wn, piv, 1.0)
+            np.add.at(wn, piv[block[others]], -u)
+            if np.all(wn[F] > 0):
+                w = wn
+                break
+            neg = F[wn[F] <= 0]
+            t = float(np.min(w[neg] / (w[neg] - wn[neg])))
+            w = np.where(free, w + t * (wn - w), 0.0)
+            out = neg[w[neg] <= 1e-15 * (1 + np.abs(wn[neg]))]
+            if out.size == 0:
+                out = neg[[int(np.argmin(w[neg]))]]
+            w[out] = 0.0
+            free[out] = False
+            w = np.clip(w, 0.0, None)
+            w /= np.bincount(block, weights=w, minlength=B)[block]
+        r = b + A @ w
+        g = A.T @ r
+        low = np.full(B, np.inf)
+        np.minimum.at(low, block, g)
+        gap = np.bincount(block, weights=w * g, minlength=B) - low
+        if float(gap.sum()) <= gap_rel * float(r @ r) + 1e-15 * B * a_max**2:
+            return w, it, True
+        if it >= max_iter:
+            return w, it, False
+        viol = (gap + low)[block] - g  # first-order decrease of moving weight onto a vertex
+        viol[free] = -np.inf
+        k = int(np.argmax(viol))
+        if not viol[k] > 0:
+            return w, it, False
+        free[k] = True
+
+
+def kink_stationarity(grad, jumps, groups=(), *, vector: bool = False, method: str = "active-set"):
     """Distance from 0 to ``grad + box(jumps) + sum of hulls(groups)`` and the marginal ``alpha``.
 
     Args:
@@ -178,19 +260,24 @@ def kink_stationarity(grad, jumps, groups=(), *, vector: bool = False):
             when the entries marked 1 are put on their upper piece (all ``2^G - 1`` non-empty
             patterns). The group contributes the convex hull of ``{0} U vertices`` instead of the
             box of its entries' jumps.
-
         vector: also return the minimal-norm element ``v [N]`` of the set.
+        method: with groups, the quadratic programme's solver: ``active-set``
+            (:func:`_min_norm_blocks`, exact up to a certified duality gap; falls back to
+            ``slsqp`` if it does not certify) or ``slsqp`` (scipy's SLSQP, the reference).
 
     Returns:
         ``(distance, alpha [K])`` (and ``v`` if asked); for grouped entries ``alpha_k`` is the
         weight of the patterns that switch entry k on.
 
     Without groups the problem is a bounded least-squares problem (``bvls``, exact). With groups
-    it is a quadratic programme (``SLSQP``, started from the ``bvls`` solution with the groups'
-    entries treated as a box), solved on the problem scaled by ``|grad|``.
+    it is a quadratic programme over a product of simplices (one segment ``{0, J_k}`` per
+    ungrouped entry, one hull ``{0} U vertices`` per group), started from the ``bvls`` solution
+    with the groups' entries treated as a box and solved on the problem scaled by ``|grad|``.
     """
-    from scipy.optimize import lsq_linear, minimize
+    from scipy.optimize import lsq_linear
 
+    if method not in ("active-set", "slsqp"):
+        raise ConfigError(f"method={method!r}; allowed: 'active-set', 'slsqp'")
     g = np.asarray(grad, dtype=np.float64)
     J = np.asarray(jumps, dtype=np.float64).reshape(-1, g.size)
     K = J.shape[0]
@@ -219,6 +306,43 @@ def kink_stationarity(grad, jumps, groups=(), *, vector: bool = False):
         x0.append(np.prod(np.where(pats > 0, a, 1 - a), axis=1))
     x0 = np.concatenate(x0)
     n_free = len(free)
+    z = None
+    if method == "active-set":
+        # product of simplices: block k = {0, J_k} per free entry, then {0, vertices} per group
+        # (the zero vertex of each block is an explicit zero column, its weight the slack)
+        n_blocks = n_free + len(sizes)
+        zero_col = np.zeros((g.size, n_blocks))
+        AA = np.concatenate([zero_col, A], axis=1)
+        blk = np.concatenate(
+            [np.arange(n_blocks), np.arange(n_free), np.repeat(np.arange(n_free, n_blocks), sizes)]
+        )
+        w0 = np.concatenate([np.zeros(n_blocks), x0])
+        sums = np.bincount(blk[n_blocks:], weights=x0, minlength=n_blocks)
+        w0[:n_blocks] = np.clip(1.0 - sums, 0.0, None)
+        w0[w0 < 1e-14] = 0.0
+        w0 /= np.bincount(blk, weights=w0, minlength=n_blocks)[blk]
+        w, _, ok = _min_norm_blocks(b, AA, blk, w0)
+        if ok:
+            z = w[n_blocks:]
+    if z is None:
+        z = _slsqp_blocks(b, A, x0, n_free, sizes)
+    v = (b + A @ z) * scale
+    dist = float(np.linalg.norm(v))
+    alpha_out = alpha.copy()
+    alpha_out[free] = z[:n_free]
+    start = n_free
+    for (entries, pats, _), n in zip(groups, sizes, strict=True):
+        w = z[start : start + n]
+        alpha_out[list(entries)] = np.asarray(pats, dtype=np.float64).T @ w
+        start += n
+    return (dist, alpha_out) + ((v,) if vector else ())
+
+
+def _slsqp_blocks(b, A, x0, n_free, sizes):
+    """The same quadratic programme with scipy's SLSQP: ``min |b + A z|^2``, ``z`` in the box
+    for the first ``n_free`` entries, each further block of ``sizes`` with ``z >= 0, sum <= 1``."""
+    from scipy.optimize import minimize
+
     cons = []
     start = n_free
     for n in sizes:
@@ -248,16 +372,7 @@ def kink_stationarity(grad, jumps, groups=(), *, vector: bool = False):
         if tot > 1:
             z[start : start + n] /= tot
         start += n
-    v = (b + A @ z) * scale
-    dist = float(np.linalg.norm(v))
-    alpha_out = alpha.copy()
-    alpha_out[free] = z[:n_free]
-    start = n_free
-    for (entries, pats, _), n in zip(groups, sizes, strict=True):
-        w = z[start : start + n]
-        alpha_out[list(entries)] = np.asarray(pats, dtype=np.float64).T @ w
-        start += n
-    return (dist, alpha_out) + ((v,) if vector else ())
+    return z
 
 
 def _masks(theta, spec, x, pin_tol, old=None):
@@ -316,7 +431,9 @@ def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10):
     return groups
 
 
-def kink_point(theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=None) -> KinkPoint:
+def kink_point(
+    theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=None, stationarity: bool = True
+) -> KinkPoint:
     """Pinned set, gradients and the stationarity measure ``s`` of one relu net.
 
     Args:
@@ -326,6 +443,9 @@ def kink_point(theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=Non
         l2: L2 coefficient of the objective.
         pin_tol: entries with ``|z| < pin_tol`` are pinned (absolute, units of ``z``).
         masks: a pinned set to use instead (as in :attr:`KinkPoint.masks`).
+        stationarity: compute ``s`` (the coupled groups and the quadratic programme); if False,
+            ``stationarity``, ``subgrad`` and ``alpha`` are NaN (:func:`_with_stationarity`
+            fills them in later).
     """
     lo, hi = _pieces(spec)
     theta = theta.detach()
@@ -347,8 +467,11 @@ def kink_point(theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=Non
         normals = theta.new_zeros((0, N))
         z = theta.new_zeros(0)
     jumps = (hi - lo) * c[:, None] * normals
-    groups = _coupled_groups(theta, spec, x, y, masks)
-    s, alpha, v = kink_stationarity(g.cpu().numpy(), jumps.cpu().numpy(), groups, vector=True)
+    if stationarity:
+        groups = _coupled_groups(theta, spec, x, y, masks)
+        s, alpha, v = kink_stationarity(g.cpu().numpy(), jumps.cpu().numpy(), groups, vector=True)
+    else:
+        s, alpha, v = math.nan, np.full(K, np.nan), np.full(N, np.nan)
     if K:
         _, sv, vh = torch.linalg.svd(normals, full_matrices=True)
         r = int((sv > 1e-10 * sv[0]).sum()) if sv.numel() and sv[0] > 0 else 0
@@ -369,6 +492,23 @@ def kink_point(theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=Non
         tangent_grad=float((tangent.T @ g).norm()),
         tangent=tangent,
         n_coupled=int((per_layer >= 2).sum()),
+    )
+
+
+def _with_stationarity(kp: KinkPoint, theta, spec, x, y) -> KinkPoint:
+    """``kp`` (from ``kink_point(..., stationarity=False)``) with ``s``, ``subgrad`` and
+    ``alpha`` computed."""
+    if not math.isnan(kp.stationarity):
+        return kp
+    groups = _coupled_groups(theta, spec, x, y, list(kp.masks))
+    s, alpha, v = kink_stationarity(
+        kp.grad.cpu().numpy(), kp.jumps.cpu().numpy(), groups, vector=True
+    )
+    return replace(
+        kp,
+        stationarity=s,
+        alpha=alpha,
+        subgrad=torch.as_tensor(v, dtype=kp.grad.dtype, device=kp.grad.device),
     )
 
 
@@ -494,6 +634,7 @@ def polish_on_kinks(
     pin_tol: float = 1e-6,
     max_steps: int = 30,
     hessian: bool = True,
+    hessian_reuse: int = 8,
     log: list | None = None,
 ) -> KinkPolish:
     """Newton (SQP) steps on the kink stratum until ``s < grad_tol`` (module docstring).
@@ -504,23 +645,36 @@ def polish_on_kinks(
         grad_tol: stop when the stationarity measure ``s`` is below this.
         pin_tol: pinning threshold on ``|z|``.
         max_steps: SQP steps at most.
-        hessian: return the Lagrangian Hessian at the end point.
+        hessian: return the (exact) Lagrangian Hessian at the end point.
+        hessian_reuse: a Lagrangian Hessian serves at most this many consecutive steps that end
+            cut at a kink (1 = the exact Hessian at every step); a full step, a release, or a
+            step that finds no decrease with an inherited Hessian gets the exact one.
         log: if a list, one ``(event, n_pinned, s, tangent_grad, F)`` tuple per step is appended
             (event ``newton``, ``newton-cut`` when cut at a kink, ``release``) and a last
             ``(reason, ...)`` with reason ``converged``, ``max_steps``, ``no-release`` (no
-            one-sided descent rate is negative) or ``no-decrease``.
+            one-sided descent rate is negative) or ``no-decrease``. ``s`` is NaN at steps where
+            it cannot change a decision and was not computed (always there at the last entry).
     """
+    check_positive("hessian_reuse", hessian_reuse, integer=True)
 
     def note(event):
         if log is not None:
             log.append((event, kp.n_pinned, kp.stationarity, kp.tangent_grad, kp.objective))
 
     theta = theta.detach().clone()
-    kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol)
+    kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol, stationarity=False)
     H = None
+    age = 0
     steps = 0
     restored = False
     for it in range(max_steps + 1):
+        # s is needed only where it can change a decision: s >= |P_T grad| (the jumps are
+        # normal to T) and s <= |grad| (alpha = 0), so with |P_T grad| >= 2 grad_tol and
+        # |P_T grad| >= 0.01 |P_N grad| the point is neither converged nor due for a release
+        t_grad = kp.tangent_grad
+        n_grad = math.sqrt(max(float(kp.grad @ kp.grad) - t_grad**2, 0.0))
+        if it == max_steps or t_grad < max(2.0 * grad_tol, 0.01 * n_grad):
+            kp = _with_stationarity(kp, theta, spec, x, y)
         on_kinks = not kp.n_pinned or float(kp.z.abs().max()) < 1e-12
         if (kp.stationarity < grad_tol and (on_kinks or restored)) or it == max_steps:
             # converged; at most one more step puts the pinned entries back on their kinks to
@@ -528,8 +682,8 @@ def polish_on_kinks(
             note("converged" if kp.stationarity < grad_tol else "max_steps")
             break
         restored = kp.stationarity < grad_tol
-        normal = math.sqrt(max(kp.stationarity**2 - kp.tangent_grad**2, 0.0))
-        if not restored and kp.n_pinned and kp.tangent_grad < max(grad_tol, 0.01 * normal):
+        normal = math.sqrt(max(kp.stationarity**2 - t_grad**2, 0.0))
+        if not restored and kp.n_pinned and t_grad < max(grad_tol, 0.01 * normal):
             # stationary on the stratum, but kinks block descent: leave them
             rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol)
             if rel is None:
@@ -537,28 +691,39 @@ def polish_on_kinks(
                 break
             theta, masks = rel
             steps += 1
-            kp = kink_point(theta, spec, x, y, l2, masks=_masks(theta, spec, x, pin_tol, masks))
+            masks = _masks(theta, spec, x, pin_tol, masks)
+            kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
             H = None
             note("release")
             continue
-        H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
+        if H is None or age >= hessian_reuse:
+            H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
+            age = 0
         Z = kp.tangent
         g = kp.grad
         if kp.n_pinned:
             s_n = -torch.linalg.pinv(kp.normals, rtol=1e-10) @ kp.z
         else:
             s_n = torch.zeros_like(theta)
-        e, V = torch.linalg.eigh(Z.T @ H @ Z)
-        rhs = V.T @ (Z.T @ (g + H @ s_n))
-        mu = 0.0 if bool(e[0] > 0) else 2.0 * float(-e[0]) + 1e-12
         f0 = _true_objective(theta, spec, x, y, l2)
-        for _ in range(20):
-            step = s_n - Z @ (V @ (rhs / (e + mu)))
-            step, hit, f1 = _kink_search(theta, step, spec, x, y, l2, kp.masks, f0)
-            if f1 <= f0 + 1e-13 * abs(f0) and float(step.norm()) > 0:
-                break
-            mu = max(10.0 * mu, 1e-6 * float(e.abs().max()))
-        else:
+        while True:
+            e, V = torch.linalg.eigh(Z.T @ H @ Z)
+            rhs = V.T @ (Z.T @ (g + H @ s_n))
+            mu = 0.0 if bool(e[0] > 0) else 2.0 * float(-e[0]) + 1e-12
+            for _ in range(20):
+                step = s_n - Z @ (V @ (rhs / (e + mu)))
+                step, hit, f1 = _kink_search(theta, step, spec, x, y, l2, kp.masks, f0)
+                if f1 <= f0 + 1e-13 * abs(f0) and float(step.norm()) > 0:
+                    break
+                mu = max(10.0 * mu, 1e-6 * float(e.abs().max()))
+            else:
+                if age > 0:  # an inherited Hessian: retry with the exact one
+                    H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
+                    age = 0
+                    continue
+                hit = "none"
+            break
+        if hit == "none":
             note("no-decrease")
             break  # no damped step decreases F
         theta = theta + step
@@ -566,9 +731,14 @@ def polish_on_kinks(
         masks = _masks(theta, spec, x, pin_tol, old=kp.masks)
         if hit is not None:
             masks[hit[0]][hit[1], hit[2]] = True
-        kp = kink_point(theta, spec, x, y, l2, masks=masks)
-        H = None
+        kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
+        # a step cut at a kink keeps its Hessian (up to max_age steps): the stratum gained an
+        # entry and theta moved little; a full step gets the exact one (quadratic convergence)
+        age += 1
+        if hit is None:
+            H = None
         note("newton" if hit is None else "newton-cut")
-    if hessian and H is None:
+    kp = _with_stationarity(kp, theta, spec, x, y)
+    if hessian and (H is None or age > 0):
         H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
     return KinkPolish(theta=theta, point=kp, hessian=H if hessian else None, steps=steps)
