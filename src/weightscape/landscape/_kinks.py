@@ -402,32 +402,37 @@ def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10):
     for k, (_, i, _) in enumerate(locs):
         by_sample.setdefault(i, []).append(k)
     P = x.shape[0]
-    groups = []
+    # one row per (point, pattern), the all-lower pattern first: the rows of one forward pass
+    # are independent, so the Jacobian of the per-row losses holds every pattern's gradient
+    rows, ups, todo = [], [[] for _ in masks], []
     for i, ks in sorted(by_sample.items()):
         if len({locs[k][0] for k in ks}) < 2 or len(ks) > max_group:
             continue
-        xi, yi = x[i : i + 1], y[i : i + 1]
-        mi = [m[i : i + 1] for m in masks]
-
-        def grad_with(up, xi=xi, yi=yi, mi=mi):
-            def f(t):
-                out, _ = _forward(t, spec, xi, mi, upper=up)
-                return loss.per_sample(out, yi).sum() / P
-
-            return torch.func.grad(f)(theta)
-
-        base = grad_with(None)
-        pats, verts = [], []
-        for bits in itertools.product((0, 1), repeat=len(ks)):
-            if not any(bits):
-                continue
-            up = [torch.zeros_like(m) for m in mi]
+        pats = list(itertools.product((0, 1), repeat=len(ks)))  # (0, ..., 0) first
+        todo.append((ks, len(rows), pats[1:]))
+        for bits in pats:
+            rows.append(i)
+            for l, m in enumerate(masks):
+                ups[l].append(torch.zeros(m.shape[1], dtype=torch.bool, device=m.device))
             for bit, k in zip(bits, ks, strict=True):
                 if bit:
-                    up[locs[k][0]][0, locs[k][2]] = True
-            pats.append(bits)
-            verts.append((grad_with(up) - base).cpu().numpy())
-        groups.append((ks, np.array(pats), np.array(verts)))
+                    ups[locs[k][0]][-1][locs[k][2]] = True
+    if not todo:
+        return []
+    idx = torch.as_tensor(rows, device=x.device)
+    xb, yb = x[idx], y[idx]
+    mb = [m[idx] for m in masks]
+    ub = [torch.stack(u) for u in ups]
+
+    def losses(t):
+        out, _ = _forward(t, spec, xb, mb, upper=ub)
+        return loss.per_sample(out, yb) / P
+
+    grads = torch.func.jacrev(losses)(theta).cpu().numpy()  # [rows, N]
+    groups = []
+    for ks, r0, pats in todo:
+        verts = grads[r0 + 1 : r0 + 1 + len(pats)] - grads[r0]
+        groups.append((ks, np.array(pats), verts))
     return groups
 
 
@@ -530,7 +535,7 @@ def lagrangian_hessian(theta, spec, x, y, l2: float, masks, mult) -> torch.Tenso
             obj = obj + (mult * zk).sum()
         return obj
 
-    return torch.func.hessian(lag)(theta.detach())
+    return torch.func.jacrev(torch.func.jacrev(lag))(theta.detach())
 
 
 def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64):
@@ -634,7 +639,7 @@ def polish_on_kinks(
     pin_tol: float = 1e-6,
     max_steps: int = 30,
     hessian: bool = True,
-    hessian_reuse: int = 8,
+    hessian_reuse: int = 3,
     log: list | None = None,
 ) -> KinkPolish:
     """Newton (SQP) steps on the kink stratum until ``s < grad_tol`` (module docstring).
@@ -724,8 +729,22 @@ def polish_on_kinks(
                 hit = "none"
             break
         if hit == "none":
-            note("no-decrease")
-            break  # no damped step decreases F
+            # no damped step on the stratum decreases F: leave it along the nonsmooth steepest
+            # descent direction instead (when s is not small), else stop
+            kp = _with_stationarity(kp, theta, spec, x, y)
+            rel = None
+            if kp.n_pinned and kp.stationarity >= grad_tol:
+                rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol)
+            if rel is None:
+                note("no-decrease")
+                break
+            theta, masks = rel
+            steps += 1
+            masks = _masks(theta, spec, x, pin_tol, masks)
+            kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
+            H = None
+            note("release")
+            continue
         theta = theta + step
         steps += 1
         masks = _masks(theta, spec, x, pin_tol, old=kp.masks)
