@@ -71,13 +71,16 @@ def test_gd_matches_between_batched_and_single_restarts():
     lam, H = 10, 4
     m = SpinGlass.sample(lam, H, 1, seed=2)
     w0 = random_sphere_points((1, 6), lam, generator=torch.Generator().manual_seed(2))
-    cfg = DescentConfig(grad_tol=1e-9, polish_steps=0, hessian=False)
-    batched = descend(m, w0, cfg)[0]
-    for b in range(6):
-        single = descend(m, w0[:, b : b + 1], cfg)[0]
-        # same iterations on the same start: identical end point up to summation order
-        assert np.allclose(single.points[0], batched.points[b], atol=1e-10)
-        assert single.steps[0] == batched.steps[b]
+    for newton in (False, True):
+        cfg = DescentConfig(grad_tol=1e-9, newton=newton, polish_steps=0, hessian=False)
+        batched = descend(m, w0, cfg)[0]
+        assert (batched.newton_steps > 0).all() == newton
+        for b in range(6):
+            single = descend(m, w0[:, b : b + 1], cfg)[0]
+            # same iterations on the same start: identical end point up to summation order
+            assert np.allclose(single.points[0], batched.points[b], atol=1e-10)
+            assert single.steps[0] == batched.steps[b]
+            assert single.newton_steps[0] == batched.newton_steps[b]
 
 
 def test_descent_config_validation():
@@ -235,9 +238,150 @@ def test_gd_monomial_column_path_equals_dense_tensor_path(lam, H):
     dense = DenseSpinGlass.sample(lam, H, 2, seed=lam + H)
     mono = SpinGlass.from_tensor(dense.tensor)
     w0 = random_sphere_points((2, 12), lam, generator=torch.Generator().manual_seed(H))
-    cfg = DescentConfig(grad_tol=1e-9, polish_steps=0, hessian=False)
+    cfg = DescentConfig(grad_tol=1e-9, newton=False, polish_steps=0, hessian=False)
     for a, b in zip(descend(dense, w0, cfg), descend(mono, w0, cfg), strict=True):
         assert a.converged.all() and b.converged.all()
         assert np.abs(a.steps - b.steps).max() <= 1  # a tie at the tolerance may shift one step
         assert np.allclose(a.points, b.points, atol=1e-8)
         assert np.allclose(a.energy, b.energy, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# Newton steps inside the descent (symmetric flattening, one GEMM for gradient and Hessian)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("lam", "H", "split"),
+    [(7, 2, "auto"), (6, 3, "auto"), (5, 4, "auto"), (5, 5, "auto"), (4, 6, "auto"), (5, 4, 3)],
+)
+def test_one_gemm_gives_energy_gradient_and_hessian(lam, H, split):
+    # Oracle: the dense ordered-tuple tensor path (independent contraction of X) for L, grad
+    # and Hessian; the symmetric flattening must represent the same form as the model's one.
+    from weightscape.landscape import DenseSpinGlass
+    from weightscape.landscape._minima import _ColumnModel, symmetric_flattening
+
+    dense = DenseSpinGlass.sample(lam, H, 1, seed=lam * H)
+    mono = SpinGlass.from_tensor(dense.tensor, split=split)
+    w = random_sphere_points((1, 7), lam, generator=torch.Generator().manual_seed(3))
+    e, g, h = dense.evaluate(w, 2)
+    cm = _ColumnModel(mono)
+    wt = w[0].T.contiguous()
+    y, e2, g2 = cm(wt)
+    h2 = cm.hessian(wt, y)
+    assert torch.allclose(e2, e[0], atol=1e-12, rtol=0)
+    assert torch.allclose(g2.T, g[0], atol=1e-11, rtol=0)
+    assert torch.allclose(h2, h[0], atol=1e-11, rtol=0)
+    # same bilinear form as SpinGlass.flattening: phi_a^T M^s phi_b = phi_a^T M phi_b
+    ms, m = symmetric_flattening(mono)[0], mono.flattening[0]
+    pa = mono._phi(w, mono.a)[0]
+    pb = mono._phi(w, mono.b)[0]
+    assert torch.allclose(((pa @ ms) * pb).sum(-1), ((pa @ m) * pb).sum(-1), atol=1e-12)
+    if mono.a == mono.b:
+        assert torch.equal(ms, ms.T)
+
+
+def test_newton_direction_matches_tangent_hessian_and_bordered_newton():
+    # Oracles: the tangent-basis Hessian of _sphere (Householder basis, Hessian from the
+    # degree-H second-derivative table) and the bordered Newton step of _stationary.
+    from weightscape.landscape import newton_step, tangent_basis
+    from weightscape.landscape._minima import _ColumnModel, _newton_directions
+
+    lam, H = 8, 4
+    m = SpinGlass.sample(lam, H, 1, seed=5)
+    w0 = random_sphere_points((1, 40), lam, generator=torch.Generator().manual_seed(6))
+    w = torch.tensor(descend(m, w0, DescentConfig(grad_tol=1e-3, newton=False))[0].points)[None]
+    # perturb off the minima so the gradient is not tiny; half the points random (mostly not
+    # positive definite there)
+    w = w + 0.05 * random_sphere_points((1, 40), lam, generator=torch.Generator().manual_seed(7))
+    w[:, 20:] = random_sphere_points((1, 20), lam, generator=torch.Generator().manual_seed(8))
+    w = w * math.sqrt(lam) / w.norm(dim=-1, keepdim=True)
+    cm = _ColumnModel(m)
+    wt = w[0].T.contiguous()
+    y, _, g = cm(wt)
+    gr = g - (wt * g).sum(0) / lam * wt
+    xi, ok = _newton_directions(cm, wt, y, g, gr)
+    th = m.tangent_hessian(w)[0]
+    pd = torch.linalg.eigvalsh(th)[:, 0] > 0
+    assert torch.equal(ok, pd) and ok.sum() >= 10 and (~ok).sum() >= 1
+    q = tangent_basis(w[0])
+    rg = m.riemannian_gradient(w)[0]
+    ref = -(q @ torch.linalg.solve(th, (q.transpose(-1, -2) @ rg[..., None])))[..., 0]
+    assert torch.allclose(xi.T[ok], ref[ok], atol=1e-10, rtol=0)
+    assert torch.all(xi[:, ~ok] == 0)
+    assert (xi.T * w[0]).sum(-1).abs().max() < 1e-12  # tangent
+    w_bordered, _ = newton_step(m, w)
+    new = wt + xi
+    new = (new * math.sqrt(lam) / new.norm(dim=0)).T
+    assert torch.allclose(new[ok], w_bordered[0][ok], atol=1e-10, rtol=0)
+
+
+def test_newton_converges_quadratically_to_the_h2_eigenvector():
+    # H = 2: L = lam^{-1/2} w^T S w, the minimum is sqrt(lam) v_1 (lowest eigenvector of S).
+    # Riemannian Newton from a nearby point: e_{k+1} <= C e_k^2 until round-off.
+    from weightscape.landscape._minima import _ColumnModel, _newton_directions
+
+    lam = 10
+    m = SpinGlass.sample(lam, 2, 1, seed=11)
+    c = m.coefficients[0].numpy()
+    s = np.zeros((lam, lam))
+    iu = np.triu_indices(lam)
+    s[iu] = c
+    s = (s + s.T) / 2  # diagonal entries c_ii, off-diagonal c_ij / 2
+    evals, evecs = np.linalg.eigh(s)
+    v = torch.tensor(evecs[:, 0] * math.sqrt(lam))
+    rng = np.random.default_rng(0)
+    w = v + 0.3 * torch.tensor(rng.standard_normal(lam))
+    w = (w * math.sqrt(lam) / w.norm())[:, None]
+    cm = _ColumnModel(m)
+    errs = []
+    for _ in range(6):
+        sign = 1.0 if float(w[:, 0] @ v) > 0 else -1.0
+        errs.append(float((w[:, 0] - sign * v).norm()))
+        y, e, g = cm(w)
+        gr = g - (w * g).sum(0) / lam * w
+        xi, ok = _newton_directions(cm, w, y, g, gr)
+        assert bool(ok.all())
+        w = w + xi
+        w = w * math.sqrt(lam) / w.norm(dim=0)
+    errs = np.array(errs)
+    assert errs[0] > 0.1 and errs[-1] < 1e-13
+    big = errs[:-1] > 1e-7
+    assert np.all(errs[1:][big] <= 2.0 * errs[:-1][big] ** 2)
+    assert abs(float(e[0]) / lam - evals[0] / math.sqrt(lam)) < 1e-13
+    # the same through descend (Newton switched on where the Hessian is positive definite)
+    res = descend(m, w.T[None], DescentConfig(grad_tol=1e-12, polish_steps=0))[0]
+    assert res.converged.all() and res.newton_steps[0] <= 2 and res.steps[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("lam", "H", "below"), [(9, 3, 0.1), (8, 4, 0.1), (7, 5, 0.1), (6, 6, 0.1), (12, 4, 0.3)]
+)
+def test_newton_descent_ends_at_the_gd_minima(lam, H, below):
+    # Same seeded batch, plain GD vs GD + Newton (default switch 0.1, and 0.3): every restart
+    # ends at the same point (same minimum). (With the switch at 1 or above a few restarts in
+    # 10^3 end elsewhere: Newton jumps across a basin boundary where the Hessian is positive
+    # definite; that is why the default is 0.1.)
+    # Both are polished (bordered Newton of _stationary) so that the end points are the
+    # minima to round-off, not GD's tolerance ball of radius ~ grad_tol / lambda_min.
+    m = SpinGlass.sample(lam, H, 2, seed=lam + H)
+    w0 = random_sphere_points((2, 60), lam, generator=torch.Generator().manual_seed(H))
+    gd = descend(m, w0, DescentConfig(grad_tol=1e-10, newton=False, polish_steps=3))
+    nt = descend(m, w0, DescentConfig(grad_tol=1e-10, newton_below=below, polish_steps=3))
+    n_newton = 0
+    for a, b in zip(gd, nt, strict=True):
+        assert a.converged.all() and b.converged.all()
+        assert np.array_equal(a.index, b.index)
+        sign = np.where((a.points * b.points).sum(1) < 0, -1.0, 1.0)[:, None]
+        assert np.all(sign == 1.0)  # not even a sign flip: the same basin
+        assert np.abs(a.points - sign * b.points).max() < 1e-10
+        assert np.abs(a.energy - b.energy).max() < 1e-13
+        assert (b.steps + b.newton_steps).sum() < 0.7 * a.steps.sum()
+        assert np.all(a.newton_steps == 0)
+        n_newton += int(b.newton_steps.sum())
+    assert n_newton > 60
+
+
+def test_newton_config_validation():
+    with pytest.raises(ConfigError):
+        DescentConfig(newton_below=0.0)
+    with pytest.raises(ConfigError):
+        DescentConfig(newton=1)

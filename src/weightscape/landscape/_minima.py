@@ -8,8 +8,15 @@ Projected (Riemannian) gradient descent on the sphere ``|w|^2 = Lambda``:
     w \\leftarrow \\sqrt{\\Lambda}\\, \\frac{w - \\eta\\,\\operatorname{grad} L(w)}
         {|w - \\eta\\,\\operatorname{grad} L(w)|},
 
-until ``|grad L| < grad_tol``; then optional Riemannian Newton steps (accepted per point only if
-they lower the gradient norm without raising the energy) and the tangent Hessian of every end point
+until ``|grad L| < grad_tol``. GD converges only linearly inside a basin (rate ``1 - eta
+lambda_min``, thousands of steps near marginal minima), so by default a point whose gradient norm
+is below ``newton_below`` and whose Riemannian Hessian is positive definite takes Riemannian
+Newton steps instead (quadratic convergence), each checked at the next evaluation and undone, with
+a GD step instead, if it raised the energy or did not shrink the gradient. With the symmetric
+flattening (:func:`symmetric_flattening`) the one matrix product of a GD step also gives the
+Euclidean Hessian (:class:`_ColumnModel`), so a Newton step costs about one GD step plus a batched
+``lam x lam`` Cholesky solve. Then optional Newton polish steps (accepted per point only if they
+lower the gradient norm without raising the energy) and the tangent Hessian of every end point
 (index, spectrum, log-volume).
 """
 
@@ -25,6 +32,7 @@ import torch
 from ..errors import ConfigError, check_positive
 from ._analysis import Clusters, LineFit, distinct_points, fit_line, pairwise_overlaps
 from ._model import SpinGlass, SpinGlassBase
+from ._monomials import multinomial_counts, multisets, rank_multisets
 from ._sphere import log_volume, project_to_sphere, tangent_hessian
 from ._stationary import newton_step
 
@@ -52,14 +60,22 @@ class DescentConfig:
     Attributes:
         step: GD step size ``eta`` (``None``: :func:`default_step`).
         grad_tol: stop a restart when ``|grad L| < grad_tol`` (absolute).
-        max_steps: GD steps at most; restarts still above ``grad_tol`` are marked unconverged.
-        polish_steps: Newton steps after GD (0 = none).
+        max_steps: iterations (GD + Newton steps) at most; restarts still above ``grad_tol``
+            are marked unconverged.
+        newton: Riemannian Newton steps inside the descent for points in a basin (gradient norm
+            below ``newton_below`` and positive definite Riemannian Hessian), with a fallback
+            to GD when a Newton step raises the energy or does not shrink the gradient
+            (:class:`SpinGlass` only; the dense reference path always runs plain GD).
+        newton_below: gradient-norm threshold under which Newton steps are tried (absolute).
+        polish_steps: Newton steps after the descent (0 = none).
         hessian: compute tangent Hessians of the end points (index, spectrum, log-volume).
     """
 
     step: float | None = None
     grad_tol: float = 1e-8
     max_steps: int = 100_000
+    newton: bool = True
+    newton_below: float = 0.1
     polish_steps: int = 2
     hessian: bool = True
 
@@ -68,6 +84,9 @@ class DescentConfig:
             check_positive("step", self.step)
         check_positive("grad_tol", self.grad_tol)
         check_positive("max_steps", self.max_steps, integer=True)
+        check_positive("newton_below", self.newton_below)
+        if not isinstance(self.newton, bool):
+            raise ConfigError(f"newton={self.newton!r} must be True or False")
         check_positive("polish_steps", self.polish_steps, integer=True, allow_zero=True)
 
 
@@ -81,8 +100,10 @@ class MinimaSet:
         energy: ``[B]`` energy per weight u.
         grad_norm: ``[B]`` Riemannian gradient norm.
         steps: ``[B]`` GD steps taken.
-        converged: ``[B]`` GD reached ``grad_tol``.
+        converged: ``[B]`` the descent reached ``grad_tol``.
         hessian_eigs: ``[B, lam - 1]`` tangent Hessian eigenvalues (ascending) or ``None``.
+        newton_steps: ``[B]`` Newton steps taken inside the descent (rejected ones included;
+            zeros without ``DescentConfig.newton``), or ``None``.
     """
 
     lam: int
@@ -93,6 +114,7 @@ class MinimaSet:
     steps: np.ndarray
     converged: np.ndarray
     hessian_eigs: np.ndarray | None = None
+    newton_steps: np.ndarray | None = None
 
     @property
     def index(self) -> np.ndarray:
@@ -128,24 +150,78 @@ class MinimaSet:
         return df
 
 
-class _ColumnGradient:
-    """Euclidean gradient of one disorder sample of a :class:`SpinGlass` for points stored as
-    *columns*, ``w^T [lam, B] -> grad^T [lam, B]``: the same flattening arithmetic as
-    ``SpinGlass._euclidean`` (``phi_a^T M phi_b``), with every gather and scatter along the
-    leading axis, where it moves contiguous rows of length B instead of single numbers (the
-    monomials and the ``J^T y`` contraction cost ~3x less than in the row layout; the GEMM is
-    unchanged)."""
+def symmetric_flattening(model: SpinGlass) -> torch.Tensor:
+    """The flattening of the *symmetric* tensor, ``M^s [D, P_a, P_b]``.
+
+    ``M^s_{AB} = o(A) o(B) S_{A+B}`` with ``S_alpha = c_alpha / o(alpha)`` the entries of the
+    symmetric tensor (``L = s sum_{i_1..i_H} S_{i_1..i_H} w_{i_1}..w_{i_H}``) and ``o(A) =
+    |A|!/prod_k A_k!`` the number of ordered tuples of the multiset ``A``. It represents the same
+    form as :attr:`SpinGlass.flattening` (``phi_a^T M^s phi_b = F``), but its rows are contractions
+    of ``S``: ``(M^s phi_b(w))_A = o(A) T_A(w)`` with ``T(w) = S[., ..., ., w, ..., w]`` (``b``
+    slots filled with ``w``, ``a`` free). Same dtype/device as the coefficients.
+    """
+    lam, a, b, c = model.lam, model.a, model.b, model.coefficients
+    sym = c / torch.as_tensor(
+        multinomial_counts(multisets(lam, model.H)), dtype=c.dtype, device=c.device
+    )
+    if b == 0:
+        return sym[:, :, None]
+    rows_a, rows_b = multisets(lam, a), multisets(lam, b)
+    targets = np.empty((len(rows_a), len(rows_b)), dtype=np.int64)
+    step = max(1, int(2**24 // max(1, len(rows_b) * model.H)))
+    for s in range(0, len(rows_a), step):
+        ra = rows_a[s : s + step]
+        merged = np.concatenate(
+            [
+                np.broadcast_to(ra[:, None, :], (len(ra), len(rows_b), a)),
+                np.broadcast_to(rows_b[None, :, :], (len(ra), len(rows_b), b)),
+            ],
+            axis=-1,
+        )
+        targets[s : s + step] = rank_multisets(merged, lam)
+    oa = torch.as_tensor(multinomial_counts(rows_a), dtype=c.dtype, device=c.device)
+    ob = torch.as_tensor(multinomial_counts(rows_b), dtype=c.dtype, device=c.device)
+    return sym[:, torch.as_tensor(targets, device=c.device)] * oa[:, None] * ob[None, :]
+
+
+class _ColumnModel:
+    r"""Energy, Euclidean gradient and Hessian of one disorder sample of a :class:`SpinGlass` for
+    points stored as *columns*, ``w^T [lam, B]``, all from one matrix product.
+
+    With the symmetric flattening ``M^s`` (:func:`symmetric_flattening`) and ``y = M^s phi_b(w)``
+    (``[P_a, B]``, the only GEMM), ``y_A = o(A) T_A`` where ``T = S[., .., w, .., w]`` has ``a``
+    free slots. Summing over ordered tuples instead of multisets,
+
+    .. math::
+        L = s\, y \cdot \phi_a, \qquad
+        \nabla L = s \frac{H}{a} J_a^T y, \qquad
+        \nabla^2 L = s \frac{H (H-1)}{a (a-1)} \sum_A y_A \nabla^2 \phi_A(w),
+
+    because ``sum_A y_A phi_A = T[w, .., w] = S[w, .., w]``, ``sum_A y_A d phi_A/dw_i = a
+    T[i, w, ..] = (a/H) dL/dw_i / s`` and ``sum_A y_A d^2 phi_A / dw_i dw_j = a (a-1) T[i, j, w,
+    ..] = a (a-1) / (H (H-1)) d^2 L/dw_i dw_j / s`` (``S`` symmetric; for ``a = 1``, i.e. H = 2,
+    the Hessian is the constant ``2 s M^s``). The gradient is the sparse ``J_a^T y`` (the same
+    contraction as :meth:`SpinGlass._jt`); the Hessian the sparse second-derivative table of the
+    degree-``a`` monomials applied to the *same* ``y`` (``~ lam^2 (a-1)`` entries per point, e.g.
+    3600 at lam = 60, H = 4, against ``P_a P_b = 1830^2`` multiply-adds of the GEMM). So an
+    energy + gradient + Hessian evaluation costs one GD step plus ``O(lam^2)`` per point, and a
+    Newton step adds a batched ``lam x lam`` Cholesky solve (``lam^3/3`` flops). For odd H the
+    one GEMM replaces the two of ``phi_a^T M phi_b``'s gradient (``M phi_b`` and ``phi_a^T M``).
+    Gathers and scatters run along the leading axis (contiguous rows of length B)."""
 
     def __init__(self, model: SpinGlass):
-        self.a, self.b, self.scale = model.a, model.b, model.scale
-        self.Mt = model.flattening[0].T.contiguous()  # [P_b, P_a]
-        self.M = model.flattening[0]  # [P_a, P_b]
-        self.rows = {d: model._table("rows", d)["rows"] for d in {self.a, self.b} if d > 0}
-        for d in {self.a - 1, self.b - 1}:
-            if d > 0:
-                self.rows[d] = model._table("rows", d)["rows"]
-        self.d1 = {d: model._table("d1", d) for d in {self.a, self.b} if d > 0}
-        self.coef = {d: t["coef"][:, None] for d, t in self.d1.items()}
+        self.a, self.b, self.H, self.lam = model.a, model.b, model.H, model.lam
+        self.scale = model.scale
+        self.M = symmetric_flattening(model)[0]  # [P_a, P_b]
+        self.rows = {
+            d: model._table("rows", d)["rows"]
+            for d in {self.a, self.b, self.a - 1, self.a - 2}
+            if d > 0
+        }
+        self.d1 = model._table("d1", self.a)
+        self.coef = self.d1["coef"][:, None]
+        self._model = model
+        self._d2 = None
 
     def _phi(self, wt: torch.Tensor, d: int) -> torch.Tensor:
         if d == 0:
@@ -153,66 +229,177 @@ class _ColumnGradient:
         r = self.rows[d]
         return torch.index_select(wt, 0, r.reshape(-1)).reshape(*r.shape, wt.shape[1]).prod(1)
 
-    def _jt(self, yt: torch.Tensor, wt: torch.Tensor, d: int) -> torch.Tensor:
-        out = torch.zeros_like(wt)
-        if d == 0:
-            return out
-        t = self.d1[d]
-        lower = self._phi(wt, d - 1)
+    def __call__(self, wt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(y [P_a, B], L [B], grad [lam, B])`` at ``wt [lam, B]``."""
+        a = self.a
+        pb = self._phi(wt, self.b)
+        y = self.M @ pb
+        pa = pb if a == self.b else self._phi(wt, a)
+        energy = self.scale * (y * pa).sum(0)
+        t = self.d1
         contrib = (
-            torch.index_select(yt, 0, t["source"])
-            * self.coef[d]
-            * torch.index_select(lower, 0, t["target"])
+            torch.index_select(y, 0, t["source"])
+            * self.coef
+            * torch.index_select(self._phi(wt, a - 1), 0, t["target"])
         )
-        return out.index_add_(0, t["var"], contrib)
+        g = torch.zeros_like(wt).index_add_(0, t["var"], contrib)
+        return y, energy, (self.scale * self.H / a) * g
 
-    def __call__(self, wt: torch.Tensor) -> torch.Tensor:
-        a, b = self.a, self.b
-        pa = self._phi(wt, a)
-        zt = self.Mt @ pa  # (phi_a^T M)^T, [P_b, B]
-        if a == b:
-            g = 2.0 * self._jt(zt, wt, a)
-        else:
-            yt = self.M @ self._phi(wt, b)  # M phi_b, [P_a, B]
-            g = self._jt(yt, wt, a) + self._jt(zt, wt, b)
-        return self.scale * g
+    def hessian(self, wt: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Euclidean Hessian ``[B, lam, lam]`` at ``wt [lam, B]`` from ``y`` of :meth:`__call__`."""
+        lam, a, H, B = self.lam, self.a, self.H, wt.shape[1]
+        if a == 1:
+            return (2.0 * self.scale * self.M).expand(B, lam, lam)
+        if self._d2 is None:
+            t = self._model._table("d2", a)
+            self._d2 = (t["source"], t["target"], t["coef"][:, None], t["flat"])
+        src, tgt, coef, flat = self._d2
+        contrib = (
+            torch.index_select(y, 0, src) * coef * torch.index_select(self._phi(wt, a - 2), 0, tgt)
+        )
+        out = torch.zeros(lam * lam, B, dtype=wt.dtype, device=wt.device)
+        out.index_add_(0, flat, contrib)
+        fac = self.scale * H * (H - 1) / (a * (a - 1))
+        return fac * out.T.reshape(B, lam, lam)
 
 
-def _gd_columns(model: SpinGlass, w: torch.Tensor, eta: float, tol: float, max_steps: int):
-    """:func:`_gd_one` for a :class:`SpinGlass` with the points as columns (same iteration)."""
-    grad = _ColumnGradient(model)
+def _newton_directions(
+    cm: _ColumnModel, wt: torch.Tensor, y: torch.Tensor, g: torch.Tensor, gr: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Riemannian Newton steps at ``wt [lam, n]`` (columns on the sphere).
+
+    Solves ``K xi = -grad L`` with ``K = P (h - mu I) P + n n^T`` (``n = w/|w|``, ``P = I - n
+    n^T``): ``K`` maps the tangent space to itself (there it is the Riemannian Hessian) and ``n``
+    to ``n``, so it is positive definite iff the Riemannian Hessian is, and then ``xi`` is
+    tangent. Returns ``(xi [lam, n], ok [n])`` with ``ok`` where the batched Cholesky succeeded
+    (``xi`` is zero elsewhere)."""
+    lam = wt.shape[0]
+    h = cm.hessian(wt, y)  # [n, lam, lam]
+    w = wt.T  # [n, lam]
+    r2 = (w * w).sum(-1, keepdim=True)
+    mu = (w * g.T).sum(-1, keepdim=True) / r2
+    hw = (h @ w[..., None])[..., 0]  # h n |w|
+    whw = (hw * w).sum(-1, keepdim=True) / r2
+    eye = torch.eye(lam, dtype=w.dtype, device=w.device)
+    # P h P = h - n (h n)^T - (h n) n^T + (n.h n) n n^T, then - mu P + n n^T
+    nn = w[:, :, None] * w[:, None, :] / r2[..., None]
+    k = (
+        h
+        - (w[:, :, None] * hw[:, None, :] + hw[:, :, None] * w[:, None, :]) / r2[..., None]
+        + (whw[..., None] + mu[..., None] + 1.0) * nn
+        - mu[..., None] * eye
+    )
+    k = 0.5 * (k + k.transpose(-1, -2))
+    chol, info = torch.linalg.cholesky_ex(k)
+    ok = info == 0
+    xi = torch.zeros_like(w)
+    if bool(ok.any()):
+        sol = torch.cholesky_solve(-gr.T[ok][..., None], chol[ok])[..., 0]
+        sol = sol - (sol * w[ok]).sum(-1, keepdim=True) / r2[ok] * w[ok]
+        xi[ok] = sol
+    return xi.T, ok
+
+
+def _descend_columns(
+    model: SpinGlass,
+    w: torch.Tensor,
+    eta: float,
+    tol: float,
+    max_steps: int,
+    newton_below: float | None,
+):
+    """Batched projected GD for a :class:`SpinGlass`, points as columns, with damped Riemannian
+    Newton steps for points in a basin (``newton_below``: ``None`` = plain GD).
+
+    Each iteration evaluates every active point once (:class:`_ColumnModel`). A point takes a
+    Newton step ``w <- R(w + t xi)`` (``R``: back to the sphere, ``xi`` from
+    :func:`_newton_directions`, damping ``t`` per point, 1 at first) when ``|grad L| < gate``
+    (``gate = newton_below`` at first) and its Riemannian Hessian is positive definite (batched
+    Cholesky success); otherwise a GD step. The next evaluation checks every Newton step: it is
+    accepted only if the energy did not rise (beyond ``1e-12 (1 + |L|)``) and the gradient norm
+    shrank; then ``t <- min(1, 2 t)``. A rejected step is retried from the same point with ``t /
+    2``; below ``t = 1/16`` the point gives up: it takes the GD step from where it was, its gate
+    drops to half its gradient norm there and ``t`` returns to 1. Near a minimum ``t = 1`` is
+    accepted and the convergence is quadratic. Returns ``(w [B, lam], gd_steps [B],
+    newton_steps [B], converged [B])``; the iterations of a point (GD + Newton, rejected ones
+    included) are at most ``max_steps``.
+    """
+    cm = _ColumnModel(model)
     B, lam = w.shape
     out = w.clone()
-    steps = torch.full((B,), max_steps, dtype=torch.int64)
+    gd_steps = torch.zeros(B, dtype=torch.int64)
+    nt_steps = torch.zeros(B, dtype=torch.int64)
     done = torch.zeros(B, dtype=torch.bool)
     active = torch.arange(B, device=w.device)
     cur = w.T.contiguous()  # [lam, B]
     r = math.sqrt(lam)
+    use_newton = newton_below is not None
+    opts = {"dtype": w.dtype, "device": w.device}
+    # per active point: Newton gate, damping, whether the last step was Newton, its origin
+    gate = torch.full((B,), newton_below if use_newton else 0.0, **opts)
+    damp = torch.ones(B, **opts)
+    was_newton = torch.zeros(B, dtype=torch.bool, device=w.device)
+    prev_w, prev_xi, prev_gr = torch.zeros_like(cur), torch.zeros_like(cur), torch.zeros_like(cur)
+    prev_e, prev_gn = torch.zeros(B, **opts), torch.zeros(B, **opts)
     for it in range(max_steps + 1):
-        g = grad(cur)
+        y, energy, g = cm(cur)
         mu = (cur * g).sum(0) / (cur * cur).sum(0)
         gr = g - mu * cur
-        ok = gr.norm(dim=0) < tol
+        gn = gr.norm(dim=0)
+        fresh = torch.ones_like(was_newton)  # y, g are those of cur
+        retry = torch.zeros_like(was_newton)
+        if use_newton and bool(was_newton.any()):
+            bad = was_newton & ((energy > prev_e + 1e-12 * (1.0 + prev_e.abs())) | ~(gn < prev_gn))
+            damp = torch.where(was_newton & ~bad, torch.clamp(2.0 * damp, max=1.0), damp)
+            if bool(bad.any()):
+                damp = torch.where(bad, 0.5 * damp, damp)
+                retry = bad & (damp >= 1.0 / 16)
+                give_up = bad & ~retry
+                # the point is back where the rejected step started
+                cur[:, bad] = prev_w[:, bad]
+                gr[:, bad] = prev_gr[:, bad]
+                gn = torch.where(bad, prev_gn, gn)
+                energy = torch.where(bad, prev_e, energy)
+                gate = torch.where(give_up, torch.minimum(gate, 0.5 * prev_gn), gate)
+                damp = torch.where(give_up, torch.ones_like(damp), damp)
+                fresh = ~bad
+        ok = gn < tol
         if bool(ok.any()):
             idx = active[ok]
             out[idx] = cur[:, ok].T
-            steps[idx.cpu()] = it
             done[idx.cpu()] = True
             keep = ~ok
-            active, cur, gr = active[keep], cur[:, keep], gr[:, keep]
+            active, cur, gr, y, g = active[keep], cur[:, keep], gr[:, keep], y[:, keep], g[:, keep]
+            prev_w, prev_xi, prev_gr = prev_w[:, keep], prev_xi[:, keep], prev_gr[:, keep]
+            gn, energy, prev_e, prev_gn = gn[keep], energy[keep], prev_e[keep], prev_gn[keep]
+            gate, damp, fresh, retry = gate[keep], damp[keep], fresh[keep], retry[keep]
         if len(active) == 0 or it == max_steps:
             break
         nxt = cur - eta * gr
+        newton = retry.clone()
+        if use_newton:
+            if bool(retry.any()):
+                nxt[:, retry] = prev_w[:, retry] + damp[retry] * prev_xi[:, retry]
+            cand = fresh & (gn < gate)
+            if bool(cand.any()):
+                ci = torch.nonzero(cand)[:, 0]
+                xi, pd = _newton_directions(cm, cur[:, ci], y[:, ci], g[:, ci], gr[:, ci])
+                ci, xi = ci[pd], xi[:, pd]
+                nxt[:, ci] = cur[:, ci] + damp[ci] * xi
+                prev_w[:, ci], prev_xi[:, ci], prev_gr[:, ci] = cur[:, ci], xi, gr[:, ci]
+                prev_e[ci], prev_gn[ci] = energy[ci], gn[ci]
+                newton[ci] = True
+        was_newton = newton
+        nt_steps[active[newton].cpu()] += 1
+        gd_steps[active[~newton].cpu()] += 1
         cur = nxt * (r / nxt.norm(dim=0))
     if len(active):
         out[active] = cur.T
-    return out, steps, done
+    return out, gd_steps, nt_steps, done
 
 
-def _gd_one(model: SpinGlassBase, w: torch.Tensor, eta: float, tol: float, max_steps: int):
-    """GD for one disorder sample, ``w [B, lam]``; returns ``(w, steps, converged)``."""
-    if isinstance(model, SpinGlass):
-        return _gd_columns(model, w, eta, tol, max_steps)
+def _gd_rows(model: SpinGlassBase, w: torch.Tensor, eta: float, tol: float, max_steps: int):
+    """Plain projected GD through ``model._euclidean`` (points as rows; the reference path)."""
     B = w.shape[0]
     w = w.clone()
     steps = torch.full((B,), max_steps, dtype=torch.int64)
@@ -245,8 +432,8 @@ def descend(
     w0: torch.Tensor,
     config: DescentConfig | None = None,
 ) -> list[MinimaSet]:
-    """Batched projected GD (+ Newton polish) from ``w0 [D, B, lam]``; one :class:`MinimaSet` per
-    disorder sample."""
+    """Batched projected GD (+ Newton steps in the basins, + Newton polish) from ``w0 [D, B,
+    lam]``; one :class:`MinimaSet` per disorder sample (see :class:`DescentConfig`)."""
     cfg = config or DescentConfig()
     if not isinstance(cfg, DescentConfig):
         raise ConfigError(f"config must be a DescentConfig, got {type(cfg).__name__}")
@@ -256,7 +443,14 @@ def descend(
     out = []
     for d in range(model.n_disorder):
         sub = model.select(d)
-        w, steps, conv = _gd_one(sub, w0[d], eta, cfg.grad_tol, cfg.max_steps)
+        if isinstance(sub, SpinGlass):
+            below = cfg.newton_below if cfg.newton else None
+            w, steps, nsteps, conv = _descend_columns(
+                sub, w0[d], eta, cfg.grad_tol, cfg.max_steps, below
+            )
+        else:
+            w, steps, conv = _gd_rows(sub, w0[d], eta, cfg.grad_tol, cfg.max_steps)
+            nsteps = torch.zeros_like(steps)
         w = w[None]
         energy = sub.energy(w)
         gnorm = sub.riemannian_gradient(w).norm(dim=-1)
@@ -285,6 +479,7 @@ def descend(
                 steps=steps.numpy(),
                 converged=conv.numpy() | (gnorm[0] < cfg.grad_tol).cpu().numpy(),
                 hessian_eigs=eigs,
+                newton_steps=nsteps.numpy(),
             )
         )
     return out
