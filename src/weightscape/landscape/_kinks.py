@@ -36,7 +36,9 @@ sum over points), so the box is exact for one hidden layer. A training point pin
 layers* ("coupled", counted) makes the backprop gradient multilinear in its entries' pieces: its
 entries then contribute the convex hull of the exact gradient changes of all ``2^G - 1``
 non-empty patterns (:func:`_coupled_groups`, up to ``G = 10`` entries per point; beyond that the
-box is kept), and ``s`` is a small quadratic programme (``SLSQP``).
+box is kept), and ``s`` is a small quadratic programme over a product of simplices, solved by
+an active-set method with a certified duality gap (:func:`_min_norm_blocks`; scipy's SLSQP is
+the fallback and the reference in the tests).
 
 *Minimum on a kink.* ``s < grad_tol`` is first-order (Clarke) stationarity, necessary for a
 minimum. With ``alpha_k in (0, 1)`` ``F`` grows linearly off the stratum in every normal direction
@@ -53,8 +55,12 @@ not positive definite, raised until ``F`` decreases); a line search along each s
 the first local minimum of ``F`` over the kinks the step crosses, pinning that kink; and, once the
 point is stationary on its stratum but ``s`` is not small, a release step along minus the
 minimal-norm element of the subdifferential model (the nonsmooth steepest-descent direction),
-which unpins the kinks that block descent. Whether the end point is stationary is decided by
-``s`` alone.
+which unpins the kinks that block descent (also taken when no damped step on the stratum
+decreases ``F``). Whether the end point is stationary is decided by ``s`` alone. Cost: a step
+cut at a kink keeps the previous Lagrangian Hessian (``hessian_reuse`` steps at most; full
+steps get the exact one, so the end is Newton), and ``s`` (the coupled groups and the quadratic
+programme) is evaluated only where it can change a decision, since
+``|P_T grad F_-| <= s <= |grad F_-|``.
 """
 
 from __future__ import annotations
