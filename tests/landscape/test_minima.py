@@ -251,7 +251,16 @@ def test_gd_monomial_column_path_equals_dense_tensor_path(lam, H):
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("lam", "H", "split"),
-    [(7, 2, "auto"), (6, 3, "auto"), (5, 4, "auto"), (5, 5, "auto"), (4, 6, "auto"), (5, 4, 3)],
+    [
+        (7, 2, "auto"),
+        (6, 3, "auto"),
+        (5, 4, "auto"),
+        (5, 5, "auto"),
+        (4, 6, "auto"),
+        (5, 4, 3),
+        (5, 4, "monomial"),
+        (6, 3, "monomial"),
+    ],
 )
 def test_one_gemm_gives_energy_gradient_and_hessian(lam, H, split):
     # Oracle: the dense ordered-tuple tensor path (independent contraction of X) for L, grad
@@ -376,6 +385,7 @@ def test_newton_descent_ends_at_the_gd_minima(lam, H, below):
         assert np.abs(a.energy - b.energy).max() < 1e-13
         assert (b.steps + b.newton_steps).sum() < 0.7 * a.steps.sum()
         assert np.all(a.newton_steps == 0)
+        assert np.array_equal(b.to_frame()["newton_steps"], b.newton_steps)
         n_newton += int(b.newton_steps.sum())
     assert n_newton > 60
 

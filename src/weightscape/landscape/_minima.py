@@ -67,6 +67,12 @@ class DescentConfig:
             to GD when a Newton step raises the energy or does not shrink the gradient
             (:class:`SpinGlass` only; the dense reference path always runs plain GD).
         newton_below: gradient-norm threshold under which Newton steps are tried (absolute).
+            Measured (2026-12-03, 3 x 200 seeded restarts at each of (lam, H) = (9, 3), (8, 4),
+            (7, 5), (12, 4), (6, 6), (15, 3)): with 0.3 or below every restart ended at its GD
+            minimum; with 1 (or Newton wherever the Hessian is positive definite) 2-7 restarts
+            per 600 ended at another minimum (a Newton step across a basin boundary inside a
+            convex region). The default 0.1 keeps a factor 3 of margin; at lam = 60, H = 4 it
+            cuts the evaluations per restart ~4.4x (vs ~5.2x with Newton wherever possible).
         polish_steps: Newton steps after the descent (0 = none).
         hessian: compute tangent Hessians of the end points (index, spectrum, log-volume).
     """
@@ -135,7 +141,8 @@ class MinimaSet:
         return self.converged & (self.index == 0)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per restart: ``energy, grad_norm, steps, converged[, index, log_volume]``."""
+        """One row per restart: ``energy, grad_norm, steps, converged[, newton_steps][, index,
+        log_volume]``."""
         df = pd.DataFrame(
             {
                 "energy": self.energy,
@@ -144,6 +151,8 @@ class MinimaSet:
                 "converged": self.converged,
             }
         )
+        if self.newton_steps is not None:
+            df["newton_steps"] = self.newton_steps
         if self.hessian_eigs is not None:
             df["index"] = self.index
             df["log_volume"] = self.log_volume
@@ -164,8 +173,8 @@ def symmetric_flattening(model: SpinGlass) -> torch.Tensor:
     sym = c / torch.as_tensor(
         multinomial_counts(multisets(lam, model.H)), dtype=c.dtype, device=c.device
     )
-    if b == 0:
-        return sym[:, :, None]
+    if b == 0:  # M^s_A = o(A) S_A = c_A
+        return c[:, :, None]
     rows_a, rows_b = multisets(lam, a), multisets(lam, b)
     targets = np.empty((len(rows_a), len(rows_b)), dtype=np.int64)
     step = max(1, int(2**24 // max(1, len(rows_b) * model.H)))
