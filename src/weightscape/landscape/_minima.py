@@ -227,8 +227,18 @@ class _ColumnModel:
             for d in {self.a, self.b, self.a - 1, self.a - 2}
             if d > 0
         }
-        self.d1 = model._table("d1", self.a)
-        self.coef = self.d1["coef"][:, None]
+        # J_a^T y as a dense gather: G[i, A'] = (A'_i + 1) y_{A' + i}, grad_i ~ sum_A' G[i, A']
+        # phi_A'(w). Each (variable i, degree a-1 monomial A') pair is one entry of the d1 table,
+        # so the table fills the [lam, P_(a-1)] index map exactly once (no scatter-add).
+        d1 = model._table("d1", self.a)
+        p1 = len(multisets(self.lam, self.a - 1))
+        pos = d1["var"] * p1 + d1["target"]
+        self.g_index = torch.empty(self.lam * p1, dtype=torch.int64, device=model.device)
+        self.g_index[pos] = d1["source"]
+        self.g_coef = torch.empty(self.lam * p1, dtype=model.dtype, device=model.device)
+        self.g_coef[pos] = d1["coef"]
+        self.g_coef = self.g_coef[:, None]
+        self.p1 = p1
         self._model = model
         self._d2 = None
 
@@ -245,13 +255,8 @@ class _ColumnModel:
         y = self.M @ pb
         pa = pb if a == self.b else self._phi(wt, a)
         energy = self.scale * (y * pa).sum(0)
-        t = self.d1
-        contrib = (
-            torch.index_select(y, 0, t["source"])
-            * self.coef
-            * torch.index_select(self._phi(wt, a - 1), 0, t["target"])
-        )
-        g = torch.zeros_like(wt).index_add_(0, t["var"], contrib)
+        gmat = (torch.index_select(y, 0, self.g_index) * self.g_coef).view(self.lam, self.p1, -1)
+        g = (gmat * self._phi(wt, a - 1)[None]).sum(1)
         return y, energy, (self.scale * self.H / a) * g
 
     def hessian(self, wt: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
