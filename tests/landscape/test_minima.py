@@ -395,3 +395,26 @@ def test_newton_config_validation():
         DescentConfig(newton_below=0.0)
     with pytest.raises(ConfigError):
         DescentConfig(newton=1)
+
+
+def test_rejected_newton_steps_fall_back_and_end_at_the_gd_minima():
+    # A seeded batch where some Newton steps raise the energy or the gradient norm and are undone
+    # (damped retries, then GD): every restart still converges to its plain-GD end point, and no
+    # accepted step raised the energy (end energies equal GD's to round-off).
+    from weightscape.landscape import default_step
+    from weightscape.landscape._minima import _descend_columns
+
+    lam, H = 8, 4
+    m = SpinGlass.sample(lam, H, 2, seed=lam + H).select(1)
+    w0 = random_sphere_points((2, 60), lam, generator=torch.Generator().manual_seed(H))[1]
+    eta = default_step(H)
+    gd = _descend_columns(m, w0, eta, 1e-12, 100_000, None)
+    nt = _descend_columns(m, w0, eta, 1e-12, 100_000, 0.1)
+    assert gd[3].all() and nt[3].all()
+    assert int(gd[2].sum()) == 0 and int(gd[4].sum()) == 0
+    rejected = nt[4]
+    assert int((rejected > 0).sum()) >= 5  # the fallback is exercised on several restarts
+    assert torch.all(rejected <= nt[2])
+    assert (gd[0] - nt[0]).abs().max() < 1e-9
+    e_gd, e_nt = m.energy(gd[0][None])[0], m.energy(nt[0][None])[0]
+    assert (e_gd - e_nt).abs().max() < 1e-12

@@ -337,14 +337,15 @@ def _descend_columns(
     2``; below ``t = 1/16`` the point gives up: it takes the GD step from where it was, its gate
     drops to half its gradient norm there and ``t`` returns to 1. Near a minimum ``t = 1`` is
     accepted and the convergence is quadratic. Returns ``(w [B, lam], gd_steps [B],
-    newton_steps [B], converged [B])``; the iterations of a point (GD + Newton, rejected ones
-    included) are at most ``max_steps``.
+    newton_steps [B], converged [B], rejected [B])`` (``rejected``: Newton steps undone); the
+    iterations of a point (GD + Newton, rejected ones included) are at most ``max_steps``.
     """
     cm = _ColumnModel(model)
     B, lam = w.shape
     out = w.clone()
     gd_steps = torch.zeros(B, dtype=torch.int64)
     nt_steps = torch.zeros(B, dtype=torch.int64)
+    rejected = torch.zeros(B, dtype=torch.int64)
     done = torch.zeros(B, dtype=torch.bool)
     active = torch.arange(B, device=w.device)
     cur = w.T.contiguous()  # [lam, B]
@@ -370,6 +371,7 @@ def _descend_columns(
             if bool(bad.any()):
                 damp = torch.where(bad, 0.5 * damp, damp)
                 retry = bad & (damp >= 1.0 / 16)
+                rejected[active[bad].cpu()] += 1
                 give_up = bad & ~retry
                 # the point is back where the rejected step started
                 cur[:, bad] = prev_w[:, bad]
@@ -411,7 +413,7 @@ def _descend_columns(
         cur = nxt * (r / nxt.norm(dim=0))
     if len(active):
         out[active] = cur.T
-    return out, gd_steps, nt_steps, done
+    return out, gd_steps, nt_steps, done, rejected
 
 
 def _gd_rows(model: SpinGlassBase, w: torch.Tensor, eta: float, tol: float, max_steps: int):
@@ -461,7 +463,7 @@ def descend(
         sub = model.select(d)
         if isinstance(sub, SpinGlass):
             below = cfg.newton_below if cfg.newton else None
-            w, steps, nsteps, conv = _descend_columns(
+            w, steps, nsteps, conv, _ = _descend_columns(
                 sub, w0[d], eta, cfg.grad_tol, cfg.max_steps, below
             )
         else:
