@@ -390,7 +390,7 @@ def _masks(theta, spec, x, pin_tol, old=None):
     return new
 
 
-def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10):
+def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10, chunk: int = 128):
     """Exact gradient changes of the training points pinned in two or more layers.
 
     For such a point ``mu`` with pinned entries ``G`` (``|G| <= max_group``; larger groups keep
@@ -426,15 +426,17 @@ def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10):
     if not todo:
         return []
     idx = torch.as_tensor(rows, device=x.device)
-    xb, yb = x[idx], y[idx]
-    mb = [m[idx] for m in masks]
     ub = [torch.stack(u) for u in ups]
+    grads = np.empty((len(rows), theta.numel()))
+    for c in range(0, len(rows), chunk):  # memory ~ chunk^2 x (widths): chunked
+        sl = slice(c, c + chunk)
+        xb, yb, mb = x[idx[sl]], y[idx[sl]], [m[idx[sl]] for m in masks]
 
-    def losses(t):
-        out, _ = _forward(t, spec, xb, mb, upper=ub)
-        return loss.per_sample(out, yb) / P
+        def losses(t, xb=xb, yb=yb, mb=mb, sl=sl):
+            out, _ = _forward(t, spec, xb, mb, upper=[u[sl] for u in ub])
+            return loss.per_sample(out, yb) / P
 
-    grads = torch.func.jacrev(losses)(theta).cpu().numpy()  # [rows, N]
+        grads[sl] = torch.func.jacrev(losses)(theta).cpu().numpy()  # [rows, N]
     groups = []
     for ks, r0, pats in todo:
         verts = grads[r0 + 1 : r0 + 1 + len(pats)] - grads[r0]
