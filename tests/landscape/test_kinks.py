@@ -247,6 +247,9 @@ def test_coupled_kinks_use_the_exact_gradients_of_every_pattern():
 
     (entries, pats, verts), *rest = _coupled_groups(theta, spec, x, y, kp.masks)
     assert not rest and list(entries) == [0, 1]
+    # the pattern gradients come from one Jacobian over rows, computed in chunks: same result
+    ((_, pats1, verts1),) = _coupled_groups(theta, spec, x, y, kp.masks, chunk=1)
+    assert np.array_equal(pats1, pats) and np.allclose(verts1, verts, rtol=0, atol=1e-15)
     k11 = [tuple(p) for p in pats].index((1, 1))
     assert np.allclose(verts[k11], both.numpy(), atol=1e-9)
     for k, bits in enumerate(pats):
