@@ -68,6 +68,7 @@ from ._minima import (
     default_step,
     descend,
     summarize_minima,
+    symmetric_flattening,
 )
 from ._model import DenseSpinGlass, ParameterBudget, SpinGlass, SpinGlassBase, lam_for_budget
 from ._monomials import (
@@ -167,6 +168,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, not sorted
     "default_step",
     "descend",
     "summarize_minima",
+    "symmetric_flattening",
     # analysis (reusable on real networks)
     "Clusters",
     "LineFit",

@@ -43,6 +43,7 @@ __all__ = [
     "default_step",
     "descend",
     "summarize_minima",
+    "symmetric_flattening",
 ]
 
 
