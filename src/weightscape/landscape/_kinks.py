@@ -674,6 +674,12 @@ def polish_on_kinks(
         if log is not None:
             log.append((event, kp.n_pinned, kp.stationarity, kp.tangent_grad, kp.objective))
 
+    def released(rel):
+        """The point and its kink data after a release step ``rel = (theta, masks)``."""
+        th, masks = rel
+        masks = _masks(th, spec, x, pin_tol, masks)
+        return th, kink_point(th, spec, x, y, l2, masks=masks, stationarity=False)
+
     theta = theta.detach().clone()
     kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol, stationarity=False)
     H = None
@@ -702,10 +708,8 @@ def polish_on_kinks(
             if rel is None:
                 note("no-release")
                 break
-            theta, masks = rel
+            theta, kp = released(rel)
             steps += 1
-            masks = _masks(theta, spec, x, pin_tol, masks)
-            kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
             H = None
             note("release")
             continue
@@ -746,10 +750,8 @@ def polish_on_kinks(
             if rel is None:
                 note("no-decrease")
                 break
-            theta, masks = rel
+            theta, kp = released(rel)
             steps += 1
-            masks = _masks(theta, spec, x, pin_tol, masks)
-            kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
             H = None
             note("release")
             continue
