@@ -37,6 +37,16 @@ def test_multisets_count_and_multinomial_identity(lam, H):
     assert int(multinomial_counts(rows).sum()) == lam**H
 
 
+@pytest.mark.parametrize(("lam", "a", "b"), [(4, 2, 2), (5, 3, 1), (3, 3, 3), (6, 2, 0)])
+def test_product_ranks_equal_brute_force_lookup(lam, a, b):
+    from weightscape.landscape._monomials import product_ranks
+
+    rank = {tuple(r): k for k, r in enumerate(multisets(lam, a + b))}
+    rows_a, rows_b = multisets(lam, a), multisets(lam, b)
+    expected = [[rank[tuple(sorted((*ra, *rb)))] for rb in rows_b] for ra in rows_a]
+    np.testing.assert_array_equal(product_ranks(lam, a, b), np.array(expected))
+
+
 @pytest.mark.parametrize(("lam", "H"), CASES, ids=_ids(CASES))
 def test_monomial_path_equals_dense_path(lam, H):
     dense = DenseSpinGlass.sample(lam, H, 2, seed=lam * 10 + H)

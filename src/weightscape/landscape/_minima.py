@@ -32,7 +32,7 @@ import torch
 from ..errors import ConfigError, check_positive
 from ._analysis import Clusters, LineFit, distinct_points, fit_line, pairwise_overlaps
 from ._model import SpinGlass, SpinGlassBase
-from ._monomials import multinomial_counts, multisets, rank_multisets
+from ._monomials import multinomial_counts, multisets, product_ranks
 from ._sphere import log_volume, project_to_sphere, tangent_hessian
 from ._stationary import newton_step
 
@@ -178,18 +178,7 @@ def symmetric_flattening(model: SpinGlass) -> torch.Tensor:
     if b == 0:  # M^s_A = o(A) S_A = c_A
         return c[:, :, None]
     rows_a, rows_b = multisets(lam, a), multisets(lam, b)
-    targets = np.empty((len(rows_a), len(rows_b)), dtype=np.int64)
-    step = max(1, int(2**24 // max(1, len(rows_b) * model.H)))
-    for s in range(0, len(rows_a), step):
-        ra = rows_a[s : s + step]
-        merged = np.concatenate(
-            [
-                np.broadcast_to(ra[:, None, :], (len(ra), len(rows_b), a)),
-                np.broadcast_to(rows_b[None, :, :], (len(ra), len(rows_b), b)),
-            ],
-            axis=-1,
-        )
-        targets[s : s + step] = rank_multisets(merged, lam)
+    targets = product_ranks(lam, a, b)
     oa = torch.as_tensor(multinomial_counts(rows_a), dtype=c.dtype, device=c.device)
     ob = torch.as_tensor(multinomial_counts(rows_b), dtype=c.dtype, device=c.device)
     return sym[:, torch.as_tensor(targets, device=c.device)] * oa[:, None] * ob[None, :]

@@ -41,6 +41,7 @@ from ._monomials import (
     multinomial_counts,
     multisets,
     n_monomials,
+    product_ranks,
     rank_multisets,
     second_derivative_table,
 )
@@ -356,22 +357,7 @@ class SpinGlass(SpinGlassBase):
         if b == 0:
             self._flat = c[:, :, None]
             return
-        rows_a, rows_b = multisets(lam, a), multisets(lam, b)
-        targets = np.empty((len(rows_a), len(rows_b)), dtype=np.int64)
-        step = max(1, int(2**24 // max(1, len(rows_b) * self.H)))
-        for s in range(0, len(rows_a), step):
-            merged = np.concatenate(
-                [
-                    np.broadcast_to(
-                        rows_a[s : s + step, None, :], (len(rows_a[s : s + step]), len(rows_b), a)
-                    ),
-                    np.broadcast_to(
-                        rows_b[None, :, :], (len(rows_a[s : s + step]), len(rows_b), b)
-                    ),
-                ],
-                axis=-1,
-            )
-            targets[s : s + step] = rank_multisets(merged, lam)
+        targets = product_ranks(lam, a, b)
         n_split = np.bincount(targets.ravel(), minlength=c.shape[1])
         tgt = torch.as_tensor(targets, device=c.device)
         weight = torch.as_tensor(1.0 / n_split, dtype=c.dtype, device=c.device)[tgt]

@@ -26,6 +26,7 @@ __all__ = [
     "multinomial_counts",
     "multisets",
     "n_monomials",
+    "product_ranks",
     "rank_multisets",
     "second_derivative_table",
 ]
@@ -74,6 +75,26 @@ def rank_multisets(rows: np.ndarray, lam: int) -> np.ndarray:
     rows = np.sort(rows, axis=-1)
     keys = monomial_keys(multisets(lam, rows.shape[-1]), lam)
     return np.searchsorted(keys, monomial_keys(rows, lam))
+
+
+def product_ranks(lam: int, a: int, b: int) -> np.ndarray:
+    """``[P_a, P_b]``: the rank in :func:`multisets` ``(lam, a + b)`` of the product of the
+    ``A``-th degree-``a`` and the ``B``-th degree-``b`` monomial (the index map of a flattening
+    ``phi_a^T M phi_b``). Built in row chunks so the merged index rows stay below ~2^24 entries."""
+    rows_a, rows_b = multisets(lam, a), multisets(lam, b)
+    out = np.empty((len(rows_a), len(rows_b)), dtype=np.int64)
+    step = max(1, int(2**24 // max(1, len(rows_b) * (a + b))))
+    for s in range(0, len(rows_a), step):
+        ra = rows_a[s : s + step]
+        merged = np.concatenate(
+            [
+                np.broadcast_to(ra[:, None, :], (len(ra), len(rows_b), a)),
+                np.broadcast_to(rows_b[None, :, :], (len(ra), len(rows_b), b)),
+            ],
+            axis=-1,
+        )
+        out[s : s + step] = rank_multisets(merged, lam)
+    return out
 
 
 def _run_lengths(rows: np.ndarray) -> np.ndarray:
