@@ -480,11 +480,6 @@ def kink_point(
         normals = theta.new_zeros((0, N))
         z = theta.new_zeros(0)
     jumps = (hi - lo) * c[:, None] * normals
-    if stationarity:
-        groups = _coupled_groups(theta, spec, x, y, masks)
-        s, alpha, v = kink_stationarity(g.cpu().numpy(), jumps.cpu().numpy(), groups, vector=True)
-    else:
-        s, alpha, v = math.nan, np.full(K, np.nan), np.full(N, np.nan)
     if K:
         _, sv, vh = torch.linalg.svd(normals, full_matrices=True)
         r = int((sv > 1e-10 * sv[0]).sum()) if sv.numel() and sv[0] > 0 else 0
@@ -492,20 +487,21 @@ def kink_point(
     else:
         tangent = torch.eye(N, dtype=theta.dtype, device=theta.device)
     per_layer = torch.stack([m.any(1) for m in masks]).sum(0)
-    return KinkPoint(
+    kp = KinkPoint(
         objective=float(obj.detach()),
         grad=g,
-        subgrad=torch.as_tensor(v, dtype=g.dtype, device=g.device),
+        subgrad=torch.full_like(g, math.nan),
         masks=tuple(masks),
         z=z,
         normals=normals,
         jumps=jumps,
-        alpha=alpha,
-        stationarity=s,
+        alpha=np.full(K, np.nan),
+        stationarity=math.nan,
         tangent_grad=float((tangent.T @ g).norm()),
         tangent=tangent,
         n_coupled=int((per_layer >= 2).sum()),
     )
+    return _with_stationarity(kp, theta, spec, x, y) if stationarity else kp
 
 
 def _with_stationarity(kp: KinkPoint, theta, spec, x, y) -> KinkPoint:
@@ -674,11 +670,21 @@ def polish_on_kinks(
         if log is not None:
             log.append((event, kp.n_pinned, kp.stationarity, kp.tangent_grad, kp.objective))
 
-    def released(rel):
-        """The point and its kink data after a release step ``rel = (theta, masks)``."""
-        th, masks = rel
-        masks = _masks(th, spec, x, pin_tol, masks)
-        return th, kink_point(th, spec, x, y, l2, masks=masks, stationarity=False)
+    def release(stop: str, allowed: bool = True) -> bool:
+        """Take a release step (:func:`_release`) from the current point; False (logged as
+        ``stop``) when it is not ``allowed`` or no step decreases F."""
+        nonlocal theta, kp, steps, H
+        rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol) if allowed else None
+        if rel is None:
+            note(stop)
+            return False
+        theta, masks = rel
+        masks = _masks(theta, spec, x, pin_tol, masks)
+        kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
+        steps += 1
+        H = None
+        note("release")
+        return True
 
     theta = theta.detach().clone()
     kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol, stationarity=False)
@@ -704,14 +710,8 @@ def polish_on_kinks(
         normal = math.sqrt(max(kp.stationarity**2 - t_grad**2, 0.0))
         if not restored and kp.n_pinned and t_grad < max(grad_tol, 0.01 * normal):
             # stationary on the stratum, but kinks block descent: leave them
-            rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol)
-            if rel is None:
-                note("no-release")
+            if not release("no-release"):
                 break
-            theta, kp = released(rel)
-            steps += 1
-            H = None
-            note("release")
             continue
         if H is None or age >= hessian_reuse:
             H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
@@ -744,16 +744,8 @@ def polish_on_kinks(
             # no damped step on the stratum decreases F: leave it along the nonsmooth steepest
             # descent direction instead (when s is not small), else stop
             kp = _with_stationarity(kp, theta, spec, x, y)
-            rel = None
-            if kp.n_pinned and kp.stationarity >= grad_tol:
-                rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol)
-            if rel is None:
-                note("no-decrease")
+            if not release("no-decrease", bool(kp.n_pinned and kp.stationarity >= grad_tol)):
                 break
-            theta, kp = released(rel)
-            steps += 1
-            H = None
-            note("release")
             continue
         theta = theta + step
         steps += 1
