@@ -142,6 +142,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     for name in (
         "training",
         "fits",
+        "validation",
         "layers",
         "sample_structure",
         "landscapes",
@@ -152,7 +153,13 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
     assert set(fits.model) == {"LB", "ITR", "RB", "shallow"}
-    assert fits[["r_m", "r_C", "r_3"]].notna().all().all()
+    # deep layers are fitted to symmetrised moments: ITR's m is one repeated number, so its own
+    # r_m is undefined; claim 1 pools the layers of a net
+    assert list(fits.fit_data) == ["symmetrised moments"] * 3 + ["samples"]
+    assert fits[["r_C", "r_3"]].notna().all().all()
+    val = pd.read_parquet(study / "tables" / "validation.parquet")
+    assert list(val.model) == ["deep", "shallow"] and list(val.layers) == ["LB+ITR+RB", "shallow"]
+    assert val[["r_m", "r_C", "r_3"]].notna().all().all()
     for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy"):
         assert (study / "figures" / f"{fig}.png").exists()
 
@@ -256,3 +263,60 @@ def test_load_data_fallback_sample_and_regimes(monkeypatch):
     assert len(np.unique(op)) == 500 and op.min() >= 0 and op.max() < 4000
     # seeded: the same subset every time
     assert np.array_equal(mr._load_data(0)["train_index"]["op"], op)
+
+
+def test_symmetrised_layers_are_relabellings_of_the_samples():
+    """Oracles: the moments equal :func:`symmetrised_moments` (its own test is the exact group
+    average); each relabelled copy is a hidden relabelling of its sample (the multiset of every
+    first-layer row is kept, the network function too: sorted rows of W1 per sample agree), and
+    with many copies the relabelled samples' raw moments approach the symmetrised ones
+    (|Δm| ≤ 5 standard errors of the copies' mean, one aggregate check)."""
+    from weightscape.maxent import symmetrised_moments
+
+    arch = "4-3-3-2"
+    n = 4 * 3 + 3 * 3 + 3 * 2
+    rng = np.random.default_rng(0)
+    sigma = np.where(rng.random((20, n)) < 0.7, 1, -1).astype(np.int8)
+    sym, aug = mr.symmetrised_layers(sigma, arch, copies=400, seed=3)
+    ref = symmetrised_moments(sigma, arch)
+    np.testing.assert_allclose(sym.m.numpy(), ref.m.numpy(), atol=1e-14)
+    np.testing.assert_allclose(sym.C.numpy(), ref.C.numpy(), atol=1e-14)
+    assert aug.shape == (400 * 20, n) and aug.dtype == np.int8
+    # copy c of sample s is row c·S + s; the first layer [3, 4] keeps its set of rows
+    w1 = sigma[:, :12].reshape(20, 3, 4)
+    a1 = aug[:, :12].reshape(400, 20, 3, 4)
+
+    def rows(w):  # each row of W1 as an integer code, sorted: the multiset of rows
+        return np.sort(((w + 1) // 2) @ (2 ** np.arange(4)), axis=-1)
+
+    assert (rows(a1) == rows(w1)[None]).all()
+    se = aug.astype(float).std(0) / np.sqrt(len(aug))
+    assert np.abs(aug.mean(0) - sym.m.numpy()).max() <= 5 * se.max() + 1e-12
+
+
+def test_pooled_validation_concatenates_layers():
+    # ITR-like layer whose data m is constant: its own r is undefined, the pooled r is not
+    fits = pd.DataFrame({"regime": ["up"] * 4, "model": ["LB", "ITR", "RB", "shallow"],
+                         "bp_converged": [True, True, False, True]})  # fmt: skip
+    rng = np.random.default_rng(1)
+    valid, cat = {}, {k: ([], []) for k in range(3)}
+    for name in ("LB", "ITR", "RB"):
+        pairs = []
+        for k in range(3):
+            d = np.full(5, 0.3) if (name == "ITR" and k == 0) else rng.normal(size=5)
+            m = d + 0.1 * rng.normal(size=5)
+            pairs.append((d, m))
+            cat[k][0].append(d)
+            cat[k][1].append(m)
+        valid[name] = tuple(pairs)
+    valid["shallow"] = tuple((np.arange(4.0), np.arange(4.0) ** 2) for _ in range(3))
+    assert math.isnan(mr._pearson(*valid["ITR"][0]))
+    val = mr.pooled_validation(fits, valid)
+    assert list(val.model) == ["deep", "shallow"] and val.layers[0] == "LB+ITR+RB"
+    for k, col in enumerate(("r_m", "r_C", "r_3")):
+        d, m = np.concatenate(cat[k][0]), np.concatenate(cat[k][1])
+        assert val[col][0] == pytest.approx(np.corrcoef(d, m)[0, 1], abs=1e-14)
+    assert val.r_m[1] == pytest.approx(np.corrcoef(np.arange(4.0), np.arange(4.0) ** 2)[0, 1])
+    assert list(val.bp_converged) == [False, True]  # one layer's BP did not converge
+    c = mr.claim_fit_quality(val, unit="nets")
+    assert "over 2 nets" in c.ours

@@ -61,7 +61,8 @@ from ._landscape import (
 from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, train_lrnet
 from ._metropolis import MetropolisConfig, metropolis_sample
-from ._moments import sample_moments
+from ._moments import Moments, sample_moments
+from ._relabel import permute_hidden_units, random_hidden_permutations, symmetrised_moments
 from ._samples import SampleConfig, draw_weight_samples
 from ._tap import TAPConfig, tap_landscape
 
@@ -75,6 +76,8 @@ __all__ = [
     "claim_itr_weaker",
     "iso_summary",
     "layer_table",
+    "pooled_validation",
+    "symmetrised_layers",
 ]
 
 SCALES: dict[str, dict] = {
@@ -83,18 +86,21 @@ SCALES: dict[str, dict] = {
         "epochs": {"up": 3, "op": 200}, "regimes": ("up",),
         "x_step": 0.25, "refs": 1, "mc_chains": 64, "mc_burn_in": 500, "mc_samples": 20,
         "mc_thin": 5, "n_triplets": 2000, "tap_starts": 200, "bp_fp_starts": 8,
+        "perm_copies": 16,
     },
     "small": {
         "runs": 192, "draws": 16, "quantile": 0.5, "whole_net": False,
         "epochs": {"up": 10, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.1, "refs": 2, "mc_chains": 200, "mc_burn_in": 2000, "mc_samples": 50,
         "mc_thin": 10, "n_triplets": 5000, "tap_starts": 1000, "bp_fp_starts": 32,
+        "perm_copies": 16,
     },
     "paper": {
         "runs": 100, "draws": 100, "quantile": 0.5, "whole_net": True,
         "epochs": {"up": 100, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.05, "refs": 3, "mc_chains": 100, "mc_burn_in": 10_000, "mc_samples": 100,
         "mc_thin": 10, "n_triplets": 10_000, "tap_starts": 2000, "bp_fp_starts": 64,
+        "perm_copies": 20,
     },
 }  # fmt: skip
 # Data, in order of preference: full MNIST idx files, else full Fashion-MNIST (both read by the
@@ -145,8 +151,8 @@ def plan(ctx: StudyContext) -> Plan:
         + _regime_text(s),
         f"LR-net {SHALLOW_ARCH}: {s['runs']} runs × {s['epochs']['up']} epochs (up)",
         f"{s['draws']} weight draws per run, kept above quantile {s['quantile']} of accuracy",
-        "BP Boltzmann learning (paper settings): LB, ITR, RB per regime, shallow"
-        + (", whole net" if s["whole_net"] else ""),
+        "BP Boltzmann learning (paper settings) on hidden-unit-symmetrised moments: LB, ITR, "
+        "RB per regime; shallow on its samples" + (", whole net" if s["whole_net"] else ""),
         f"Metropolis validation: {s['mc_chains']} chains × {s['mc_samples']} samples "
         f"after {s['mc_burn_in']} sweeps, thin {s['mc_thin']}",
         f"entropy landscapes: x in [-3, 3] step {s['x_step']}, 3×{s['refs']} references per model",
@@ -209,11 +215,12 @@ def _rows(table: pd.DataFrame, regime) -> pd.DataFrame:
     return deep if regime is None else deep[deep.regime == regime]
 
 
-def claim_fit_quality(fits: pd.DataFrame) -> Claim:
-    """Claim 1 from the ``fits`` table (columns ``model, r_m, r_C, r_3, bp_converged``; optional
-    ``regime``).
+def claim_fit_quality(fits: pd.DataFrame, unit: str = "fits") -> Claim:
+    """Claim 1 from a table with columns ``model, r_m, r_C, r_3, bp_converged`` (optional
+    ``regime``): one row per fit, or per net with its layer models pooled
+    (:func:`pooled_validation`, what the study uses); ``unit`` names the rows in the text.
 
-    Holds iff every fit's Metropolis moments have Pearson r ≥ :data:`R_MIN` with the data's m and
+    Holds iff every row's Metropolis moments have Pearson r ≥ :data:`R_MIN` with the data's m and
     C (i<j) and ≥ :data:`R3_MIN` with the third-order connected moments (all regimes).
     """
     # np.min propagates NaN (pandas' min would skip it and let a failed estimate pass)
@@ -229,7 +236,7 @@ def claim_fit_quality(fits: pd.DataFrame) -> Claim:
         key="1",
         statement="the fitted pairwise model reproduces the data m_i, C_ij and third-order moments",
         paper="model vs data on the diagonal (r ≈ 1), third order close to it",
-        ours=(f"min Pearson r over {len(fits)} fits (Metropolis): m {rm:.3f}, C {rc:.3f}, "
+        ours=(f"min Pearson r over {len(fits)} {unit} (Metropolis): m {rm:.3f}, C {rc:.3f}, "
               f"third-order {r3:.3f} (holds if m, C ≥ {R_MIN} and third ≥ {R3_MIN}); "
               f"BP converged for {len(conv)} of {len(fits)}"
               + (f" ({', '.join(conv)})" if conv else "")),
@@ -495,11 +502,24 @@ def _train_and_sample(ctx, s, data):
     return nets, samples, pd.DataFrame(train_rows)
 
 
-def _fit_and_validate(ctx, s, name, sig, rng):
+def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng):
+    """Fit one model by BP Boltzmann learning and validate it by Metropolis.
+
+    Args:
+        fit_data: what the model is fitted to: the hidden-unit-symmetrised :class:`Moments` of a
+            deep-net layer, or the ``[S, n]`` samples of the shallow net (no hidden layer).
+        third_samples: ``[S', n]`` samples the data's third-order connected moments are taken
+            from (deep layers: the samples relabelled by random hidden permutations).
+
+    Returns:
+        ``(model, row, ((m_data, m_model), (C_data, C_model), (third_data, third_model)))``.
+    """
     cfg = BoltzmannBPConfig()  # the paper's η_J, η_h, λ, 100 iterations, BP 1e-4 / 1000 sweeps
-    ctx.log(f"BP Boltzmann learning {name}: {sig.shape[0]} samples × {sig.shape[1]} spins")
-    model, rep = BoltzmannBP(cfg).fit(sig)
-    n = sig.shape[1]
+    symmetrised = isinstance(fit_data, Moments)
+    n = int(fit_data.m.shape[0]) if symmetrised else int(fit_data.shape[1])
+    what = "symmetrised moments of" if symmetrised else ""
+    ctx.log(f"BP Boltzmann learning {name}: {what} {third_samples.shape[0]} samples × {n} spins")
+    model, rep = BoltzmannBP(cfg).fit(fit_data)
     _, _, info = model_moments(model, "bp", cfg.bp)
     mc = MetropolisConfig(n_chains=s["mc_chains"], n_samples=s["mc_samples"],
                           burn_in=s["mc_burn_in"], thin=s["mc_thin"], seed=ctx.seed + 7,
@@ -507,19 +527,22 @@ def _fit_and_validate(ctx, s, name, sig, rng):
     ctx.log(f"Metropolis validation {name}: {mc.n_chains} chains")
     mcs, _, _ = metropolis_sample(model, mc)
     trip = _triplets(n, s["n_triplets"], rng)
-    dmom = sample_moments(sig, triplets=trip)
+    tmom = sample_moments(third_samples, triplets=trip)
+    dmom = fit_data if symmetrised else tmom
     mmom = sample_moments(mcs, triplets=trip)
     iu = np.triu_indices(n, 1)
     dm, mm = dmom.m.cpu().numpy(), mmom.m.cpu().numpy()
     dC, mC = dmom.C.cpu().numpy()[iu], mmom.C.cpu().numpy()[iu]
     dK, mK = dmom.connected.cpu().numpy()[iu], mmom.connected.cpu().numpy()[iu]
-    d3, m3 = dmom.third.cpu().numpy(), mmom.third.cpu().numpy()
+    d3, m3 = tmom.third.cpu().numpy(), mmom.third.cpu().numpy()
     J, h = model.J.cpu().numpy(), model.h.cpu().numpy()
     row = {
-        "model": name, "n_spins": n, "n_samples": sig.shape[0],
+        "model": name, "n_spins": n, "n_samples": int(dmom.n_samples),
+        "fit_data": "symmetrised moments" if symmetrised else "samples",
         "J_mean": float(J[iu].mean()), "J_std": float(J[iu].std()),
         "J_max_abs": float(np.abs(J[iu]).max()),
         "h_mean": float(h.mean()), "h_std": float(h.std()),
+        "data_conn_abs": float(np.abs(dK).mean()),
         "r_m": _pearson(dm, mm), "r_C": _pearson(dC, mC), "r_Cconn": _pearson(dK, mK),
         "r_3": _pearson(d3, m3), "n_triplets": len(trip),
         "bp_converged": bool(info.get("bp_converged", False)),
@@ -529,6 +552,72 @@ def _fit_and_validate(ctx, s, name, sig, rng):
         "fit_seconds": rep.seconds, "mc_samples": int(mcs.shape[0]),
     }  # fmt: skip
     return model, row, ((dm, mm), (dC, mC), (d3, m3))
+
+
+def pooled_validation(fits: pd.DataFrame, valid: dict) -> pd.DataFrame:
+    """Claim 1's table: Pearson r of model vs data pooled over the layer models of one net.
+
+    A deep net's layers are fitted separately; their m, C (i<j) and third-order pairs are
+    concatenated per (regime, net) before r is taken. Per-layer r is ill-posed after the
+    hidden-unit symmetrisation: ITR's symmetrised m is one number repeated (both of its indices
+    are hidden units), so its Pearson r is undefined.
+
+    Args:
+        fits: the ``fits`` table (``regime, model, bp_converged``; deep layers and ``shallow``).
+        valid: ``{model label: ((m_data, m_model), (C_data, C_model), (t_data, t_model))}`` in
+            the row order of ``fits``.
+
+    Returns:
+        one row per net: ``regime, model`` (``deep`` / ``shallow``), ``layers``, ``r_m, r_C,
+        r_3`` (pooled), ``bp_converged`` (every layer model's BP converged).
+    """
+    groups: dict[tuple, list] = {}
+    for row, pairs in zip(fits.itertuples(), valid.values(), strict=True):
+        net = "shallow" if row.model == "shallow" else "deep"
+        groups.setdefault((row.regime, net), []).append((row, pairs))
+    out = []
+    for (regime, net), members in groups.items():
+        r = {}
+        for k, col in enumerate(("r_m", "r_C", "r_3")):
+            d = np.concatenate([p[k][0] for _, p in members])
+            m = np.concatenate([p[k][1] for _, p in members])
+            r[col] = _pearson(d, m)
+        out.append({"regime": regime, "model": net,
+                    "layers": "+".join(str(row.model) for row, _ in members), **r,
+                    "bp_converged": all(bool(row.bp_converged) for row, _ in members)})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def symmetrised_layers(sigma: np.ndarray, arch: str, copies: int, seed: int):
+    """The deep net's data as the fit sees it: moments averaged over all hidden-unit
+    permutations, and samples relabelled by random permutations for third-order moments.
+
+    Why: the network's function is invariant under relabelling its hidden units, and runs pooled
+    from independent trainings carry arbitrary labellings; the paper's data moments are symmetric
+    under hidden-unit permutation (``docs/studies/maxent.md``), and the central layer's weakness
+    is a statement about such symmetric statistics. :func:`symmetrised_moments` is the exact orbit
+    average (the limit of infinitely many relabelled copies).
+
+    Args:
+        sigma: ``[S, N]`` ±1 samples of the whole net; arch: its widths.
+        copies: relabelled copies of each sample for the third-order moments (``[copies·S, N]``).
+        seed: seed of the permutations.
+
+    Returns:
+        ``(Moments of the whole net, relabelled samples [copies·S, N] int8)``.
+    """
+    sym = symmetrised_moments(sigma, arch)
+    rng = np.random.default_rng(seed)
+    x = np.asarray(sigma)
+    aug = np.concatenate([
+        permute_hidden_units(x, arch, random_hidden_permutations(arch, len(x), rng))
+        for _ in range(copies)
+    ])  # fmt: skip
+    return sym, aug.astype(np.int8, copy=False)
+
+
+def _slice_moments(mom: Moments, a: int, b: int) -> Moments:
+    return Moments(mom.m[a:b].clone(), mom.C[a:b, a:b].clone(), mom.n_samples)
 
 
 def _key_name(key: tuple[str, str], multi: bool) -> str:
@@ -546,15 +635,26 @@ def run(ctx: StudyContext) -> StudyOutcome:
     multi = len(regimes) > 1
     shallow = samples["shallow", "up"]
     # every model is keyed (regime, name); the shallow net is trained in "up" only
+    # datasets: the kept samples (references, sample structure); fit_inputs: what each model
+    # is fitted to (deep layers: moments symmetrised over hidden-unit relabellings, see
+    # symmetrised_layers; the shallow net has no hidden unit); third: the samples its
+    # third-order data moments come from
     datasets: dict[tuple[str, str], np.ndarray] = {}
     runs_of: dict[tuple[str, str], np.ndarray] = {}
+    fit_inputs: dict[tuple[str, str], object] = {}
+    third: dict[tuple[str, str], np.ndarray] = {}
     for g in regimes:
         deep = samples["deep", g]
+        sym, aug = symmetrised_layers(deep.sigma, DEEP_ARCH, s["perm_copies"], seed + 13)
         for name in LAYERS:
+            a, b = deep.layers[name]
             datasets[g, name], runs_of[g, name] = deep.layer(name), deep.run
+            fit_inputs[g, name], third[g, name] = _slice_moments(sym, a, b), aug[:, a:b]
         if s["whole_net"]:
             datasets[g, "deep-all"], runs_of[g, "deep-all"] = deep.sigma, deep.run
+            fit_inputs[g, "deep-all"], third[g, "deep-all"] = sym, aug
     datasets["up", "shallow"], runs_of["up", "shallow"] = shallow.sigma, shallow.run
+    fit_inputs["up", "shallow"] = third["up", "shallow"] = shallow.sigma
     label = {k: _key_name(k, multi) for k in datasets}
     structure = pd.DataFrame([
         {"regime": k[0], "model": k[1], "n_samples": sig.shape[0],
@@ -564,10 +664,13 @@ def run(ctx: StudyContext) -> StudyOutcome:
 
     rng = np.random.default_rng(seed + 11)
     models, fit_rows, valid = {}, [], {}
-    for k, sig in datasets.items():
-        models[k], row, valid[label[k]] = _fit_and_validate(ctx, s, label[k], sig, rng)
+    for k in datasets:
+        models[k], row, valid[label[k]] = _fit_and_validate(
+            ctx, s, label[k], fit_inputs[k], third[k], rng
+        )
         fit_rows.append({"regime": k[0], **row, "model": k[1]})
     fits = pd.DataFrame(fit_rows)
+    validation = pooled_validation(fits, valid)
     layers = layer_table(fits)
 
     lcfg = LandscapeConfig(x_step=s["x_step"], bp=BetheConfig(), precision=ctx.precision)
@@ -615,7 +718,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
     iso = pd.DataFrame(iso_rows)
 
     claim2, ratio = claim_itr_weaker(fits)
-    claims = [claim_fit_quality(fits), claim2, claim_connected(land), claim_bound(land)]
+    claims = [claim_fit_quality(validation, unit="nets (layer models pooled)"), claim2,
+              claim_connected(land), claim_bound(land)]  # fmt: skip
     dname = data["name"]
     # every claim line names the data and the regimes it was measured on
     tag = f"[{dname}, {'+'.join(regimes)}] "
@@ -655,8 +759,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "acc_shallow_all_draws": float(shallow.all_accuracy.mean()),
         "acc_shallow_kept": float(shallow.accuracy.mean()),
         "J_std_ratio_ITR": ratio,
-        "r_min": float(min(fits.r_m.min(), fits.r_C.min())),
-        "r3_min": float(fits.r_3.min()),
+        "r_min": float(min(validation.r_m.min(), validation.r_C.min())),
+        "r3_min": float(validation.r_3.min()),
     }
     table_lines = _format_layer_table(layers.assign(model=[label[k] for k in models]))
     for line in table_lines:
@@ -679,7 +783,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
         f"{shallow.accuracy.mean():.3f} ({shallow.threshold_rule} → {shallow.threshold:.3f})",
         f"samples: {s['runs']} runs × {s['draws']} draws per net; kept shallow "
         f"{len(shallow.sigma)}",
-        "inverse method: BP Boltzmann learning, the paper's settings (η_J 0.01, η_h 0.3, "
+        "inverse method: BP Boltzmann learning on the hidden-unit-symmetrised moments of the "
+        "deep net (the paper's permutation-symmetric data), the paper's settings (η_J 0.01, "
+        "η_h 0.3, "
         "λ 1e-4, 100 steps, best iterate among converged BP); validation by Metropolis on the "
         "fitted model",
         "\n".join(table_lines),
@@ -687,6 +793,13 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{label[r.regime, r.model]} pooled {r.conn_pooled:.3f}, within runs "
             f"{r.conn_within:.4f}, between-run share {r.between_fraction:.3f} ({r.runs} runs)"
             for r in structure.itertuples()),
+        "fitted data (deep layers: hidden-unit-symmetrised moments, third order from "
+        f"{s['perm_copies']} relabelled copies of each sample; shallow: the samples), mean "
+        "|connected C| over i<j: " + "; ".join(
+            f"{label[r.regime, r.model]} {r.data_conn_abs:.4f}" for r in fits.itertuples()),
+        "validation (Metropolis vs data, layer models of a net pooled): " + "; ".join(
+            f"{r.regime} {r.model} r_m {r.r_m:.3f}, r_C {r.r_C:.3f}, r_3 {r.r_3:.3f}"
+            for r in validation.itertuples()),
         "BP learning (best iterate / steps with unconverged BP): " + "; ".join(
             f"{label[r.regime, r.model]} {r.best_iteration} / {r.bp_not_converged_steps}"
             for r in fits.itertuples()),
@@ -714,6 +827,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
         tables={
             "training": training,
             "fits": fits,
+            "validation": validation,
             "layers": layers,
             "sample_structure": structure,
             "landscapes": land,
