@@ -160,6 +160,14 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     val = pd.read_parquet(study / "tables" / "validation.parquet")
     assert list(val.model) == ["deep", "shallow"] and list(val.layers) == ["LB+ITR+RB", "shallow"]
     assert val[["r_m", "r_C", "r_3"]].notna().all().all()
+    # the fitted models and kept samples are files a user reads back
+    from weightscape.maxent import IsingModel, load_weight_samples
+
+    itr = IsingModel.load(study / "models" / "up_ITR.npz")
+    iu = np.triu_indices(225, 1)
+    assert itr.J.numpy()[iu].std() == pytest.approx(fits.set_index("model").J_std["ITR"])
+    ws, meta = load_weight_samples(study / "samples" / "deep_up.npz")
+    assert ws.sigma.shape == (fits.n_samples[0], 675) and meta["arch"] == "20-15-15-10"
     for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy"):
         assert (study / "figures" / f"{fig}.png").exists()
 

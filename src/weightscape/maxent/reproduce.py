@@ -63,7 +63,7 @@ from ._lrnet import LRNetConfig, train_lrnet
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._moments import Moments, sample_moments
 from ._relabel import permute_hidden_units, random_hidden_permutations, symmetrised_moments
-from ._samples import SampleConfig, draw_weight_samples
+from ._samples import SampleConfig, draw_weight_samples, save_weight_samples
 from ._tap import TAPConfig, tap_landscape
 
 __all__ = [
@@ -671,6 +671,14 @@ def run(ctx: StudyContext) -> StudyOutcome:
         fit_rows.append({"regime": k[0], **row, "model": k[1]})
     fits = pd.DataFrame(fit_rows)
     validation = pooled_validation(fits, valid)
+    # the fitted models and the kept samples, for `weightscape maxent landscape MODEL.npz` and
+    # any later analysis (.npz, samples bit-packed with accuracy, run id and layer map)
+    for k, model in models.items():
+        model.save(ctx.out / "models" / f"{k[0]}_{k[1]}.npz")
+    for (net, g), ws in samples.items():
+        arch = DEEP_ARCH if net == "deep" else SHALLOW_ARCH
+        save_weight_samples(ws, ctx.out / "samples" / f"{net}_{g}.npz", dataset=data["name"],
+                            regime=g, arch=arch)  # fmt: skip
     layers = layer_table(fits)
 
     lcfg = LandscapeConfig(x_step=s["x_step"], bp=BetheConfig(), precision=ctx.precision)
@@ -813,6 +821,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{label[r.regime, r.model]} {r.n_converged}/{r.n_points} converged, max |Δd| "
             f"{r.max_jump:.3f}, mean gap {r.mean_gap:.3g}" for r in iso.itertuples()),
         "references: data samples at the 5/50/95% quantiles of model energy",
+        "files: models/<regime>_<model>.npz (J, h; `weightscape maxent landscape` reads them), "
+        "samples/<net>_<regime>.npz (kept samples, bit-packed, with accuracy and run id)",
         "departures from the paper: docs/studies/maxent.md",
     ]  # fmt: skip
     n_bad = int(land.n_unconverged.sum())
