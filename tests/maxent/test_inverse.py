@@ -254,6 +254,33 @@ def test_bp_learning_keeps_best_converged_iterate():
     assert not rep.extras["best_bp_converged"] and not rep.converged
 
 
+def test_bp_learning_keep_from_and_require_converged():
+    """The kept iterate is the best of iterates keep_from … n_iter (oracle: argmin over the
+    recorded history and convergence flags); without require_converged the flags are ignored."""
+    truth = random_model(8, 0.1, 0.3, seed=1)
+    mom = exact_moments(truth)
+    base = {"n_iter": 30, "bp": BPConfig(damping=0.5, tol=1e-6, max_iter=12)}
+    _, rep = BoltzmannBP(BoltzmannBPConfig(**base, keep_from=10)).fit(mom)
+    hist, conv = np.asarray(rep.history), rep.extras["bp_converged_history"]
+    pool = [k for k in range(10, 31) if conv[k]]
+    assert pool and rep.extras["best_iteration"] == min(pool, key=lambda k: (hist[k], k))
+    # the learning error falls, so without the cutoff the kept iterate is late anyway; with a
+    # cutoff past the minimum the kept error is the best of the tail, not the global minimum
+    _, rep = BoltzmannBP(BoltzmannBPConfig(**base, keep_from=30)).fit(mom)
+    assert rep.extras["best_iteration"] == 30
+    # require_converged=False: the best of all eligible iterates, its BP flag reported as is
+    cfg = BoltzmannBPConfig(n_iter=5, bp=BPConfig(damping=0.5, tol=1e-12, max_iter=1),
+                            keep_from=2, require_converged=False)  # fmt: skip
+    _, rep = BoltzmannBP(cfg).fit(mom)
+    hist = np.asarray(rep.history)
+    assert rep.extras["best_iteration"] == 2 + int(np.argmin(hist[2:]))
+    assert not rep.extras["best_bp_converged"]
+    with pytest.raises(ConfigError, match="keep_from=31"):
+        BoltzmannBPConfig(n_iter=30, keep_from=31)
+    with pytest.raises(ConfigError, match="keep_from"):
+        BoltzmannBPConfig(keep_from=-1)
+
+
 def _curie_weiss(n: int, coupling: float) -> IsingModel:
     J = torch.full((n, n), coupling, dtype=torch.float64)
     J.fill_diagonal_(0.0)

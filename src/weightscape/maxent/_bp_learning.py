@@ -77,6 +77,12 @@ class BoltzmannBPConfig:
             or ``"auto"`` re-evaluate the returned model.
         check_stability: count an iterate's BP as converged only if its fixed point attracts
             the damped BP iteration (spectral radius of the Jacobian < 1).
+        keep_from: the kept iterate is the best among iterates ``keep_from … n_iter`` (0: any).
+            The authors' published learning script keeps the best of the iterates after step
+            50 of 100 (``keep_from=51``).
+        require_converged: keep only iterates whose BP converged (and, with
+            ``check_stability``, to an attracting fixed point); False chooses among all
+            iterates by error alone, as the authors' script does.
     """
 
     eta_J: float = PAPER_ETA_J
@@ -93,6 +99,8 @@ class BoltzmannBPConfig:
     tol: float = 0.0
     evaluate: str = "bp"
     check_stability: bool = True
+    keep_from: int = 0
+    require_converged: bool = True
 
     def __post_init__(self):
         check_positive("eta_J", self.eta_J)
@@ -102,6 +110,12 @@ class BoltzmannBPConfig:
         check_positive("tol", self.tol, allow_zero=True)
         check_choice("init", self.init, INITS)
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
+        check_positive("keep_from", self.keep_from, integer=True, allow_zero=True)
+        if self.keep_from > self.n_iter:
+            raise ConfigError(
+                f"keep_from={self.keep_from} must be at most n_iter={self.n_iter} (the kept "
+                "iterate is chosen among iterates keep_from … n_iter)"
+            )
         if not isinstance(self.bp, BPConfig):
             raise ConfigError(f"bp={self.bp!r} must be a BPConfig")
 
@@ -215,15 +229,22 @@ class BoltzmannBP(InverseIsing):
             err = moment_error(res.m, res.C, moments)
             history.append(err[0])
             ok = bool(res.converged)
-            if ok and cfg.check_stability and err[0] < best.get("conv", ((math.inf,),))[0][0]:
+            eligible = it >= cfg.keep_from
+            if (
+                ok
+                and eligible
+                and cfg.require_converged
+                and cfg.check_stability
+                and err[0] < best.get("conv", ((math.inf,),))[0][0]
+            ):
                 radius = bp_jacobian_radius(model, messages, cfg.bp.damping)
                 ok = radius < 1.0
                 unstable += not ok
             conv.append(ok)
-            for key in ("conv", "any") if ok else ("any",):
+            for key in (("conv", "any") if ok else ("any",)) if eligible else ():
                 if key not in best or err[0] < best[key][0][0]:
                     best[key] = (err, (J, h), it)
-            if cfg.tol > 0 and err[0] < cfg.tol and ok:
+            if cfg.tol > 0 and err[0] < cfg.tol and ok and eligible:
                 reached = True
                 break
             if it == cfg.n_iter:
@@ -232,8 +253,11 @@ class BoltzmannBP(InverseIsing):
             dC.fill_diagonal_(0.0)
             J = J - cfg.eta_J * (dC + cfg.l2 * J)
             h = h - cfg.eta_h * (res.m - m_d)
-        best_bp_conv = "conv" in best  # the rule of best_iterate, kept incrementally
-        err, (J, h), best_iter = best["conv" if best_bp_conv else "any"]
+        # the rule of best_iterate, kept incrementally; without require_converged the best of
+        # all eligible iterates, whether its BP converged or not
+        pool = "conv" if cfg.require_converged and "conv" in best else "any"
+        err, (J, h), best_iter = best[pool]
+        best_bp_conv = conv[best_iter]
         model = IsingModel(J.clone(), h.clone())
         return _Raw(
             model,
