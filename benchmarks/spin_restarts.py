@@ -14,9 +14,10 @@ float64 batch, converged restarts leave the batch):
   (b) the pipeline: batched GD + damped Riemannian Newton steps for points in a basin
       (``DescentConfig(newton=True)``, the default) -> the pipeline ratio.
 Every end point of (b) is compared with the GD end point of (a) from the same start: they are the
-same minimum when closer than ``1e-5 sqrt(Lambda)`` (the clustering tolerance of
-``summarize_minima``; GD end points are only within ~1e-8 / lambda_min of the minimum). The last
-line, ``ratio: X``, is the pipeline ratio if all end points agree, else the pure-batching one.
+same minimum when closer than ``MINIMA_CLUSTER_TOL * sqrt(Lambda)`` (imported: the default
+clustering tolerance of ``summarize_minima``; GD end points are only within ~1e-8 / lambda_min of
+the minimum). The last line, ``ratio: X``, is the pipeline ratio if all end points agree, else
+the pure-batching one.
 
 Usage (real size, <= 10 min on an idle machine):
     python benchmarks/spin_restarts.py                 # Lambda = 60, H = 4, 1000 vs 20
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from weightscape.landscape import (
+    MINIMA_CLUSTER_TOL,
     DescentConfig,
     SpinGlass,
     default_step,
@@ -141,7 +143,7 @@ def main(argv=None) -> None:
         f"(per restart: median {np.median(evals):.0f}, max {evals.max()} evaluations)"
     )
     dist = np.linalg.norm(pipe.points - res.points, axis=1)
-    tol_same = 1e-5 * math.sqrt(args.lam)
+    tol_same = MINIMA_CLUSTER_TOL * math.sqrt(args.lam)
     mismatches = int((dist >= tol_same).sum())
     de = float(np.abs(pipe.energy - res.energy).max())
     print(

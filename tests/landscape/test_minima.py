@@ -418,3 +418,33 @@ def test_rejected_newton_steps_fall_back_and_end_at_the_gd_minima():
     assert (gd[0] - nt[0]).abs().max() < 1e-9
     e_gd, e_nt = m.energy(gd[0][None])[0], m.energy(nt[0][None])[0]
     assert (e_gd - e_nt).abs().max() < 1e-12
+
+
+def test_default_cluster_tolerance_is_the_one_constant_and_splits_at_it():
+    # spin_minima (and benchmarks/spin_restarts.py) must cluster with summarize_minima's default:
+    # one constant, MINIMA_CLUSTER_TOL. Behaviour at that default, by hand: two minima at distance
+    # 0.5 tol sqrt(lam) are one, at 2 tol sqrt(lam) they are two.
+    import inspect
+
+    from weightscape.landscape import MINIMA_CLUSTER_TOL, MinimaSet, spin_minima
+
+    for fn in (summarize_minima, spin_minima):
+        assert inspect.signature(fn).parameters["cluster_tol"].default == MINIMA_CLUSTER_TOL
+    lam, H = 7, 3
+    a = np.zeros(lam)
+    a[0] = math.sqrt(lam)
+    d = np.zeros(lam)
+    d[1] = 1.0
+    for factor, n_distinct in ((0.5, 1), (2.0, 2)):
+        pts = np.stack([a, a + factor * MINIMA_CLUSTER_TOL * math.sqrt(lam) * d])
+        ms = MinimaSet(
+            lam=lam,
+            H=H,
+            points=pts,
+            energy=np.array([-1.0, -1.0]),
+            grad_norm=np.full(2, 1e-12),
+            steps=np.ones(2, dtype=np.int64),
+            converged=np.ones(2, dtype=bool),
+            hessian_eigs=np.ones((2, lam - 1)),
+        )
+        assert summarize_minima(ms).n_distinct == n_distinct

@@ -62,6 +62,7 @@ from ._figures import (
 )
 from ._kinks import KinkPoint, KinkPolish, kink_point, kink_stationarity, polish_on_kinks
 from ._minima import (
+    MINIMA_CLUSTER_TOL,
     DescentConfig,
     MinimaSet,
     MinimaSummary,
@@ -168,6 +169,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, not sorted
     "default_step",
     "descend",
     "summarize_minima",
+    "MINIMA_CLUSTER_TOL",
     "symmetric_flattening",
     # analysis (reusable on real networks)
     "Clusters",

@@ -523,7 +523,14 @@ class MinimaSummary:
         return self.clusters.n_clusters
 
 
-def summarize_minima(mset: MinimaSet, *, cluster_tol: float = 1e-5) -> MinimaSummary:
+#: Default clustering tolerance of :func:`summarize_minima` (relative to ``sqrt(lam)``): two
+#: minima are one when closer than ``MINIMA_CLUSTER_TOL * sqrt(lam)``. GD end points stop
+#: ~``grad_tol / lambda_min`` from the minimum, far inside this; distinct minima of the spherical
+#: spin glass are O(sqrt(lam)) apart. Benchmarks and studies read it from here.
+MINIMA_CLUSTER_TOL: float = 1e-5
+
+
+def summarize_minima(mset: MinimaSet, *, cluster_tol: float = MINIMA_CLUSTER_TOL) -> MinimaSummary:
     """Distinct minima (clusters closer than ``cluster_tol * sqrt(lam)``), overlaps, log-volume
     slope. ``±w`` are identified for even H (both are minima with the same energy)."""
     check_positive("cluster_tol", cluster_tol)

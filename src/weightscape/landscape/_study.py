@@ -24,7 +24,7 @@ import torch
 
 from ..errors import ConfigError
 from ._analysis import fit_line
-from ._minima import DescentConfig, descend, summarize_minima
+from ._minima import MINIMA_CLUSTER_TOL, DescentConfig, descend, summarize_minima
 from ._model import ParameterBudget, SpinGlass, lam_for_budget
 from ._realnets import (
     REALNET_TASK,
@@ -93,7 +93,7 @@ def spin_minima(
     *,
     budget: ParameterBudget | None = None,
     seed: int = 0,
-    cluster_tol: float = 1e-5,
+    cluster_tol: float = MINIMA_CLUSTER_TOL,
 ) -> dict[str, pd.DataFrame]:
     """Minima from ``n_restarts`` projected-GD restarts per disorder sample, per H.
 
