@@ -701,7 +701,10 @@ def run_realnet(
                 break  # no decrease along any damped step: stop here
             theta[m] = theta[m] + step
             n_newton[m] += 1
-    stationarity = np.where(kinked, stationarity, grad_norm)
+    if not kinked:
+        # smooth activation: the stationarity measure is the final gradient norm (own copy, so
+        # the two result fields never alias)
+        stationarity = grad_norm.copy()
     converged = stationarity < config.grad_tol
     with torch.no_grad():
         outputs = torch.stack([mlp_forward(unflatten_params(t, spec), x, spec) for t in theta])
