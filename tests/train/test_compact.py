@@ -119,3 +119,21 @@ def test_compaction_input_validation():
         train(e, x, y, TrainConfig(max_steps=5), compact_every=0, progress=False)
     with pytest.raises(ConfigError, match="schedule constant"):
         train(e, x, y, TrainConfig(max_steps=5, optimizer="fire"), compact_every=5, progress=False)
+
+
+def test_compactable_optimizers_have_no_finalize_step():
+    # the compacted loop never calls opt.finalize (its state covers only the last kept
+    # members): that loses nothing only while every optimizer compaction admits keeps the base
+    # class's no-op finalize (L-BFGS, which restores its last accepted point, is refused)
+    from weightscape.train._loop import _COMPACTABLE_OPTIMIZERS
+    from weightscape.train._optim import BatchedOptimizer, make_optimizer
+
+    p = [torch.zeros(2, 3, dtype=torch.float64)]
+    for name in _COMPACTABLE_OPTIMIZERS:
+        opt = make_optimizer(name, p, TrainConfig(optimizer=name).optimizer_options)
+        assert type(opt).finalize is BatchedOptimizer.finalize, name
+    x, y = binary_data(20, 3, seed=1)
+    e = Ensemble.init(MLPSpec.uniform(3, 1, 4), seeds=2)
+    with pytest.raises(ConfigError, match="adam/sgd"):
+        cfg = TrainConfig(max_steps=5, optimizer="lbfgs")
+        train(e, x, y, cfg, compact_every=5, progress=False)

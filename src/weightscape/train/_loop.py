@@ -493,7 +493,7 @@ def train(
     running = active.clone()
     reason.copy_(torch.where(running, _CODE["budget"], reason))
     if ids is not None:  # back to every member: flush the bookkeeping and the parameters
-        opt.finalize(params, running, obj)  # (a no-op for the compactable optimizers)
+        # (no opt.finalize here or below: the compactable optimizers have none to run)
         reason_all[ids], steps_all[ids] = reason, steps_run
         running_all = torch.zeros(M, dtype=torch.bool, device=device)
         running_all[ids] = running
@@ -552,12 +552,17 @@ def train(
     )
 
 
+# optimizers whose state slices member-wise and whose ``finalize`` is the base no-op (the
+# compacted loop never calls it; tests/train/test_compact.py checks both)
+_COMPACTABLE_OPTIMIZERS = ("adam", "sgd")
+
+
 def _check_compactable(model, cfg, compact_every, checkpoint_path, resume_from) -> None:
     if not (isinstance(compact_every, int) and compact_every >= 1):
         raise ConfigError(f"compact_every={compact_every!r} must be an integer >= 1 or None")
     if not hasattr(model, "select") or not hasattr(model, "max_sizes"):
         raise ConfigError("compact_every needs an Ensemble model (with select)")
-    if cfg.optimizer not in ("adam", "sgd") or cfg.schedule != "constant":
+    if cfg.optimizer not in _COMPACTABLE_OPTIMIZERS or cfg.schedule != "constant":
         raise ConfigError(
             f"compact_every works with optimizer adam/sgd and schedule constant, got "
             f"{cfg.optimizer!r}/{cfg.schedule!r}"
