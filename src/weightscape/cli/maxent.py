@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError
+from ._options import Force, RunOut
 
 __all__ = ["COMMANDS", "register"]
 
@@ -96,7 +97,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of sampling and random messages."),
         plots: bool = typer.Option(True, "--plots/--no-plots", help="Write figures."),
         out: str = typer.Option(..., "--out", help="Output directory to create."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        force: Force = False,
     ) -> None:
         """Entropy landscapes s(d) around reference configurations (Bethe, tilt sweeps).
 
@@ -367,8 +368,8 @@ def _add_train(sub: typer.Typer) -> None:
         l2: float = typer.Option(1e-5, "--l2", help="L2 on theta (Adam weight decay)."),
         init_std: float = typer.Option(0.1, "--init-std", help="theta ~ N(0, init_std^2)."),
         seed: int = typer.Option(0, "--seed", help="Seed of init, batches, noise and data split."),
-        out: str = typer.Option(..., "--out", help="Run directory to create."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        out: RunOut = ...,
+        force: Force = False,
     ) -> None:
         """Train LR-nets (binary weights, local reparameterisation) on PCA-20 MNIST-like data.
 
@@ -463,8 +464,8 @@ def _add_sample(sub: typer.Typer) -> None:
         ),
         kind: str = typer.Option("quantile", "--kind", help="quantile or absolute."),
         seed: int = typer.Option(0, "--seed", help="Seed of the draws."),
-        out: str = typer.Option(..., "--out", help="Run directory to create."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        out: RunOut = ...,
+        force: Force = False,
     ) -> None:
         """Draw binary weights sigma ~ Bernoulli(sigmoid theta), test each, keep the accurate.
 
@@ -638,8 +639,8 @@ def _add_fit(sub: typer.Typer) -> None:
         evaluate: str = typer.Option(
             "auto", "--evaluate", help="Moments of the report: auto, exact, bp or none."
         ),
-        out: str = typer.Option(..., "--out", help="Run directory to create."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        out: RunOut = ...,
+        force: Force = False,
     ) -> None:
         """Fit a pairwise Ising model to the weight samples of one layer or the whole net.
 
@@ -723,8 +724,8 @@ def _add_validate(sub: typer.Typer) -> None:
         n_triplets: int = typer.Option(2000, "--triplets", help="Random triplets (third order)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the chains and the triplets."),
         plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the scatter figure."),
-        out: str = typer.Option(..., "--out", help="Run directory to create."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        out: RunOut = ...,
+        force: Force = False,
     ) -> None:
         """Model vs data: m, C, connected C and third-order moments (Metropolis), Pearson r.
 
@@ -856,8 +857,8 @@ def _add_relabel(sub: typer.Typer) -> None:
         l2: float = typer.Option(1e-3, "--l2", help="Pseudo-likelihood L2 on J."),
         max_iter: int = typer.Option(500, "--max-iter", help="L-BFGS iterations per fit."),
         seed: int = typer.Option(0, "--seed", help="Seed of the relabelling."),
-        out: str = typer.Option(..., "--out", help="Run directory to create."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        out: RunOut = ...,
+        force: Force = False,
     ) -> None:
         """Relabel the hidden units of a fraction of the samples and refit each layer.
 
@@ -931,8 +932,8 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
         ),
         eval_draws: int = typer.Option(10, "--eval-draws", help="Binary nets per run and epoch."),
         seed: int = typer.Option(0, "--seed", help="Seed of training, redraws and evaluation."),
-        out: str = typer.Option(..., "--out", help="Run directory to create."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        out: RunOut = ...,
+        force: Force = False,
     ) -> None:
         """Frozen centre vs full training: the central layer redrawn at random every epoch.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError
+from ._options import Force, RunOutPath
 
 __all__ = ["parse_int_list", "register"]
 
@@ -63,7 +64,7 @@ def build_member_configs(base: dict, widths: list, seeds: list[int]) -> list[dic
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
-        out: Path = typer.Option(..., "--out", help="Run directory to create."),
+        out: RunOutPath = ...,
         config: Path | None = typer.Option(
             None, "--config", help="TOML/JSON file with flat or nested run keys (see docs)."
         ),
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
         set_: list[str] | None = typer.Option(
             None, "--set", help="Any run key, e.g. --set train.momentum=0.9 (repeatable)."
         ),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+        force: Force = False,
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Train an ensemble of nets (one member per width × seed) as one batched computation.

@@ -1,0 +1,23 @@
+"""Typer options shared by several commands, declared once (``Annotated`` aliases).
+
+Use as ``force: Force = False`` and ``out: RunOut = ...`` (``...``: required); the flag names
+and help texts are then the same in every command that takes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["Force", "RunOut", "RunOutPath"]
+
+_RUN_OUT = typer.Option("--out", help="Run directory to create.")
+
+#: ``--force``: overwrite an existing run directory.
+Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")]
+#: ``--out DIR`` (as ``str``): the run directory a command creates.
+RunOut = Annotated[str, _RUN_OUT]
+#: ``--out DIR`` (as :class:`~pathlib.Path`): the same option for commands that take a Path.
+RunOutPath = Annotated[Path, _RUN_OUT]
