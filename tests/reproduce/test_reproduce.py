@@ -171,6 +171,33 @@ def test_dry_run_prints_plan_and_writes_nothing(toys, tmp_path, capsys):
     assert not any(CLAIM_LINE.match(line) for line in lines)
 
 
+def test_dry_run_estimate_is_the_plans(toys, tmp_path, capsys):
+    # the printed estimate is each study's plan() for the chosen scale, nothing hard-coded: a
+    # study whose plan returns distinctive numbers per scale shows exactly those, and the total
+    # line sums them (toy: 0.04 s -> "0 s"; max of the memories)
+    from weightscape.reproduce import Plan, Study
+
+    cpu = {"smoke": 5400.0, "small": 45.0, "paper": 9000.0}
+
+    def plan(ctx):
+        return Plan(runs=("one",), cpu_s=cpu[ctx.scale], gpu_s=7.0, peak_mem_mb=321.0)
+
+    register_study(Study(name="toy_cost", title="t", paper="p", run=lambda c: None, plan=plan))
+    for scale, cpu_text, total in (
+        ("smoke", "90.0 min", "CPU 90.0 min, GPU 7 s, peak memory 321 MB"),
+        ("small", "45 s", "CPU 45 s, GPU 7 s, peak memory 321 MB"),
+        ("paper", "2.5 h", "CPU 2.5 h, GPU 7 s, peak memory 321 MB"),
+    ):
+        out = tmp_path / scale
+        code, lines, _ = _reproduce(
+            capsys, "toy", "toy_cost", "--scale", scale, "--out", out, "--dry-run"
+        )
+        assert code == 0 and not out.exists()
+        i = lines.index(f"toy_cost (scale {scale}, executor inline): 1 runs")
+        assert lines[i + 2] == f"  estimate: CPU {cpu_text}, GPU 7 s, peak memory 321 MB"
+        assert lines[-1] == f"total: 2 studies, 5 runs; {total}"
+
+
 def test_resume_reuses_finished_work(toys, tmp_path, capsys):
     out = tmp_path / "out"
     # First attempt: toy crashes after computing two of its four seeds; toy2 still runs.
