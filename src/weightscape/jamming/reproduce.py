@@ -157,13 +157,16 @@ def plan(ctx: StudyContext) -> Plan:
     if s["generalization"]:
         g = s["generalization"]
         runs.append(f"generalization: P = {g['P']}, depth {g['depth']}, {len(g['widths'])} widths")
-    cpu = {"smoke": 90.0, "small": 1500.0, "paper": 3e6}[ctx.scale]
+    # smoke, small: measured CPU time of a clean run (docs/studies/jamming.md: smoke 39 s user,
+    # commit 8eee86c; small 860 s user + 15 s system and 1.38 GB peak RSS, commit 99d66eb);
+    # paper: not measured (an order of magnitude)
+    cpu = {"smoke": 40.0, "small": 880.0, "paper": 3e6}[ctx.scale]
     gpu = {"smoke": 0.0, "small": 0.0, "paper": 2e5}[ctx.scale]
     return Plan(
         tuple(runs),
         cpu_s=cpu,
         gpu_s=gpu,
-        peak_mem_mb=800.0,
+        peak_mem_mb=1400.0 if ctx.scale == "small" else 800.0,
         notes="reduced scales use the 'fast' protocol (recorded)",
     )
 
