@@ -110,6 +110,24 @@ def test_bad_inputs_one_line_exit_2_nothing_written(tmp_path, capsys, args):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        (["-o", "P"], "error: --data-option 'P' is not of the form key=value"),
+        (["--set", "train.lr"], "error: --set 'train.lr' is not of the form key=value"),
+        (
+            ["--set", "train.lr=0.1", "--set", "train.lr=0.2"],
+            "error: --set train.lr is given twice ('train.lr=0.1' and 'train.lr=0.2')",
+        ),
+    ],
+)
+def test_key_value_errors_name_the_flag(tmp_path, capsys, args, msg):
+    out = tmp_path / "out"
+    assert main(["train", "--data", "random", *args, "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [msg]
+    assert not out.exists()
+
+
 def test_existing_output_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()

@@ -86,5 +86,9 @@ def test_parse_options_values():
         "c": [1, 2],
         "f": 0.5,
     }
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match=r"^--option '=3' has an empty key"):
         parse_options(["=3"])
+    with pytest.raises(DatasetError, match=r"^--data-option 'P' is not of the form key=value$"):
+        parse_options(["P"], flag="--data-option")
+    with pytest.raises(DatasetError, match=r"^--option P is given twice \('P=1' and 'P=2'\)$"):
+        parse_options(["P=1", "P=2"])

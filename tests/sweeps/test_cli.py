@@ -64,6 +64,9 @@ def test_dry_run_writes_nothing(tmp_path, spec, capsys):
         (["--executor", "grid"], "unknown executor 'grid'"),
         (["--executor", "slurm", "--slurm", "partiton=x"], "unknown slurm option 'partiton'"),
         (["--task", "other"], "differs from the spec's task"),
+        (["--set", "width"], "--set 'width' is not of the form key=value"),
+        (["--set", "width=3", "--set", "width=4"], "--set width is given twice"),
+        (["--executor", "slurm", "--slurm", "partition"], "--slurm 'partition' is not of"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(tmp_path, spec, capsys, args, match):

@@ -213,3 +213,39 @@ def test_parse_cli_values():
     assert parse_axis_values("w=[[1,2],[3]]") == ("w", [[1, 2], [3]])
     with pytest.raises(SweepError):
         parse_assignment("lr")
+
+
+def test_one_key_value_parser_for_sets_and_data_options():
+    # hand-made table: the plain grammar (--set, --slurm) keeps commas and the word none;
+    # lists=True (data-set options) reads comma lists and none -> None
+    from weightscape.sweeps import parse_assignments, parse_value
+
+    table = [
+        ("10", 10, 10),
+        ("0.5", 0.5, 0.5),
+        ("true", True, True),
+        ("null", None, None),
+        ("none", "none", None),
+        ("None", "None", None),
+        ("[1, 2]", [1, 2], [1, 2]),
+        ('"a,b"', "a,b", "a,b"),
+        ("3,5", "3,5", [3, 5]),
+        ("unsat_zero,grad_norm", "unsat_zero,grad_norm", ["unsat_zero", "grad_norm"]),
+        ("a, 1.5, ,true", "a, 1.5, ,true", ["a", 1.5, True]),
+        ("/tmp/x=y", "/tmp/x=y", "/tmp/x=y"),
+    ]
+    for text, plain, lists in table:
+        assert parse_value(text) == plain, text
+        assert parse_value(text, lists=True) == lists, text
+    assert parse_assignment(" path = /tmp/x=y ") == ("path", "/tmp/x=y")  # first '=' splits
+    assert parse_assignments(["a=1", "b=x,y"], lists=True) == {"a": 1, "b": ["x", "y"]}
+    assert parse_assignments(None) == {}
+    # one-line errors naming the flag and the bad text
+    for items, msg in (
+        (["lr"], "--set 'lr' is not of the form key=value"),
+        (["=3"], "--set '=3' has an empty key (expected key=value)"),
+        (["lr=1", "lr=2"], "--set lr is given twice ('lr=1' and 'lr=2')"),
+    ):
+        with pytest.raises(SweepError) as info:
+            parse_assignments(items, flag="--set")
+        assert str(info.value) == msg

@@ -6,37 +6,21 @@ import json
 
 import typer
 
-from ..errors import DatasetError
+from ..errors import DatasetError, SweepError
 
 __all__ = ["parse_options", "register"]
 
 
-def _parse_value(text: str):
-    """A command-line value: JSON (``10``, ``true``, ``null``, ``[3, 5]``, ``"x"``), ``none``,
-    a comma list (``3,5``), else the string itself."""
-    if text.strip().lower() == "none":
-        return None
+def parse_options(items: list[str] | None, flag: str = "--option") -> dict:
+    """``["P=100", "classes=3,5", "normalize=none"]`` → ``{"P": 100, "classes": [3, 5],
+    "normalize": None}``: :func:`weightscape.sweeps.parse_assignments` with comma lists and
+    ``none``; a malformed or repeated option is a one-line :class:`DatasetError` naming ``flag``."""
+    from ..sweeps import parse_assignments
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    if "," in text:
-        return [_parse_value(part.strip()) for part in text.split(",") if part.strip()]
-    return text
-
-
-def parse_options(items: list[str] | None) -> dict:
-    """``["P=100", "classes=3,5"]`` → ``{"P": 100, "classes": [3, 5]}``."""
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise DatasetError(f"--option {item!r} must look like key=value")
-        if key in out:
-            raise DatasetError(f"--option {key} is given twice")
-        out[key] = _parse_value(value.strip())
-    return out
+        return parse_assignments(items, lists=True, flag=flag)
+    except SweepError as err:
+        raise DatasetError(str(err)) from None
 
 
 def _fmt(v: float) -> str:

@@ -24,7 +24,7 @@ def _console():
 
 
 def _build_sweep(spec: Path | None, task: str | None, sets: list[str], axes: list[str]):
-    from ..sweeps import Sweep, parse_assignment, parse_axis_values
+    from ..sweeps import Sweep, parse_assignments, parse_axis_values
 
     if spec is None and task is None:
         raise SweepError("give a sweep spec file (SPEC.toml) or --task NAME")
@@ -34,7 +34,7 @@ def _build_sweep(spec: Path | None, task: str | None, sets: list[str], axes: lis
             raise SweepError(f"--task {task!r} differs from the spec's task {sweep.task!r}")
     else:
         sweep = Sweep(task=task)
-    set_d = dict(parse_assignment(s) for s in sets)
+    set_d = parse_assignments(sets, flag="--set")
     axis_d = dict(parse_axis_values(a) for a in axes)
     if set_d or axis_d:
         sweep = sweep.with_overrides(sets=set_d, axes=axis_d)
@@ -58,10 +58,10 @@ def run_cmd(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for Slurm jobs to finish."),
 ) -> None:
     """Expand SPEC (plus --set/--axis) and compute every run not finished yet into --out."""
-    from ..sweeps import make_executor, make_packs, parse_assignment, run_sweep
+    from ..sweeps import make_executor, make_packs, parse_assignments, run_sweep
 
     sweep = _build_sweep(spec, task, sets, axes)
-    slurm_opts = dict(parse_assignment(s) for s in slurm)
+    slurm_opts = parse_assignments(slurm, flag="--slurm")
     if dry_run:
         ex = make_executor(
             executor,

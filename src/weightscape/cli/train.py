@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
         """
         from ..runs import run_members, write_ensemble_run
         from ..store import RunDir
-        from ..sweeps import flatten_config, parse_assignment
+        from ..sweeps import flatten_config, parse_assignments
         from .data import parse_options
 
         base: dict = {}
@@ -128,10 +128,9 @@ def register(app: typer.Typer) -> None:
             "precision.device": device,
         }
         base.update({k: v for k, v in flags.items() if v is not None})
-        base.update({f"data.{k}": v for k, v in parse_options(data_option).items()})
-        for item in set_ or []:
-            key, value = parse_assignment(item)
-            base[key] = value
+        data_opts = parse_options(data_option, flag="--data-option")
+        base.update({f"data.{k}": v for k, v in data_opts.items()})
+        base.update(parse_assignments(set_, flag="--set"))
         if width is not None:
             widths = parse_int_list(width, "width")
         elif file_widths is not None:

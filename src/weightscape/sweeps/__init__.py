@@ -65,7 +65,15 @@ from ._local import LocalExecutor
 from ._pack import Pack, PackJob, make_packs, run_pack, thread_limits
 from ._run import SweepResult, SweepStatus, run_sweep, sweep_status
 from ._slurm import SlurmExecutor, squeue_states
-from ._spec import HASH_LENGTH, Sweep, config_hash, parse_assignment, parse_axis_values
+from ._spec import (
+    HASH_LENGTH,
+    Sweep,
+    config_hash,
+    parse_assignment,
+    parse_assignments,
+    parse_axis_values,
+    parse_value,
+)
 from ._task import Task, flatten_config, get_task, register_task, resolve_config, task_names
 
 __all__ = [
@@ -93,7 +101,9 @@ __all__ = [
     "make_executor",
     "make_packs",
     "parse_assignment",
+    "parse_assignments",
     "parse_axis_values",
+    "parse_value",
     "register_task",
     "resolve_config",
     "ridge_exact",

@@ -16,7 +16,15 @@ import numpy as np
 from ..errors import SweepError
 from ._task import Task, check_keys, coerce_value, flatten_config, get_task, resolve_config
 
-__all__ = ["HASH_LENGTH", "Sweep", "config_hash", "parse_assignment", "parse_axis_values"]
+__all__ = [
+    "HASH_LENGTH",
+    "Sweep",
+    "config_hash",
+    "parse_assignment",
+    "parse_assignments",
+    "parse_axis_values",
+    "parse_value",
+]
 
 HASH_LENGTH = 12  # hex digits of sha256 kept as the run directory name (48 bits)
 
@@ -272,23 +280,53 @@ class Sweep:
         return get_task(self.task)
 
 
-def parse_value(text: str):
-    """A command-line value: JSON when it parses (numbers, true/false, lists), else a string."""
+def parse_value(text: str, *, lists: bool = False):
+    """A command-line value: JSON when it parses (``10``, ``0.5``, ``true``, ``null``, ``[3, 5]``,
+    ``"x"``), else the string itself.
+
+    ``lists=True`` (data-set options) also reads ``none`` (any case) as None and a comma list
+    (``3,5``) as a list of values parsed alike; without it ``a,b`` stays the string ``"a,b"``
+    (``--set train.stop=unsat_zero,grad_norm``).
+    """
+    if lists and text.strip().lower() == "none":
+        return None
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return text
+        pass
+    if lists and "," in text:
+        return [parse_value(part.strip(), lists=True) for part in text.split(",") if part.strip()]
+    return text
 
 
-def parse_assignment(text: str) -> tuple[str, object]:
-    """``"key=value"`` → ``(key, parsed value)``."""
-    if "=" not in text:
-        raise SweepError(f"{text!r} is not of the form key=value")
-    key, _, value = text.partition("=")
+def parse_assignment(text: str, *, lists: bool = False, flag: str = "") -> tuple[str, object]:
+    """``"key=value"`` → ``(key, parsed value)`` (:func:`parse_value` with ``lists``).
+
+    ``flag`` (e.g. ``"--set"``) names the option in the one-line :class:`SweepError` for a text
+    without ``=`` or with an empty key.
+    """
+    key, sep, value = text.partition("=")
     key = key.strip()
+    where = f"{flag} " if flag else ""
+    if not sep:
+        raise SweepError(f"{where}{text!r} is not of the form key=value")
     if not key:
-        raise SweepError(f"{text!r} has an empty key")
-    return key, parse_value(value.strip())
+        raise SweepError(f"{where}{text!r} has an empty key (expected key=value)")
+    return key, parse_value(value.strip(), lists=lists)
+
+
+def parse_assignments(items: Sequence[str] | None, *, lists: bool = False, flag: str = "") -> dict:
+    """Repeated ``key=value`` options → ``{key: value}`` (:func:`parse_assignment`); a key given
+    twice is a :class:`SweepError` naming both values."""
+    out: dict = {}
+    raw: dict[str, str] = {}
+    for item in items or []:
+        key, value = parse_assignment(item, lists=lists, flag=flag)
+        if key in out:
+            where = f"{flag} " if flag else ""
+            raise SweepError(f"{where}{key} is given twice ({raw[key]!r} and {item!r})")
+        out[key], raw[key] = value, item
+    return out
 
 
 def parse_axis_values(text: str) -> tuple[str, list]:
