@@ -7,6 +7,11 @@ by Metropolis Monte Carlo (m, C, third-order connected moments), and read the we
 geometry from the entropy landscape, TAP free-energy histograms, coexisting BP fixed points
 and an iso-energy sweep.
 
+The deep net's layers are fitted to moments averaged over all relabellings of its hidden units
+(:func:`symmetrised_layers`): the network function does not depend on the labelling, pooled
+runs carry arbitrary ones, and the paper's published data moments are symmetric under it; the
+kept learning iterate is the best of steps 51-100, as in the authors' published script.
+
 Why many runs and few draws per run: the draws of one trained run are independent
 ``Bernoulli(σ(θ))`` per weight, a product measure with no connected correlations; every connected
 correlation of the pooled samples comes from differences *between* runs, so the number of runs
