@@ -165,6 +165,37 @@ def test_fit_methods_write_models_of_the_layer(pipeline, method):
     np.testing.assert_allclose(model.J.numpy(), model.J.numpy().T)
 
 
+def test_fit_symmetrised_moments(pipeline, capsys):
+    """--symmetrise fits the orbit-averaged moments: the model equals the library's fit of
+    :func:`symmetrised_moments` (oracle of the CLI path), and it is itself invariant under
+    relabelling the hidden units (a property of the data it was fitted to)."""
+    from weightscape.maxent import BoltzmannBP, BoltzmannBPConfig, Moments, symmetrised_moments
+
+    out = pipeline / "fit-sym"
+    argv = ["maxent", "fit", str(pipeline / "sm"), "--method", "bp", "--layer", "ITR"]
+    argv += ["--symmetrise", "--max-iter", "20", "--keep-from", "5"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "symmetrised moments" in capsys.readouterr().out
+    model = IsingModel.load(out / "model.npz")
+    ws, _ = load_weight_samples(pipeline / "sm" / "samples.npz")
+    sym = symmetrised_moments(ws.sigma, ARCH)
+    ref, rep = BoltzmannBP(BoltzmannBPConfig(n_iter=20, keep_from=5)).fit(
+        Moments(sym.m[120:192].clone(), sym.C[120:192, 120:192].clone())
+    )
+    np.testing.assert_allclose(model.J.numpy(), ref.J.numpy(), atol=1e-13)
+    np.testing.assert_allclose(model.h.numpy(), ref.h.numpy(), atol=1e-13)
+    assert rep.extras["best_iteration"] >= 5
+    # ITR = [12 (hidden 2), 6 (hidden 1)] row-major: relabelling maps (o, i) to (p2[o], p1[i])
+    rng = np.random.default_rng(0)
+    p1, p2 = rng.permutation(6), rng.permutation(12)
+    o, i = np.divmod(np.arange(72), 6)
+    idx = p2[o] * 6 + p1[i]
+    J = model.J.numpy()
+    np.testing.assert_allclose(J[np.ix_(idx, idx)], J, atol=1e-10)
+    np.testing.assert_allclose(model.h.numpy()[idx], model.h.numpy(), atol=1e-10)
+    assert json.loads((out / "fit_report.json").read_text())["symmetrised"] is True
+
+
 def test_validate_against_exact_model(pipeline):
     # an exact fit of 6 spins: its moments equal the data's, so its Metropolis moments must too
     fit = pipeline / "fit-v"
@@ -272,6 +303,10 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     assert "0.3,2" in msg and "[0, 1]" in msg
     msg = _bad(capsys, ["maxent", "frozen-centre", "--arch", "784-10-10-10-10"], out)
     assert "784-10-10-10-10" in msg and "frozen_layer" in msg
+    err = _bad(capsys, ["maxent", "fit", sm, "--symmetrise"], out)
+    assert "--symmetrise" in err and "pseudo" in err
+    err = _bad(capsys, ["maxent", "fit", sm, "--keep-from", "3"], out)
+    assert "--keep-from" in err and "bp" in err
     # an existing --out is refused, and left as it was
     existing = tmp_path / "exists"
     existing.mkdir()

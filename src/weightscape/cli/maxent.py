@@ -576,9 +576,17 @@ DEFAULT_L2 = {"pseudo": 1e-3, "bp": 1e-4, "exact": 0.0}
 
 
 def make_method(
-    method: str, *, l1: float, l2: float | None, max_iter: int, ridge: float, evaluate: str
+    method: str,
+    *,
+    l1: float,
+    l2: float | None,
+    max_iter: int,
+    ridge: float,
+    evaluate: str,
+    keep_from: int = 0,
 ):
-    """The inverse method object of ``--method`` (validated); ``l2=None``: the method's default."""
+    """The inverse method object of ``--method`` (validated); ``l2=None``: the method's default;
+    ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``."""
     from ..maxent import (
         BoltzmannBP,
         BoltzmannBPConfig,
@@ -600,6 +608,8 @@ def make_method(
         l2 = DEFAULT_L2.get(method, 0.0)
     elif method in ("mean-field", "tap"):
         raise ConfigError(f"--l2 does not apply to --method {method} (use --ridge)")
+    if keep_from and method != "bp":
+        raise ConfigError(f"--keep-from applies to --method bp only, not --method {method}")
     if method == "pseudo":
         return PseudoLikelihood(
             PseudoLikelihoodConfig(l1=l1, l2=l2, max_iter=max_iter, evaluate=evaluate)
@@ -610,6 +620,7 @@ def make_method(
                 l2=l2,
                 n_iter=max_iter,
                 evaluate="bp" if evaluate == "auto" else evaluate,
+                keep_from=keep_from,
             )
         )
     if method == "exact":
@@ -639,6 +650,17 @@ def _add_fit(sub: typer.Typer) -> None:
         evaluate: str = typer.Option(
             "auto", "--evaluate", help="Moments of the report: auto, exact, bp or none."
         ),
+        symmetrise: bool = typer.Option(
+            False,
+            "--symmetrise",
+            help="Fit the moments averaged over all hidden-unit relabellings (the paper's "
+            "permutation-symmetric data; bp, mean-field, tap, exact).",
+        ),
+        keep_from: int = typer.Option(
+            0,
+            "--keep-from",
+            help="bp: keep the best iterate of steps K..max-iter (the authors' script: 51).",
+        ),
         out: RunOut = ...,
         force: Force = False,
     ) -> None:
@@ -659,9 +681,24 @@ def _add_fit(sub: typer.Typer) -> None:
             )
         if ws.sigma.shape[0] < 2:
             raise ConfigError(f"{samples!r} holds {ws.sigma.shape[0]} sample(s); need at least 2")
-        inv = make_method(method, l1=l1, l2=l2, max_iter=max_iter, ridge=ridge, evaluate=evaluate)
+        inv = make_method(method, l1=l1, l2=l2, max_iter=max_iter, ridge=ridge, evaluate=evaluate,
+                          keep_from=keep_from)  # fmt: skip
         data = ws.sigma[:, a:b]
-        model, report = inv.fit(data)  # before --out exists: a failing fit writes nothing
+        fit_data = data
+        if symmetrise:
+            if method == "pseudo":
+                raise ConfigError(
+                    "--symmetrise fits moments; --method pseudo needs samples (use bp, "
+                    "mean-field, tap or exact)"
+                )
+            arch = meta.get("arch")
+            if arch is None:
+                raise ConfigError(f"{samples!r} does not record its architecture (arch)")
+            from ..maxent import Moments, symmetrised_moments
+
+            sym = symmetrised_moments(ws.sigma, arch)
+            fit_data = Moments(sym.m[a:b].clone(), sym.C[a:b, a:b].clone(), sym.n_samples)
+        model, report = inv.fit(fit_data)  # before --out exists: a failing fit writes nothing
         rd = _create_run(out, force)
 
         def write(rd):
@@ -679,6 +716,7 @@ def _add_fit(sub: typer.Typer) -> None:
                 "slice": [a, b],
                 "n_spins": b - a,
                 "n_samples": int(data.shape[0]),
+                "symmetrised": symmetrise,
                 "samples": meta["samples_file"],
                 **meta,
             }
@@ -689,12 +727,14 @@ def _add_fit(sub: typer.Typer) -> None:
                     "method_config": asdict(inv.config),
                     "layer": name,
                     "slice": [a, b],
+                    "symmetrised": symmetrise,
                 },
                 extra={"kind": "maxent-fit", "samples": str(samples)},
             )
             rd.mark_done()
             typer.echo(
-                f"fitted {method} to {name} (spins {a}:{b}, {data.shape[0]} samples): "
+                f"fitted {method} to {name} (spins {a}:{b}, {data.shape[0]} samples"
+                f"{', symmetrised moments' if symmetrise else ''}): "
                 f"moment error {report.error:.4g} ({report.evaluated_by}), "
                 f"{report.iterations} iterations, {report.seconds:.2f} s; run: {rd.path}"
             )
