@@ -868,6 +868,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "n_test": len(data["y_test"]),
             "inverse": {
                 "method": "boltzmann_bp",
+                "deep_data": "moments symmetrised over hidden-unit relabellings",
+                "shallow_data": "samples",
                 **{k: v for k, v in dataclasses.asdict(LEARNING).items() if k != "bp"},
             },
             "r_min": R_MIN,
