@@ -194,6 +194,17 @@ def test_fit_symmetrised_moments(pipeline, capsys):
     np.testing.assert_allclose(J[np.ix_(idx, idx)], J, atol=1e-10)
     np.testing.assert_allclose(model.h.numpy()[idx], model.h.numpy(), atol=1e-10)
     assert json.loads((out / "fit_report.json").read_text())["symmetrised"] is True
+    # validate compares with the data the model was fitted to: the symmetrised m and C
+    val = pipeline / "val-sym"
+    argv = ["maxent", "validate", str(out), "--mc-chains", "20", "--mc-samples", "20"]
+    assert main([*argv, "--mc-burn-in", "50", "--triplets", "30", "--out", str(val)]) == 0
+    rep = json.loads((val / "validation.json").read_text())
+    assert rep["symmetrised"] is True
+    sc = pd.read_parquet(val / "moments.parquet")
+    np.testing.assert_allclose(sc[sc.statistic == "m"].data.to_numpy(), sym.m[120:192].numpy())
+    iu = np.triu_indices(72, 1)
+    C = sym.C[120:192, 120:192].numpy()[iu]
+    np.testing.assert_allclose(sc[sc.statistic == "C"].data.to_numpy(), C)
 
 
 def test_validate_against_exact_model(pipeline):

@@ -273,19 +273,19 @@ def test_load_data_fallback_sample_and_regimes(monkeypatch):
     assert np.array_equal(mr._load_data(0)["train_index"]["op"], op)
 
 
-def test_symmetrised_layers_are_relabellings_of_the_samples():
+def test_symmetrised_data_are_relabellings_of_the_samples():
     """Oracles: the moments equal :func:`symmetrised_moments` (its own test is the exact group
     average); each relabelled copy is a hidden relabelling of its sample (the multiset of every
     first-layer row is kept, the network function too: sorted rows of W1 per sample agree), and
     with many copies the relabelled samples' raw moments approach the symmetrised ones
     (|Δm| ≤ 5 standard errors of the copies' mean, one aggregate check)."""
-    from weightscape.maxent import symmetrised_moments
+    from weightscape.maxent import symmetrised_data, symmetrised_moments
 
     arch = "4-3-3-2"
     n = 4 * 3 + 3 * 3 + 3 * 2
     rng = np.random.default_rng(0)
     sigma = np.where(rng.random((20, n)) < 0.7, 1, -1).astype(np.int8)
-    sym, aug = mr.symmetrised_layers(sigma, arch, copies=400, seed=3)
+    sym, aug = symmetrised_data(sigma, arch, copies=400, seed=3)
     ref = symmetrised_moments(sigma, arch)
     np.testing.assert_allclose(sym.m.numpy(), ref.m.numpy(), atol=1e-14)
     np.testing.assert_allclose(sym.C.numpy(), ref.C.numpy(), atol=1e-14)

@@ -747,6 +747,11 @@ def _add_fit(sub: typer.Typer) -> None:
         _guarded(rd, write)
 
 
+# Relabelled copies of each sample for the third-order moments of a symmetrised fit (as
+# `reproduce maxent` at smoke and small).
+PERM_COPIES = 16
+
+
 def _add_validate(sub: typer.Typer) -> None:
     @sub.command("validate")
     def validate(
@@ -793,7 +798,7 @@ def _add_validate(sub: typer.Typer) -> None:
             samples = fit_meta.get("samples")
             if samples is None:
                 raise ConfigError("no --samples given and the model has no fit_report.json")
-        ws, _ = _open_samples(samples)
+        ws, smeta = _open_samples(samples)
         n = ws.sigma.shape[1]
         if layer is None:
             a, b = fit_meta.get("slice", [0, n])
@@ -809,7 +814,19 @@ def _add_validate(sub: typer.Typer) -> None:
         mc = MetropolisConfig(
             n_chains=mc_chains, n_samples=mc_samples, burn_in=mc_burn_in, thin=mc_thin, seed=seed
         )
-        res = validate_model(mdl, ws.sigma[:, a:b], mc, n_triplets=n_triplets, triplet_seed=seed)
+        data, data_moments = ws.sigma[:, a:b], None
+        symmetrised = bool(fit_meta.get("symmetrised", False))
+        if symmetrised:  # compare with the data the model was fitted to
+            from ..maxent import Moments, symmetrised_data
+
+            arch = smeta.get("arch", fit_meta.get("arch"))
+            if arch is None:
+                raise ConfigError(f"{samples!r} does not record its architecture (arch)")
+            sym, aug = symmetrised_data(ws.sigma, arch, PERM_COPIES, seed)
+            data = aug[:, a:b]
+            data_moments = Moments(sym.m[a:b].clone(), sym.C[a:b, a:b].clone(), sym.n_samples)
+        res = validate_model(mdl, data, mc, n_triplets=n_triplets, triplet_seed=seed,
+                             data_moments=data_moments)  # fmt: skip
         rd = _create_run(out, force)
 
         def write(rd):
@@ -830,6 +847,7 @@ def _add_validate(sub: typer.Typer) -> None:
                     "slice": [a, b],
                     "model": str(mpath),
                     "samples": str(samples),
+                    "symmetrised": symmetrised,
                 },
             )
             rd.write_config(
@@ -846,7 +864,8 @@ def _add_validate(sub: typer.Typer) -> None:
             typer.echo(
                 f"{name} (N = {b - a}): Pearson r  m {r['m']:.4f}  C {r['C']:.4f}  "
                 f"connected {r['connected']:.4f}  third {r['third']:.4f}  "
-                f"({res.n_model_samples} Metropolis samples); run: {rd.path}"
+                f"({res.n_model_samples} Metropolis samples"
+                f"{'; data symmetrised as in the fit' if symmetrised else ''}); run: {rd.path}"
             )
             for row in table.itertuples():
                 typer.echo(

@@ -107,6 +107,7 @@ from ._relabel import (
     random_hidden_permutations,
     relabel_experiment,
     relabel_samples,
+    symmetrised_data,
     symmetrised_moments,
 )
 from ._samples import (  # weight-samples group
@@ -250,6 +251,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "random_hidden_permutations",
     "relabel_samples",
     "relabel_experiment",
+    "symmetrised_data",
     "symmetrised_moments",
     # frozen-centre training (_frozen)
     "FrozenCentreConfig",

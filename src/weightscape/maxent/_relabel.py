@@ -40,6 +40,7 @@ __all__ = [
     "random_hidden_permutations",
     "relabel_experiment",
     "relabel_samples",
+    "symmetrised_data",
     "symmetrised_moments",
 ]
 
@@ -283,3 +284,36 @@ def symmetrised_moments(samples, arch: str) -> Moments:
     C_sym = (np.bincount(inv2, weights=C) / np.bincount(inv2))[inv2].reshape(n, n)
     np.fill_diagonal(C_sym, 1.0)
     return Moments(torch.as_tensor(m_sym), torch.as_tensor(0.5 * (C_sym + C_sym.T)), mom.n_samples)
+
+
+def symmetrised_data(sigma, arch: str, copies: int, seed: int = 0) -> tuple[Moments, np.ndarray]:
+    """A net's weight samples as a hidden-unit-symmetric data set: the exact symmetrised moments
+    and relabelled copies of the samples.
+
+    Why: the network function does not depend on the labelling of its hidden units, and runs
+    pooled from independent trainings carry arbitrary labellings; the moments a max-ent model of
+    such samples should match are the orbit averages (:func:`symmetrised_moments`, the limit of
+    infinitely many relabelled copies). Statistics without a closed-form orbit average (e.g. the
+    third-order moments on random triplets) are taken from ``copies`` random relabellings of
+    every sample.
+
+    Args:
+        sigma: ``[S, N]`` ±1 samples of the whole net; arch: its widths.
+        copies: relabelled copies of each sample (≥ 1); seed: seed of the permutations.
+
+    Returns:
+        ``(Moments [N], relabelled samples [copies·S, N] int8)``; copy ``c`` of sample ``s`` is
+        row ``c·S + s``.
+    """
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+        raise ConfigError(f"copies={copies!r} must be an integer >= 1")
+    sym = symmetrised_moments(sigma, arch)
+    rng = np.random.default_rng(seed)
+    x, _, single = _check_sigma(sigma, arch)
+    if single:
+        raise DatasetError("symmetrised_data needs [S, N] samples")
+    aug = np.concatenate([
+        permute_hidden_units(x, arch, random_hidden_permutations(arch, len(x), rng))
+        for _ in range(copies)
+    ])  # fmt: skip
+    return sym, aug.astype(np.int8, copy=False)

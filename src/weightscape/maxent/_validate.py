@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import ConfigError, DatasetError, check_positive
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._model import IsingModel
-from ._moments import sample_moments
+from ._moments import Moments, sample_moments
 
 __all__ = [
     "ValidationResult",
@@ -116,6 +116,7 @@ def validate_model(
     *,
     n_triplets: int = 1000,
     triplet_seed: int = 0,
+    data_moments: Moments | None = None,
 ) -> ValidationResult:
     """Compare ``model``'s Metropolis moments with the moments of ``samples`` ``[S, N]``.
 
@@ -126,6 +127,10 @@ def validate_model(
             sweeps, then 10^4 records every 10 sweeps).
         n_triplets: random triplets for the third-order connected correlations (0 = none).
         triplet_seed: seed of the triplet choice.
+        data_moments: the data's m and C when they are not the samples' own, e.g. the
+            hidden-unit-symmetrised moments a model was fitted to
+            (:func:`~weightscape.maxent.symmetrised_data`); the third order still comes from
+            ``samples`` (then the relabelled copies).
 
     Returns:
         :class:`ValidationResult`.
@@ -139,6 +144,12 @@ def validate_model(
     trip = random_triplets(n, n_triplets, triplet_seed)
     tr = trip if trip.shape[0] else None
     data = _statistics(sample_moments(samples, triplets=tr))
+    if data_moments is not None:
+        if data_moments.n_spins != n:
+            raise DatasetError(f"data_moments have N = {data_moments.n_spins}; the model has {n}")
+        third = data["third"]
+        data = _statistics(data_moments)
+        data["third"] = third
     x, _, trace = metropolis_sample(model, metropolis)
     if x.shape[0] < 2:
         raise ConfigError("the Metropolis run records fewer than 2 samples; raise n_samples")

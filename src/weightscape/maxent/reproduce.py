@@ -8,9 +8,10 @@ geometry from the entropy landscape, TAP free-energy histograms, coexisting BP f
 and an iso-energy sweep.
 
 The deep net's layers are fitted to moments averaged over all relabellings of its hidden units
-(:func:`symmetrised_layers`): the network function does not depend on the labelling, pooled
-runs carry arbitrary ones, and the paper's published data moments are symmetric under it; the
-kept learning iterate is the best of steps 51-100, as in the authors' published script.
+(:func:`~weightscape.maxent.symmetrised_data`): the network function does not depend on the
+labelling, pooled runs carry arbitrary ones, and the paper's published data moments are
+symmetric under it; the kept learning iterate is the best of steps 51-100, as in the authors'
+published script.
 
 Why many runs and few draws per run: the draws of one trained run are independent
 ``Bernoulli(σ(θ))`` per weight, a product measure with no connected correlations; every connected
@@ -67,7 +68,7 @@ from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, train_lrnet
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._moments import Moments, sample_moments
-from ._relabel import permute_hidden_units, random_hidden_permutations, symmetrised_moments
+from ._relabel import symmetrised_data
 from ._samples import SampleConfig, draw_weight_samples, save_weight_samples
 from ._tap import TAPConfig, tap_landscape
 
@@ -82,7 +83,6 @@ __all__ = [
     "iso_summary",
     "layer_table",
     "pooled_validation",
-    "symmetrised_layers",
 ]
 
 SCALES: dict[str, dict] = {
@@ -599,34 +599,6 @@ def pooled_validation(fits: pd.DataFrame, valid: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def symmetrised_layers(sigma: np.ndarray, arch: str, copies: int, seed: int):
-    """The deep net's data as the fit sees it: moments averaged over all hidden-unit
-    permutations, and samples relabelled by random permutations for third-order moments.
-
-    Why: the network's function is invariant under relabelling its hidden units, and runs pooled
-    from independent trainings carry arbitrary labellings; the paper's data moments are symmetric
-    under hidden-unit permutation (``docs/studies/maxent.md``), and the central layer's weakness
-    is a statement about such symmetric statistics. :func:`symmetrised_moments` is the exact orbit
-    average (the limit of infinitely many relabelled copies).
-
-    Args:
-        sigma: ``[S, N]`` ±1 samples of the whole net; arch: its widths.
-        copies: relabelled copies of each sample for the third-order moments (``[copies·S, N]``).
-        seed: seed of the permutations.
-
-    Returns:
-        ``(Moments of the whole net, relabelled samples [copies·S, N] int8)``.
-    """
-    sym = symmetrised_moments(sigma, arch)
-    rng = np.random.default_rng(seed)
-    x = np.asarray(sigma)
-    aug = np.concatenate([
-        permute_hidden_units(x, arch, random_hidden_permutations(arch, len(x), rng))
-        for _ in range(copies)
-    ])  # fmt: skip
-    return sym, aug.astype(np.int8, copy=False)
-
-
 def _slice_moments(mom: Moments, a: int, b: int) -> Moments:
     return Moments(mom.m[a:b].clone(), mom.C[a:b, a:b].clone(), mom.n_samples)
 
@@ -648,7 +620,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
     # every model is keyed (regime, name); the shallow net is trained in "up" only
     # datasets: the kept samples (references, sample structure); fit_inputs: what each model
     # is fitted to (deep layers: moments symmetrised over hidden-unit relabellings, see
-    # symmetrised_layers; the shallow net has no hidden unit); third: the samples its
+    # symmetrised_data; the shallow net has no hidden unit); third: the samples its
     # third-order data moments come from
     datasets: dict[tuple[str, str], np.ndarray] = {}
     runs_of: dict[tuple[str, str], np.ndarray] = {}
@@ -656,7 +628,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
     third: dict[tuple[str, str], np.ndarray] = {}
     for g in regimes:
         deep = samples["deep", g]
-        sym, aug = symmetrised_layers(deep.sigma, DEEP_ARCH, s["perm_copies"], seed + 13)
+        sym, aug = symmetrised_data(deep.sigma, DEEP_ARCH, s["perm_copies"], seed + 13)
         for name in LAYERS:
             a, b = deep.layers[name]
             datasets[g, name], runs_of[g, name] = deep.layer(name), deep.run
