@@ -40,9 +40,8 @@ def _reproduce(capsys, *args):
 def _reproduce_failing(capsys, *args):
     """Run a reproduce whose study fails: the command exits 1 through SystemExit.
 
-    Called through the typer app rather than ``cli.main``: main's handler of SystemExit is
-    unreachable at the moment (its ``except`` names ``click_exc.Exit``, which typer's vendored
-    click lacks), so this checks the command's own exit status.
+    Called through the typer app rather than ``cli.main``, so that this checks the command's own
+    exit status (``cli.main`` turns the same SystemExit into its return code).
     """
     from weightscape.cli import app
 
