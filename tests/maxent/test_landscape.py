@@ -2,6 +2,7 @@
 model (jump, hysteresis, coexisting fixed points vs the Curie–Weiss BP equation), summaries on
 hand-made data, batching, conventions, iso-energy vs a scalar root, figures."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -121,6 +122,38 @@ def test_planted_two_clusters_jump_hysteresis_and_fixed_points():
     assert fp.n_converged == 12 and fp.n_fixed_points == 2 and fp.counts.sum() == 12
     np.testing.assert_allclose(np.sort(fp.overlaps), [-m_star, m_star], atol=1e-8)
     assert abs(fp.free_entropy[0] - fp.free_entropy[1]) < 1e-10  # symmetric clusters
+
+
+def test_refine_jump_tells_a_discontinuity_from_a_steep_curve():
+    """Planted two clusters: the downward sweep's jump stays in one sub-step (ratio → 1);
+    J = 0 (d = (1 - tanh x)/2, analytic): the largest coarse step splits into 8 nearly equal
+    sub-steps, ratio = max sub-step / coarse step computed in closed form."""
+    from weightscape.maxent import refine_jump
+
+    model, xi = planted(40, 2.0)
+    cfg = LandscapeConfig(x_min=-1.0, x_max=1.0, x_step=0.1, bp=BetheConfig(tol=1e-10))
+    res = entropy_landscape(model, xi, cfg)
+    r = refine_jump(model, xi, res, factor=8)
+    # BP does not converge at the spinodal point itself: the change spans it (2 sub-steps)
+    assert r["discontinuous"] and r["ratio"] > 0.9 and r["n_substeps"] == 8
+    assert r["max_span"] <= 2 and r["n_unconverged"] <= 1
+    assert r["coarse_jump"] == pytest.approx(res.summary().max_jump)
+    free = IsingModel.zeros(9)
+    ref = np.ones(9)
+    cfg = LandscapeConfig(x_min=-2.0, x_max=2.0, x_step=0.25)
+    res = entropy_landscape(free, ref, cfg)
+    r = refine_jump(free, ref, res, factor=8)
+    a, b = r["x_from"], r["x_to"]
+    x = np.linspace(b, a, 9)
+    exact = np.abs(np.diff((1 - np.tanh(x)) / 2)).max() / abs((np.tanh(a) - np.tanh(b)) / 2)
+    assert not r["discontinuous"] and r["ratio"] == pytest.approx(exact, abs=1e-9)
+    assert r["max_span"] == 1 and r["n_unconverged"] == 0
+    assert r["ratio"] < 0.2
+    with pytest.raises(ConfigError, match="factor"):
+        refine_jump(free, ref, res, factor=1)
+    one = entropy_landscape(free, ref, dataclasses.replace(cfg, both_directions=False))
+    with pytest.raises(ConfigError, match="not swept"):
+        refine_jump(free, ref, one, direction="up")
 
 
 @pytest.mark.parametrize("predictor", ["previous", "linear", "quadratic", "cubic"])

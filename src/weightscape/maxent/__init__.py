@@ -62,6 +62,7 @@ from ._landscape import (  # landscape group
     entropy_landscape,
     entropy_landscapes,
     iso_energy_landscape,
+    refine_jump,
 )
 from ._landscape_plots import (  # landscape group
     plot_d_of_x,
@@ -203,6 +204,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "binary_entropy",
     "entropy_landscape",
     "entropy_landscapes",
+    "refine_jump",
     "IsoEnergyConfig",
     "IsoEnergyResult",
     "iso_energy_landscape",

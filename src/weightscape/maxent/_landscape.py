@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -55,6 +55,7 @@ __all__ = [
     "entropy_landscape",
     "entropy_landscapes",
     "iso_energy_landscape",
+    "refine_jump",
 ]
 
 DIRECTIONS = ("down", "up")
@@ -491,6 +492,76 @@ def entropy_landscape(
             f"reference has shape {ref.shape}; expected [N] (use entropy_landscapes for many)"
         )
     return entropy_landscapes(model, ref[None, :], config)[0]
+
+
+def refine_jump(
+    model: IsingModel,
+    reference,
+    result: LandscapeResult,
+    *,
+    factor: int = 8,
+    direction: str = "down",
+) -> dict:
+    """Is the largest step of ``d(x)`` a discontinuity or a steep stretch of a smooth curve?
+
+    The sweep of ``direction`` is redone from its first tilt with steps ``x_step / factor`` down
+    (up) to the far end of its largest ``|Δd|`` step, warm-started as before (so it follows the
+    same branch), and the largest sub-step inside that interval is compared with the coarse
+    step. A discontinuity keeps most of the change in one sub-step (ratio → 1 as the step
+    shrinks); a smooth curve spreads it (ratio ≈ ``1/factor`` times the variation of the slope
+    across the interval). A diagnostic beside the fixed-threshold rule of
+    :meth:`LandscapeResult.summary`, not a replacement for it.
+
+    Args:
+        model: the untilted model; reference: ``σ*`` ``[N]`` the landscape was computed for.
+        result: the coarse landscape (its config is reused).
+        factor: sub-steps per coarse step (≥ 2).
+        direction: ``"down"`` or ``"up"`` (must have been swept).
+
+    Returns:
+        dict: ``x_from``, ``x_to``, ``coarse_jump`` (``|Δd|`` of the coarse step),
+        ``max_substep`` (largest change between neighbouring converged fine points inside the
+        interval; BP may not converge at the spinodal itself, so such a change can span a few
+        sub-steps: ``max_span``), ``ratio`` (``max_substep / coarse_jump``), ``n_substeps``
+        (sub-steps covered, ``factor`` when the interval is converged at both ends),
+        ``n_unconverged`` fine points, ``discontinuous`` (``ratio > 0.5``); NaN entries and
+        False when the sweep has no converged step.
+    """
+    cfg = result.config
+    check_choice("direction", direction, DIRECTIONS)
+    if direction not in cfg.sweeps:
+        raise ConfigError(f"direction={direction!r} was not swept (sweeps: {cfg.sweeps})")
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise ConfigError(f"factor={factor!r} must be an integer >= 2")
+    k = DIRECTIONS.index(direction)
+    steps = _steps(result.x, result.d[k], result.converged[k], direction)
+    out = {"x_from": math.nan, "x_to": math.nan, "coarse_jump": math.nan,
+           "max_substep": math.nan, "ratio": math.nan, "n_substeps": 0, "max_span": 0,
+           "n_unconverged": 0, "discontinuous": False}  # fmt: skip
+    if not steps:
+        return out
+    a, b, dd = max(steps, key=lambda t: abs(t[2]))
+    lo, hi = (b, cfg.x_max) if direction == "down" else (cfg.x_min, b)
+    fine_cfg = replace(cfg, x_min=float(lo), x_max=float(hi), x_step=cfg.x_step / factor,
+                       first_sweep=direction, both_directions=False)  # fmt: skip
+    fine = entropy_landscape(model, reference, fine_cfg)
+    # changes between neighbouring *converged* fine points inside [b, a]: near a spinodal BP
+    # may not converge at the point of the jump itself, and the change then spans it
+    kk = DIRECTIONS.index(direction)
+    tol = 1e-9 * max(1.0, abs(a), abs(b))
+    keep = fine.converged[kk] & (fine.x >= min(a, b) - tol) & (fine.x <= max(a, b) + tol)
+    idx = np.flatnonzero(keep)
+    diffs = [(abs(float(fine.d[kk][j] - fine.d[kk][i])), int(j - i)) for i, j in
+             itertools.pairwise(idx)]  # fmt: skip
+    if not diffs:
+        return out
+    big, span = max(diffs)
+    ratio = big / abs(dd) if dd != 0 else math.nan
+    out.update(x_from=float(a), x_to=float(b), coarse_jump=float(abs(dd)), max_substep=big,
+               ratio=float(ratio), n_substeps=sum(w for _, w in diffs), max_span=span,
+               n_unconverged=int(factor + 1 - idx.size),
+               discontinuous=bool(ratio > 0.5))  # fmt: skip
+    return out
 
 
 # --------------------------------------------------------------------------- iso-energy
