@@ -157,6 +157,11 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     # r_m is undefined; claim 1 pools the layers of a net
     assert list(fits.fit_data) == ["symmetrised moments"] * 3 + ["samples"]
     assert fits[["r_C", "r_3"]].notna().all().all()
+    land = pd.read_parquet(study / "tables" / "landscapes.parquet")
+    flagged = land.has_jump | land.has_hysteresis
+    # the refinement diagnostic runs exactly on the flagged references
+    assert land.refined_ratio[flagged].notna().all() and land.refined_ratio[~flagged].isna().all()
+    assert not land.discontinuous[~flagged].any()
     val = pd.read_parquet(study / "tables" / "validation.parquet")
     assert list(val.model) == ["deep", "shallow"] and list(val.layers) == ["LB+ITR+RB", "shallow"]
     assert val[["r_m", "r_C", "r_3"]].notna().all().all()
