@@ -105,3 +105,16 @@ def test_input_validation():
         sample_moments(np.ones((2, 65)), triplets="all")
     with pytest.raises(DatasetError):
         PackedSpins(np.zeros((2, 3), dtype=np.uint8), 8)
+
+
+def test_moments_slice_equals_moments_of_the_columns():
+    """Oracle: the moments of the column slice of the samples; the slice does not alias."""
+    x = np.where(np.random.default_rng(3).random((500, 9)) < 0.6, 1, -1).astype(np.int8)
+    full = sample_moments(x, triplets="all")
+    part = full.slice(2, 7)
+    ref = sample_moments(x[:, 2:7])
+    torch.testing.assert_close(part.m, ref.m, rtol=0, atol=1e-15)
+    torch.testing.assert_close(part.C, ref.C, rtol=0, atol=1e-15)
+    assert part.n_samples == 500 and part.third is None
+    part.C[0, 1] = 5.0
+    assert full.C[2, 3] != 5.0

@@ -570,6 +570,14 @@ def _open_samples(path: str):
     return ws, {**meta, "samples_file": str(p.resolve())}
 
 
+def _arch(meta: dict, samples: str) -> str:
+    """The architecture a samples file records (``arch`` of its metadata), or a one-line error."""
+    arch = meta.get("arch")
+    if arch is None:
+        raise ConfigError(f"{samples!r} does not record its architecture (arch)")
+    return arch
+
+
 # --l2 when not given: pseudo-likelihood 1e-3 (samples are few compared with N²/2 couplings),
 # BP learning the paper's λ = 1e-4, exact learning none.
 DEFAULT_L2 = {"pseudo": 1e-3, "bp": 1e-4, "exact": 0.0}
@@ -691,13 +699,9 @@ def _add_fit(sub: typer.Typer) -> None:
                     "--symmetrise fits moments; --method pseudo needs samples (use bp, "
                     "mean-field, tap or exact)"
                 )
-            arch = meta.get("arch")
-            if arch is None:
-                raise ConfigError(f"{samples!r} does not record its architecture (arch)")
-            from ..maxent import Moments, symmetrised_moments
+            from ..maxent import symmetrised_moments
 
-            sym = symmetrised_moments(ws.sigma, arch)
-            fit_data = Moments(sym.m[a:b].clone(), sym.C[a:b, a:b].clone(), sym.n_samples)
+            fit_data = symmetrised_moments(ws.sigma, _arch(meta, samples)).slice(a, b)
         model, report = inv.fit(fit_data)  # before --out exists: a failing fit writes nothing
         rd = _create_run(out, force)
 
@@ -817,14 +821,11 @@ def _add_validate(sub: typer.Typer) -> None:
         data, data_moments = ws.sigma[:, a:b], None
         symmetrised = bool(fit_meta.get("symmetrised", False))
         if symmetrised:  # compare with the data the model was fitted to
-            from ..maxent import Moments, symmetrised_data
+            from ..maxent import symmetrised_data
 
-            arch = smeta.get("arch", fit_meta.get("arch"))
-            if arch is None:
-                raise ConfigError(f"{samples!r} does not record its architecture (arch)")
+            arch = _arch({**fit_meta, **smeta}, samples)
             sym, aug = symmetrised_data(ws.sigma, arch, PERM_COPIES, seed)
-            data = aug[:, a:b]
-            data_moments = Moments(sym.m[a:b].clone(), sym.C[a:b, a:b].clone(), sym.n_samples)
+            data, data_moments = aug[:, a:b], sym.slice(a, b)
         res = validate_model(mdl, data, mc, n_triplets=n_triplets, triplet_seed=seed,
                              data_moments=data_moments)  # fmt: skip
         rd = _create_run(out, force)
@@ -930,9 +931,7 @@ def _add_relabel(sub: typer.Typer) -> None:
         if any(not 0.0 <= f <= 1.0 for f in fr):
             raise ConfigError(f"--fractions={fractions!r}: each fraction must lie in [0, 1]")
         ws, meta = _open_samples(samples)
-        arch = meta.get("arch")
-        if arch is None:
-            raise ConfigError(f"{samples!r} does not record its architecture (arch)")
+        arch = _arch(meta, samples)
         names = None if layers is None else [t.strip() for t in layers.split(",") if t.strip()]
         for name in names or []:
             if name not in ws.layers:

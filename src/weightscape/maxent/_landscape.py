@@ -306,11 +306,10 @@ class LandscapeResult:
         d0 = float(d[0, i0]) if conv[0, i0] else math.nan
 
         def biggest(direction):
-            k = DIRECTIONS.index(direction)
-            steps = _steps(x, d[k], conv[k], direction)
-            if not steps:
+            step = _largest_step(self, direction)
+            if step is None:
                 return math.nan, (math.nan, math.nan)
-            a, b, dd = max(steps, key=lambda t: abs(t[2]))
+            a, b, dd = step
             return abs(dd), (a, b)
 
         jd, jdx = biggest("down")
@@ -348,6 +347,14 @@ class LandscapeResult:
             has_hysteresis=bool(hmax > cfg.hysteresis_threshold),
             n_unconverged=int((~conv[swept]).sum()),
         )
+
+
+def _largest_step(result: LandscapeResult, direction: str):
+    """``(x_from, x_to, Δd)`` of the largest ``|Δd|`` between neighbouring converged points of
+    one sweep (the first of equal ones), or ``None`` when the sweep has no such step."""
+    k = DIRECTIONS.index(direction)
+    steps = _steps(result.x, result.d[k], result.converged[k], direction)
+    return max(steps, key=lambda t: abs(t[2])) if steps else None
 
 
 def _steps(x, d, conv, direction):
@@ -533,25 +540,24 @@ def refine_jump(
         raise ConfigError(f"direction={direction!r} was not swept (sweeps: {cfg.sweeps})")
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
         raise ConfigError(f"factor={factor!r} must be an integer >= 2")
-    k = DIRECTIONS.index(direction)
-    steps = _steps(result.x, result.d[k], result.converged[k], direction)
+    step = _largest_step(result, direction)
     out = {"x_from": math.nan, "x_to": math.nan, "coarse_jump": math.nan,
            "max_substep": math.nan, "ratio": math.nan, "n_substeps": 0, "max_span": 0,
            "n_unconverged": 0, "discontinuous": False}  # fmt: skip
-    if not steps:
+    if step is None:
         return out
-    a, b, dd = max(steps, key=lambda t: abs(t[2]))
+    a, b, dd = step
     lo, hi = (b, cfg.x_max) if direction == "down" else (cfg.x_min, b)
     fine_cfg = replace(cfg, x_min=float(lo), x_max=float(hi), x_step=cfg.x_step / factor,
                        first_sweep=direction, both_directions=False)  # fmt: skip
     fine = entropy_landscape(model, reference, fine_cfg)
     # changes between neighbouring *converged* fine points inside [b, a]: near a spinodal BP
     # may not converge at the point of the jump itself, and the change then spans it
-    kk = DIRECTIONS.index(direction)
+    k = DIRECTIONS.index(direction)
     tol = 1e-9 * max(1.0, abs(a), abs(b))
-    keep = fine.converged[kk] & (fine.x >= min(a, b) - tol) & (fine.x <= max(a, b) + tol)
+    keep = fine.converged[k] & (fine.x >= min(a, b) - tol) & (fine.x <= max(a, b) + tol)
     idx = np.flatnonzero(keep)
-    diffs = [(abs(float(fine.d[kk][j] - fine.d[kk][i])), int(j - i)) for i, j in
+    diffs = [(abs(float(fine.d[k][j] - fine.d[k][i])), int(j - i)) for i, j in
              itertools.pairwise(idx)]  # fmt: skip
     if not diffs:
         return out

@@ -190,6 +190,14 @@ class Moments:
         """Connected correlations ``C_ij - m_i m_j`` ``[N, N]`` (diagonal ``1 - m_i²``)."""
         return self.C - torch.outer(self.m, self.m)
 
+    def slice(self, start: int, stop: int) -> Moments:
+        """First and second moments of spins ``start … stop - 1`` (e.g. one layer of a net);
+        copies, so the result does not alias this object. Third-order entries are dropped
+        (their triplets index the full set of spins)."""
+        return Moments(
+            self.m[start:stop].clone(), self.C[start:stop, start:stop].clone(), self.n_samples
+        )
+
     def to(self, dtype=None, device=None) -> Moments:
         def cv(t):
             return None if t is None else t.to(dtype=dtype, device=device)

@@ -602,10 +602,6 @@ def pooled_validation(fits: pd.DataFrame, valid: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _slice_moments(mom: Moments, a: int, b: int) -> Moments:
-    return Moments(mom.m[a:b].clone(), mom.C[a:b, a:b].clone(), mom.n_samples)
-
-
 def _key_name(key: tuple[str, str], multi: bool) -> str:
     regime, name = key
     return f"{regime} {name}" if multi and name != "shallow" else name
@@ -635,7 +631,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
         for name in LAYERS:
             a, b = deep.layers[name]
             datasets[g, name], runs_of[g, name] = deep.layer(name), deep.run
-            fit_inputs[g, name], third[g, name] = _slice_moments(sym, a, b), aug[:, a:b]
+            fit_inputs[g, name], third[g, name] = sym.slice(a, b), aug[:, a:b]
         if s["whole_net"]:
             datasets[g, "deep-all"], runs_of[g, "deep-all"] = deep.sigma, deep.run
             fit_inputs[g, "deep-all"], third[g, "deep-all"] = sym, aug
