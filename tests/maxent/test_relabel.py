@@ -16,17 +16,27 @@ import torch
 
 from weightscape.errors import ConfigError, DatasetError
 from weightscape.maxent import (
+    IsingModel,
+    MetropolisConfig,
     PseudoLikelihood,
     PseudoLikelihoodConfig,
+    all_states,
     binary_forward,
     coupling_table,
+    exact_distribution,
+    exact_moments,
+    hidden_symmetry_defect,
     layer_map,
+    metropolis_sample,
     parse_arch,
     permute_hidden_units,
     random_hidden_permutations,
+    random_triplets,
     relabel_experiment,
     relabel_samples,
+    sample_moments,
     symmetrised_moments,
+    symmetrised_third_order,
 )
 
 ARCHS = ["6-4-5-3", "5-3-3", "4-3-4-2-3", "7-2"]
@@ -171,3 +181,118 @@ def test_symmetrised_moments_equal_group_average(arch):
     w = parse_arch(arch)
     m0 = sym.m.numpy()[: w[0] * w[1]].reshape(w[1], w[0])
     np.testing.assert_allclose(m0, np.broadcast_to(m0[0], m0.shape), atol=1e-12)
+
+
+# ------------------------------------------------ exact orbit averages of third-order moments
+
+
+def _group(arch):
+    """Every element of the hidden-unit permutation group of ``arch`` (lists of permutations)."""
+    return [list(c) for c in itertools.product(*[_all_perms(h) for h in parse_arch(arch)[1:-1]])]
+
+
+def _symmetric_model(arch, seed, coupling=0.4, field=0.4):
+    """A random model made invariant by averaging J, h over the whole group (seeded)."""
+    w = parse_arch(arch)
+    n = sum(a * b for a, b in itertools.pairwise(w))
+    rng = np.random.default_rng(seed)
+    J0 = rng.normal(0, coupling, (n, n))
+    h0 = rng.normal(0, field, n)
+    idx = np.arange(n)
+    J, h = np.zeros((n, n)), np.zeros(n)
+    group = _group(arch)
+    for g in group:
+        p = permute_hidden_units(idx, arch, g)
+        J += J0[np.ix_(p, p)] / len(group)
+        h += h0[p] / len(group)
+    return IsingModel.from_couplings(J, h)
+
+
+@pytest.mark.parametrize("arch", ["2-3-3-2", "3-2-3", "2-3-2-2-2"])
+def test_symmetrised_third_order_equals_group_average(arch):
+    """Oracle: relabel by every group element, pool, plain third-order moments — on the whole
+    net (triplets spanning layers) and on each layer alone (``start``)."""
+    w = parse_arch(arch)
+    n = sum(a * b for a, b in itertools.pairwise(w))
+    rng = np.random.default_rng(0)
+    sigma = np.where(rng.random((30, n)) < 0.3 + 0.4 * rng.random(n), 1, -1).astype(np.int8)
+    pooled = np.concatenate([permute_hidden_units(sigma, arch, g) for g in _group(arch)])
+    trip = np.asarray(list(itertools.combinations(range(n), 3)))
+    ref = sample_moments(pooled, triplets=trip).third.numpy()
+    np.testing.assert_allclose(symmetrised_third_order(sigma, arch, trip).numpy(), ref,
+                               atol=1e-13)  # fmt: skip
+    for a, b in layer_map(arch).values():
+        tl = np.asarray(list(itertools.combinations(range(b - a), 3)))
+        if not len(tl):
+            continue
+        got = symmetrised_third_order(sigma[:, a:b], arch, tl, start=a).numpy()
+        np.testing.assert_allclose(
+            got, sample_moments(pooled[:, a:b], triplets=tl).third.numpy(), atol=1e-13
+        )
+        sl = symmetrised_moments(sigma[:, a:b], arch, start=a)  # a layer alone = the slice
+        whole = symmetrised_moments(sigma, arch)
+        np.testing.assert_allclose(sl.C.numpy(), whole.C.numpy()[a:b, a:b], atol=1e-13)
+        np.testing.assert_allclose(sl.m.numpy(), whole.m.numpy()[a:b], atol=1e-13)
+
+
+def _symmetric_itr_model():
+    """The ITR layer of 2-4-4-2 alone (16 spins, both indices hidden: group S4 × S4), a seeded
+    symmetric model with a sizeable third order (exact |κ| up to 0.013, spread 0.003)."""
+    arch = "2-4-4-2"
+    a, b = layer_map(arch)["ITR"]
+    full = _symmetric_model(arch, seed=1, coupling=1.0, field=0.5)
+    return arch, a, IsingModel.from_couplings(full.J.numpy()[a:b, a:b], full.h.numpy()[a:b])
+
+
+def test_symmetrised_third_order_of_symmetric_model_is_exact():
+    """A group-invariant model: the orbit average of its exact distribution (all 2^16 states
+    weighted by their probabilities) is its exact third-order moments (exact enumeration)."""
+    arch, a, model = _symmetric_itr_model()
+    assert hidden_symmetry_defect(model, arch, start=a) < 1e-12
+    trip = random_triplets(model.n_spins, 300, seed=4)
+    exact = exact_moments(model, triplets=trip).third.numpy()
+    assert np.abs(exact).max() > 0.01  # a non-trivial third order
+    states = all_states(model.n_spins).numpy()
+    p = exact_distribution(model).numpy()
+    got = symmetrised_third_order(states, arch, trip, start=a, weights=p).numpy()
+    np.testing.assert_allclose(got, exact, atol=1e-12)
+
+
+def test_symmetrised_third_order_of_monte_carlo_samples():
+    """Seeded statistical test: 10^4 Metropolis records (200 independent chains) of the
+    symmetric ITR model. The plain estimate's standard error is ≈ 1/√10^4 = 0.01, three times
+    the spread of the exact moments (so its r with them is low); the orbit average over the
+    576 relabellings must be within 0.005 of the exact moments on every triplet, with an RMS
+    error below a quarter of the plain estimate's (measured: 0.0007 vs 0.0098)."""
+    arch, a, model = _symmetric_itr_model()
+    trip = random_triplets(model.n_spins, 300, seed=4)
+    exact = exact_moments(model, triplets=trip).third.numpy()
+    cfg = MetropolisConfig(n_chains=200, n_samples=50, burn_in=200, thin=5, seed=5)
+    x, _, _ = metropolis_sample(model, cfg)
+    plain = sample_moments(x, triplets=trip).third.numpy()
+    orbit = symmetrised_third_order(x, arch, trip, start=a).numpy()
+    err_plain = np.sqrt(np.mean((plain - exact) ** 2))
+    err_orbit = np.sqrt(np.mean((orbit - exact) ** 2))
+    assert np.abs(orbit - exact).max() < 0.005
+    assert err_orbit < 0.25 * err_plain
+    assert np.corrcoef(orbit, exact)[0, 1] > 0.9
+
+
+def test_hidden_symmetry_defect():
+    arch = "2-3-2-2"
+    model = _symmetric_model(arch, seed=6)
+    assert hidden_symmetry_defect(model, arch) < 1e-12
+    # invariant under swapping hidden units 0 and 1 of the first hidden layer only: the
+    # n-cycle generator still sees the asymmetry of unit 2
+    J, h = model.J.numpy().copy(), model.h.numpy().copy()
+    h[4:6] += 0.25  # LB weights (unit 2, inputs 0 and 1)
+    assert hidden_symmetry_defect(IsingModel(torch.as_tensor(J), torch.as_tensor(h)),
+                                  arch) == pytest.approx(0.25)  # fmt: skip
+    # one layer's model alone (ITR of 2-3-2-2 starts at spin 6)
+    a, b = layer_map(arch)["ITR"]
+    sub = IsingModel.from_couplings(model.J.numpy()[a:b, a:b], model.h.numpy()[a:b])
+    assert hidden_symmetry_defect(sub, arch, start=a) < 1e-12
+    with pytest.raises(ConfigError, match="layer boundary"):
+        hidden_symmetry_defect(sub, arch, start=1)
+    with pytest.raises(DatasetError, match="whole layers"):
+        symmetrised_third_order(np.ones((3, 5)), arch, [[0, 1, 2]], start=a)

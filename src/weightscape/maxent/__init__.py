@@ -104,12 +104,14 @@ from ._references import (  # landscape group
 )
 from ._relabel import (
     RelabelResult,
+    hidden_symmetry_defect,
     permute_hidden_units,
     random_hidden_permutations,
     relabel_experiment,
     relabel_samples,
     symmetrised_data,
     symmetrised_moments,
+    symmetrised_third_order,
 )
 from ._samples import (  # weight-samples group
     THRESHOLD_KINDS,
@@ -255,6 +257,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "relabel_experiment",
     "symmetrised_data",
     "symmetrised_moments",
+    "symmetrised_third_order",
+    "hidden_symmetry_defect",
     # frozen-centre training (_frozen)
     "FrozenCentreConfig",
     "FrozenCentreResult",

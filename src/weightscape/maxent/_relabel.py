@@ -22,6 +22,7 @@ order (:func:`weightscape.maxent.layer_map`).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +37,14 @@ from ._validate import coupling_table
 
 __all__ = [
     "RelabelResult",
+    "hidden_symmetry_defect",
     "permute_hidden_units",
     "random_hidden_permutations",
     "relabel_experiment",
     "relabel_samples",
     "symmetrised_data",
     "symmetrised_moments",
+    "symmetrised_third_order",
 ]
 
 #: The paper's relabelled fractions (plus 0, the unrelabelled reference).
@@ -237,7 +240,7 @@ def _spin_labels(arch: str) -> np.ndarray:
     return np.concatenate(rows)
 
 
-def symmetrised_moments(samples, arch: str) -> Moments:
+def symmetrised_moments(samples, arch: str, *, start: int = 0) -> Moments:
     """Moments averaged over all hidden-unit permutations (:func:`permute_hidden_units`).
 
     ``m_sym[s]`` and ``C_sym[s, t]`` are the averages of ``m`` and ``C`` of the samples over the
@@ -249,20 +252,20 @@ def symmetrised_moments(samples, arch: str) -> Moments:
     equally).
 
     Args:
-        samples: ``[S, N]`` ±1 weight samples (or :class:`PackedSpins`).
+        samples: ``[S, N]`` ±1 weight samples (or :class:`PackedSpins`) of the whole net, or of
+            its spins ``start … start + N - 1`` (whole layers, e.g. Monte Carlo samples of one
+            layer's model).
         arch: their architecture.
+        start: index of the samples' first spin in the flattened net.
 
     Returns:
         :class:`Moments` (float64) with ``m`` ``[N]`` and ``C`` ``[N, N]`` (diagonal 1).
     """
     import torch
 
-    widths = parse_arch(arch)
-    n = sum(a * b for a, b in itertools.pairwise(widths))
-    if samples.shape[1] != n:
-        raise DatasetError(f"samples have N = {samples.shape[1]} spins; arch {arch!r} needs {n}")
+    lab, _ = _slice_labels(arch, start, samples.shape[1])
+    n = samples.shape[1]
     mom = sample_moments(samples)
-    lab = _spin_labels(arch)
     # single spins: orbit = (layer, fixed input, fixed output)
     _, inv1 = np.unique(lab[:, :3], axis=0, return_inverse=True)
     inv1 = inv1.ravel()
@@ -317,3 +320,251 @@ def symmetrised_data(sigma, arch: str, copies: int, seed: int = 0) -> tuple[Mome
         for _ in range(copies)
     ])  # fmt: skip
     return sym, aug.astype(np.int8, copy=False)
+
+
+def _slice_labels(arch: str, start: int, n: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Spin labels (:func:`_spin_labels`) of spins ``start … start + n - 1`` of the net; the
+    slice must be whole weight layers (e.g. one layer's model)."""
+    widths = parse_arch(arch)
+    total = sum(a * b for a, b in itertools.pairwise(widths))
+    bounds = {0} | {b for _, b in layer_map(arch).values()}
+    if isinstance(start, bool) or not isinstance(start, int) or start not in bounds:
+        raise ConfigError(f"start={start!r} must be a layer boundary of {arch!r}: {sorted(bounds)}")
+    if start + n not in bounds or n < 1:
+        raise DatasetError(
+            f"samples have N = {n} spins from spin {start}; arch {arch!r} needs whole layers "
+            f"(layer boundaries {sorted(bounds)}, {total} spins in all)"
+        )
+    return _spin_labels(arch)[start : start + n], widths
+
+
+def _set_partitions(q: int) -> list[list[list[int]]]:
+    """All set partitions of ``range(q)`` (lists of blocks)."""
+    if q == 0:
+        return [[]]
+    out = []
+    for p in _set_partitions(q - 1):
+        for k in range(len(p)):
+            out.append([*p[:k], [*p[k], q - 1], *p[k + 1 :]])
+        out.append([*p, [q - 1]])
+    return out
+
+
+def _mobius(partition) -> int:
+    """μ(0̂, π) of the partition lattice: Π over blocks of (−1)^{|B|−1} (|B|−1)!."""
+    out = 1
+    for block in partition:
+        k = len(block)
+        out *= (-1) ** (k - 1) * math.factorial(k - 1)
+    return out
+
+
+def _orbit_keys(lab: np.ndarray, tuples: np.ndarray) -> np.ndarray:
+    """Orbit key of each index tuple ``[T, r]``: per position the spin's layer and fixed
+    (input / output) indices, and per hidden layer the unit renamed in order of first
+    appearance within the tuple (−1 where the spin does not touch that layer). Two tuples lie
+    in the same orbit of the hidden-unit permutation group iff their keys are equal."""
+    T, r = tuples.shape
+    L = lab[tuples]  # [T, r, 3 + H]
+    fixed, hid = L[:, :, :3], L[:, :, 3:].copy()
+    for ell in range(hid.shape[2]):
+        col = hid[:, :, ell]
+        ren = np.full_like(col, -1)
+        for p in range(r):
+            # first position with the same unit (a "variable" id), for positions touching ell
+            same = (col[:, : p + 1] == col[:, p : p + 1]) & (col[:, p : p + 1] >= 0)
+            first = np.argmax(same, axis=1)
+            ren[:, p] = np.where(col[:, p] >= 0, first, -1)
+        hid[:, :, ell] = ren
+    return np.concatenate([fixed, hid], axis=2).reshape(T, -1)
+
+
+def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None, chunk_rows=None):
+    """Orbit averages of the products ``σ_{t_1} ⋯ σ_{t_r}`` over hidden-unit permutations.
+
+    For every index tuple ``t`` (rows of ``tuples`` ``[T, r]``, spin indices relative to
+    ``start``) the average of the product over the tuple's orbit under the product of the
+    symmetric groups of the hidden layers, per sample, weighted by the normalised ``weights``
+    and summed within each group of ``groups``. The orbit average is exact: a group element
+    acts on a tuple by mapping the distinct hidden units it names (its "variables", per hidden
+    layer) injectively, each injective assignment being reached equally often, and the sum over
+    injective assignments is obtained from unrestricted sums (tensor contractions of each
+    sample's weight matrices) by Möbius inversion over the set partitions of the variables.
+
+    Returns:
+        float64 ``[G, T]`` (``G = 1`` without ``groups``): per group, the weighted sum over its
+        samples of the orbit-averaged product; summed over groups it is the orbit average of
+        the (weighted) sample moment.
+    """
+    S, n = samples.shape
+    lab, widths = _slice_labels(arch, start, n)
+    tuples = np.asarray(tuples, dtype=np.int64)
+    if tuples.ndim != 2 or (tuples.size and (tuples.min() < 0 or tuples.max() >= n)):
+        raise ConfigError(f"index tuples must be an integer [T, r] array with entries in [0, {n})")
+    n_layers = len(widths) - 1
+    H = n_layers - 1
+    keys, first, inverse = np.unique(
+        _orbit_keys(lab, tuples), axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.ravel()
+    # layers present in the slice, as (k, offset relative to start)
+    offsets = {}
+    pos = -start
+    for k, (a, b) in enumerate(itertools.pairwise(widths)):
+        if 0 <= pos < n:
+            offsets[k] = pos
+        pos += a * b
+    # one contraction plan per unique key: [(coefficient, einsum spec, operand selectors)], and
+    # the number of injective assignments (the orbit average's denominator)
+    letters = "abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    plans = []
+    for u in range(len(keys)):
+        t = tuples[first[u]]
+        L = lab[t]
+        # per hidden layer, its distinct units in the tuple in order of appearance (variables)
+        units = [list(dict.fromkeys(int(x) for x in L[:, 3 + ell] if x >= 0)) for ell in range(H)]
+        nvar = [len(v) for v in units]
+        var_of = [[units[ell].index(int(L[p, 3 + ell])) if L[p, 3 + ell] >= 0 else -1
+                   for ell in range(H)] for p in range(len(t))]  # fmt: skip
+        denom = 1.0
+        for ell in range(H):
+            denom *= math.perm(widths[ell + 1], nvar[ell])
+        terms = []
+        for combo in itertools.product(*[_set_partitions(q) for q in nvar]):
+            coef, letter_of, used = 1, {}, 0
+            for ell, part in enumerate(combo):
+                coef *= _mobius(part)
+                for block in part:
+                    for v in block:
+                        letter_of[ell, v] = letters[used]
+                    used += 1
+            ops, subs = [], []
+            for p in range(len(t)):
+                k = int(L[p, 0])
+                sub = ""
+                out_sel = int(L[p, 2]) if k == n_layers - 1 else None
+                in_sel = int(L[p, 1]) if k == 0 else None
+                if out_sel is None:
+                    sub += letter_of[k, var_of[p][k]]
+                if in_sel is None:
+                    sub += letter_of[k - 1, var_of[p][k - 1]]
+                ops.append((k, out_sel, in_sel))
+                subs.append("s" + sub)
+            terms.append((coef, ",".join(subs) + "->s", ops))
+        plans.append((terms, denom))
+    if weights is None:
+        w_all = np.full(S, 1.0 / S)
+    else:
+        w_all = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w_all.shape[0] != S or not np.isfinite(w_all).all() or (w_all < 0).any():
+            raise DatasetError(f"weights must be [S = {S}] finite non-negative numbers")
+        w_all = w_all / w_all.sum()
+    if groups is None:
+        g_all, G = np.zeros(S, dtype=np.int64), 1
+    else:
+        g_all = np.asarray(groups, dtype=np.int64).reshape(-1)
+        if g_all.shape[0] != S or (g_all < 0).any():
+            raise DatasetError(f"groups must be [S = {S}] non-negative integers")
+        G = int(g_all.max()) + 1
+    out = np.zeros((G, len(keys)))
+    paths: dict = {}
+    rows = chunk_rows or 1 << 14
+    for a in range(0, S, rows):
+        b = min(a + rows, S)
+        x = samples.rows(a, b) if hasattr(samples, "rows") else np.asarray(samples[a:b])
+        x = np.asarray(x, dtype=np.float64)
+        X = {
+            k: x[:, o : o + widths[k] * widths[k + 1]].reshape(b - a, widths[k + 1], widths[k])
+            for k, o in offsets.items()
+        }
+        w, g = w_all[a:b], g_all[a:b]
+        for u, (terms, denom) in enumerate(plans):
+            acc = np.zeros(b - a)
+            for coef, spec, sel in terms:
+                ops = [
+                    X[k][:, slice(None) if o is None else o, slice(None) if i is None else i]
+                    for k, o, i in sel
+                ]
+                key = (spec, b - a)
+                if key not in paths:
+                    paths[key] = np.einsum_path(spec, *ops, optimize="greedy")[0]
+                acc += coef * np.einsum(spec, *ops, optimize=paths[key])
+            out[:, u] += np.bincount(g, weights=w * acc / denom, minlength=G)
+    return out[:, inverse]
+
+
+def symmetrised_third_order(samples, arch: str, triplets, *, start: int = 0, weights=None):
+    """Third-order connected moments of the hidden-unit-symmetrised distribution, exactly.
+
+    The symmetrised distribution is the samples relabelled by every element of the product of
+    the hidden layers' symmetric groups, pooled (the limit of infinitely many relabelled copies
+    in :func:`symmetrised_data`). Its connected moment of a triplet ``(i, j, k)`` is
+
+    .. math::
+
+        κ_{ijk} = \\bar T_{ijk} - \\bar m_i \\bar C_{jk} - \\bar m_j \\bar C_{ik}
+                  - \\bar m_k \\bar C_{ij} + 2 \\bar m_i \\bar m_j \\bar m_k,
+
+    with ``\\bar T``, ``\\bar C``, ``\\bar m`` the orbit averages of the sample moments
+    (:func:`_orbit_products`; ``\\bar m``, ``\\bar C`` equal :func:`symmetrised_moments`).
+    For samples of a distribution that is itself invariant under the group (e.g. Monte Carlo
+    samples of a symmetric model, see :func:`hidden_symmetry_defect`) this estimates the same
+    moments as the plain sample estimate, with less noise.
+
+    Args:
+        samples: ``[S, n]`` ±1 samples of spins ``start … start + n - 1`` of the net (whole
+            layers; e.g. ``start = 300`` and ``n = 225`` for ITR of 20-15-15-10), numpy or
+            :class:`PackedSpins`.
+        arch: the net's widths.
+        triplets: ``[T, 3]`` integer indices relative to ``start``.
+        start: index of the first spin of the slice in the flattened net.
+        weights: optional ``[S]`` non-negative sample weights (e.g. exact probabilities).
+
+    Returns:
+        float64 tensor ``[T]``.
+    """
+    import torch
+
+    trip = np.asarray(triplets, dtype=np.int64)
+    if trip.ndim != 2 or trip.shape[1] != 3:
+        raise ConfigError(f"triplets have shape {trip.shape}; expected an integer [T, 3] array")
+    if trip.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.float64)
+    i, j, k = trip.T
+    T3 = _orbit_products(samples, arch, trip, start=start, weights=weights)[0]
+    pairs = np.concatenate([np.stack([j, k], 1), np.stack([i, k], 1), np.stack([i, j], 1)])
+    C = _orbit_products(samples, arch, pairs, start=start, weights=weights)[0].reshape(3, -1)
+    m = _orbit_products(samples, arch, trip.reshape(-1, 1), start=start, weights=weights)[0]
+    m = m.reshape(-1, 3).T
+    kappa = T3 - m[0] * C[0] - m[1] * C[1] - m[2] * C[2] + 2 * m[0] * m[1] * m[2]
+    return torch.as_tensor(kappa)
+
+
+def hidden_symmetry_defect(model, arch: str, *, start: int = 0) -> float:
+    """Largest change of ``J`` or ``h`` under a hidden-unit relabelling of the net's spins
+    ``start … start + N - 1`` (whole layers): 0 iff the model is invariant under the whole
+    group. Checked on the group's generators (a transposition and an ``n``-cycle of every
+    hidden layer), which is exact: invariance under generators is invariance under the group.
+
+    Returns:
+        ``max |J[p, p] − J|, |h[p] − h|`` over the generators ``p`` (0 for a net with no hidden
+        layer).
+    """
+    J = model.J.detach().cpu().numpy()
+    h = model.h.detach().cpu().numpy()
+    n = J.shape[0]
+    _, widths = _slice_labels(arch, start, n)
+    hidden = widths[1:-1]
+    total = sum(a * b for a, b in itertools.pairwise(widths))
+    idx = np.arange(total)
+    worst = 0.0
+    for ell, n_h in enumerate(hidden):
+        if n_h < 2:
+            continue
+        for gen in (np.r_[1, 0, 2:n_h], np.r_[1:n_h, 0]):
+            perms = [np.arange(w) for w in hidden]
+            perms[ell] = gen
+            p = permute_hidden_units(idx, arch, perms)[start : start + n] - start
+            worst = max(worst, float(np.abs(J[np.ix_(p, p)] - J).max()))
+            worst = max(worst, float(np.abs(h[p] - h).max()))
+    return worst
