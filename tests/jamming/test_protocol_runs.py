@@ -57,6 +57,85 @@ def test_protocol_validation_names_the_bad_value():
         get_protocol("fast", bogus=1)
 
 
+def test_geiger2019_preset_keeps_the_papers_step_decay():
+    # the preset's schedule is unchanged by the step-decay options: ÷10 every 250k steps from
+    # step 250k on, floor 1e-7, no delay (the spec's adam0)
+    from weightscape.jamming._runner import _train_config
+
+    p = get_protocol("geiger2019")
+    cfg = p.run_config(depth=3, width=51, seed=4, P=1000)
+    assert [cfg[f"jamming.schedule.{k}"] for k in ("every", "factor", "floor", "delay")] == [
+        250_000,
+        0.1,
+        1e-7,
+        0,
+    ]
+    tcfg = _train_config(cfg)
+    assert tcfg.schedule == "geiger2019"
+    assert tcfg.schedule_options == {"every": 250_000, "factor": 0.1, "floor": 1e-7, "delay": 0}
+    hand = {0: 1e-4, 249_999: 1e-4, 250_000: 1e-5, 500_000: 1e-6, 750_000: 1e-7, 10**7: 1e-7}
+    for step, lr in hand.items():
+        assert p.lr_at(step) == pytest.approx(lr, rel=1e-14)
+    # constant-rate presets carry the papers' values unused
+    assert _train_config(get_protocol("fast").run_config(depth=1, width=3, seed=0, P=9)) == (
+        dataclasses.replace(_train_config(cfg), schedule="constant", schedule_options={}, lr=3e-3,
+                            max_steps=20_000, measure_every=500)
+    )  # fmt: skip
+
+
+def test_fast_decay_schedule_is_the_hand_table_in_the_runs():
+    # lr 3e-3 to step 12k, ÷10 every 2k steps, floor 3e-7 from 18k; with the schedule scaled to
+    # a 200-step budget (÷100): 3e-3 to step 119, 3e-4 from 120, ..., 3e-7 from 180
+    p = get_protocol("fast-decay")
+    hand = {0: 3e-3, 11_999: 3e-3, 12_000: 3e-4, 14_000: 3e-5, 16_000: 3e-6, 17_999: 3e-6,
+            18_000: 3e-7, 20_000: 3e-7, 40_000: 3e-7}  # fmt: skip
+    for step, lr in hand.items():
+        assert p.lr_at(step) == pytest.approx(lr, rel=1e-14), step
+    short = dataclasses.replace(p.with_budget(200, scale_schedule=True), plateau=None)
+    assert (short.decay_every, short.decay_delay, short.max_steps) == (20, 100, 200)
+    assert p.with_budget(200, scale_schedule=True).plateau.min_step == 180
+    assert p.with_budget(40_000).decay_every == 2000  # without scaling only the budget changes
+    short = dataclasses.replace(short, measure_every=10, n_log_points=0)
+    # N = 10 weights for P = 60 points: jammed, runs the whole budget
+    recs = run_records([Problem(P=60, depth=1).config(short, 2, s) for s in (0, 1)])
+    for rec in recs:
+        h = rec.history
+        assert int(rec.summary["steps"]) == 200
+        expect = [3e-3] * 12 + [3e-4] * 2 + [3e-5] * 2 + [3e-6] * 2 + [3e-7] * 3
+        assert h.step.tolist() == list(range(0, 201, 10))
+        assert h.lr.to_numpy() == pytest.approx(expect, rel=1e-14)
+        assert [short.lr_at(int(t)) for t in h.step] == pytest.approx(expect, rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"decay_factor": 1.5}, "decay_factor=1.5 must be in (0, 1]"),
+        ({"decay_factor": 0.0}, "decay_factor=0.0 must be > 0"),
+        ({"decay_every": 0}, "decay_every=0 must be > 0"),
+        ({"decay_every": 2.5}, "decay_every=2.5 must be an integer"),
+        ({"lr_floor": -1e-7}, "lr_floor=-1e-07 must be >= 0"),
+        ({"decay_delay": -1}, "decay_delay=-1 must be >= 0"),
+        ({"schedule": "constant"}, "decay_every=2000 is only for schedule 'geiger2019'"),
+    ],
+)
+def test_step_decay_validation_is_one_line(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        get_protocol("fast-decay", **overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_step_decay_in_a_sweep_config_is_rejected():
+    from weightscape.errors import WeightscapeError
+    from weightscape.sweeps import Sweep
+
+    cfg = get_protocol("fast-decay").run_config(depth=1, width=3, seed=0, P=9)
+    Sweep(task="jamming.train", base=cfg)  # the preset's keys are valid
+    with pytest.raises(WeightscapeError) as err:
+        Sweep(task="jamming.train", base={**cfg, "jamming.schedule.delay": -5})
+    assert "schedule delay=-5 must be >= 0" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_run_config_is_a_valid_sweep_config():
     from weightscape.sweeps import Sweep
 
@@ -176,8 +255,9 @@ def test_records_sat_runs_are_exact_and_criteria_reported():
     assert math.isclose(fr.N[fr.width == 12].iloc[0], n_weights(1, 12))
 
 
-def _budget_record(gaps, loss_hist):
-    """A run that hit a 4000-step budget with the given final gaps and loss history."""
+def _budget_record(gaps, loss_hist, flat_ndelta=False):
+    """A run that hit a 4000-step budget with the given final gaps and loss history (N_Δ falling
+    from 40 to its final value, or constant with ``flat_ndelta``)."""
     import pandas as pd
 
     from weightscape.jamming import RunRecord
@@ -193,9 +273,8 @@ def _budget_record(gaps, loss_hist):
         "N": 90,
         "grad_norm": 1e-10,  # above the trap test's zero-gradient tolerance
     }
-    hist = pd.DataFrame(
-        {"step": steps, "loss": loss_hist, "n_unsat": np.linspace(40, nd, steps.size).round()}
-    )
+    nd_hist = np.full(steps.size, nd) if flat_ndelta else np.linspace(40, nd, steps.size).round()
+    hist = pd.DataFrame({"step": steps, "loss": loss_hist, "n_unsat": nd_hist})
     return RunRecord(config={}, summary=summary, history=hist, gaps_train=gaps)
 
 
@@ -217,6 +296,13 @@ def test_budget_run_with_every_gap_at_rounding_level_is_sat_otherwise_undecided(
     rc, crit = classify_record(_budget_record(one_big, np.geomspace(1e-2, 1e-8, 8)), rule)
     assert (rc.label, crit) == ("undecided", "budget")
     assert rc.ndelta_frac == pytest.approx(7 / 90)
+    # a decaying rate freezes such a run: a flat loss of ~1e-32 with every gap ≤ SAT_GAP_TOL is
+    # SAT too (the plateau rule alone calls it jammed)
+    frozen = _budget_record(tiny, np.full(8, 1e-32), flat_ndelta=True)
+    h = frozen.history
+    assert plateau_status(h.step, h.loss, h.n_unsat, rule).plateau
+    rc, crit = classify_record(frozen, rule)
+    assert (rc.label, crit, rc.ndelta_frac) == ("sat", "budget", 0.0)
     # a flat finite loss at the budget stays jammed whatever the rule for tiny gaps
     flat = base.copy()
     flat[:40] = 0.3

@@ -79,6 +79,64 @@ def test_geiger2019_schedule():
     assert s.lr(0)[0].item() == pytest.approx(1e-4, rel=1e-15)  # recomputed going back
 
 
+def test_geiger2019_schedule_with_delay_hand_table():
+    # hand-computed: ÷10 every 2000 steps after a hold of 10000 extra steps, floor 3e-7
+    # (the fast-decay preset's numbers); members 1e-2 and 1e-8 (below the floor: raised to it)
+    base = torch.tensor([3e-3, 1e-2, 1e-8], dtype=torch.float64)
+    s = Geiger2019LR(base, every=2000, factor=0.1, floor=3e-7, delay=10_000)
+    expect = {
+        0: (3e-3, 1e-2, 3e-7),
+        11_999: (3e-3, 1e-2, 3e-7),
+        12_000: (3e-4, 1e-3, 3e-7),
+        13_999: (3e-4, 1e-3, 3e-7),
+        14_000: (3e-5, 1e-4, 3e-7),
+        16_000: (3e-6, 1e-5, 3e-7),
+        17_999: (3e-6, 1e-5, 3e-7),
+        18_000: (3e-7, 1e-6, 3e-7),
+        20_000: (3e-7, 3e-7, 3e-7),
+        10**7: (3e-7, 3e-7, 3e-7),
+    }
+    for step, lrs in expect.items():
+        got = s.lr(step).tolist()
+        assert got == pytest.approx(lrs, rel=1e-14), step
+    assert [s.decays(t) for t in (0, 11_999, 12_000, 20_000)] == [0, 0, 1, 5]
+
+
+def test_geiger2019_schedule_options_reach_the_loop():
+    # the learning rate the loop records at each step equals the hand table of the options
+    ens, x, t, _sol, _ = _least_squares_problem(seed=2)
+    cfg = TrainConfig(
+        loss="mse",
+        lr=0.01,
+        schedule="geiger2019",
+        schedule_options={"every": 5, "factor": 0.5, "floor": 0.002, "delay": 3},
+        max_steps=30,
+        stop=(),
+        measure_every=1,
+    )
+    res = train(ens, x, t, cfg, progress=False)
+    lr = res.metrics[res.metrics.name == "lr"].groupby("step").value.first()
+    hand = {0: 0.01, 7: 0.01, 8: 0.005, 12: 0.005, 13: 0.0025, 18: 0.002, 30: 0.002}
+    for step, v in hand.items():
+        assert lr[step] == pytest.approx(v, rel=1e-14), step
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"delay": -1}, "schedule delay=-1 must be >= 0"),
+        ({"delay": 1.5}, "schedule delay=1.5 must be an integer"),
+        ({"every": 0}, "schedule every=0 must be > 0"),
+        ({"floor": -1e-7}, "schedule floor=-1e-07 must be >= 0"),
+        ({"start": 3}, "does not take options ['start']"),
+    ],
+)
+def test_geiger2019_schedule_bad_options_are_one_line_errors(options, message):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(schedule="geiger2019", schedule_options=options)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
 def _torch_plateau_lrs(losses, **kw):
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=kw.pop("lr"))

@@ -19,6 +19,10 @@ Presets (:data:`PROTOCOLS`):
 * ``fast`` — the reduced-scale protocol (a recorded departure): Adam at constant lr 3e-3, budget
   20k steps, the plateau rule on; checked by doubling the budget (see
   :func:`weightscape.jamming.budget_check`).
+* ``fast-decay`` — ``fast`` with a compressed adam0 decay, so that runs settle before they are
+  judged: lr 3e-3 for 12k steps, then ÷10 every 2k steps (3e-4, 3e-5, 3e-6) down to the floor
+  3e-7 reached at 18k, budget 20k; plateau decisions only at the floor, on the last 20 % of the
+  run's time (:data:`FAST_DECAY_PLATEAU`). Compared with ``fast`` offline: docs/studies.
 """
 
 from __future__ import annotations
@@ -56,7 +60,15 @@ class Protocol:
         optimizer: ``adam``, ``sgd`` or ``fire`` (full batch).
         lr: learning rate (FIRE: initial time step).
         momentum: SGD momentum (None: the optimizer's default).
-        schedule: ``constant``, ``geiger2019`` (÷10 every 250k steps, floor 1e-7) or ``plateau``.
+        schedule: ``constant``, ``geiger2019`` (step decay, below) or ``plateau``
+            (ReduceLROnPlateau).
+        decay_every: ``geiger2019`` schedule: steps between decays (papers: 250k).
+        decay_factor: ``geiger2019`` schedule: the rate is multiplied by this at each decay, in
+            (0, 1] (papers: 0.1).
+        lr_floor: ``geiger2019`` schedule: the rate never goes below this (papers: 1e-7).
+        decay_delay: ``geiger2019`` schedule: extra steps at ``lr`` before the decay clock
+            starts (papers: 0). The rate at step t is
+            ``max(lr · decay_factor^⌊max(t − decay_delay, 0) / decay_every⌋, lr_floor)``.
         max_steps: step budget.
         plateau: the plateau rule used online to stop jammed members early and to classify runs
             at the budget; None: no early decision (runs at the budget are still classified with
@@ -80,6 +92,10 @@ class Protocol:
     lr: float = 1e-4
     momentum: float | None = None
     schedule: str = "geiger2019"
+    decay_every: int = 250_000
+    decay_factor: float = 0.1
+    lr_floor: float = 1e-7
+    decay_delay: int = 0
     max_steps: int = 1_000_000
     plateau: PlateauRule | None = None
     measure_every: int | None = 10_000
@@ -96,6 +112,19 @@ class Protocol:
         check_choice("normalize", self.normalize, (None, "sqrt_d"))
         check_positive("lr", self.lr)
         check_positive("max_steps", self.max_steps, integer=True)
+        check_positive("decay_every", self.decay_every, integer=True)
+        check_positive("decay_factor", self.decay_factor)
+        if self.decay_factor > 1:
+            raise ConfigError(f"decay_factor={self.decay_factor!r} must be in (0, 1]")
+        check_positive("lr_floor", self.lr_floor, allow_zero=True)
+        check_positive("decay_delay", self.decay_delay, allow_zero=True, integer=True)
+        if self.schedule != "geiger2019":
+            for key, default in _DECAY_DEFAULTS.items():
+                if getattr(self, key) != default:
+                    raise ConfigError(
+                        f"{key}={getattr(self, key)!r} is only for schedule 'geiger2019' "
+                        f"(got schedule {self.schedule!r})"
+                    )
         if self.momentum is not None:
             if self.optimizer != "sgd":
                 raise ConfigError(f"momentum={self.momentum!r} is only for optimizer 'sgd'")
@@ -113,9 +142,38 @@ class Protocol:
         """The plateau rule that classifies runs at the budget (the default one when off)."""
         return self.plateau if self.plateau is not None else PlateauRule()
 
-    def with_budget(self, max_steps: int) -> Protocol:
-        """The same protocol with another step budget (for the budget-doubling check)."""
-        return replace(self, max_steps=int(max_steps))
+    def with_budget(self, max_steps: int, *, scale_schedule: bool = False) -> Protocol:
+        """The same protocol with another step budget (for the budget-doubling check).
+
+        With ``scale_schedule`` every step count of the schedule and of the plateau rule
+        (``decay_every``, ``decay_delay``, ``plateau.min_step``) is scaled by
+        ``max_steps / self.max_steps`` (rounded), so a decaying schedule keeps its shape;
+        otherwise only the budget changes (a step decay then spends the extra steps at the
+        rate it has reached).
+        """
+        check_positive("max_steps", max_steps, integer=True)
+        if not scale_schedule:
+            return replace(self, max_steps=int(max_steps))
+        f = max_steps / self.max_steps
+        plateau = self.plateau
+        if plateau is not None:
+            plateau = replace(plateau, min_step=round(plateau.min_step * f))
+        changes = {"max_steps": int(max_steps), "plateau": plateau}
+        if self.schedule == "geiger2019":
+            changes["decay_every"] = max(1, round(self.decay_every * f))
+            changes["decay_delay"] = round(self.decay_delay * f)
+        return replace(self, **changes)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of the update at ``step`` (``geiger2019`` and ``constant``)."""
+        if self.schedule == "constant":
+            return float(self.lr)
+        if self.schedule != "geiger2019":
+            raise ConfigError(
+                f"lr_at needs schedule 'constant' or 'geiger2019', not {self.schedule!r}"
+            )
+        k = max(int(step) - self.decay_delay, 0) // self.decay_every
+        return max(self.lr * self.decay_factor**k, self.lr_floor)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the plateau rule as a dict)."""
@@ -192,7 +250,39 @@ class Protocol:
             }
         )
         cfg.update(_plateau_keys(self.plateau))
+        cfg.update(_schedule_keys(self))
         return cfg
+
+
+#: The ``geiger2019`` step-decay fields of :class:`Protocol` and their defaults (the papers').
+_DECAY_DEFAULTS = {
+    "decay_every": 250_000,
+    "decay_factor": 0.1,
+    "lr_floor": 1e-7,
+    "decay_delay": 0,
+}
+#: flat config key of each step-decay field (``jamming.schedule.*``) and the train-schedule option
+_DECAY_KEYS = {
+    "decay_every": "every",
+    "decay_factor": "factor",
+    "lr_floor": "floor",
+    "decay_delay": "delay",
+}
+
+
+def _schedule_keys(protocol: Protocol | None) -> dict:
+    """Flat ``jamming.schedule.*`` keys of the step decay (the papers' values when None)."""
+    vals = _DECAY_DEFAULTS if protocol is None else {k: getattr(protocol, k) for k in _DECAY_KEYS}
+    return {f"jamming.schedule.{opt}": vals[k] for k, opt in _DECAY_KEYS.items()}
+
+
+def schedule_options_from_config(cfg) -> dict:
+    """The train-schedule options of a flat ``jamming.train`` config (``{}`` unless the
+    schedule is ``geiger2019``; missing keys take the papers' values)."""
+    if cfg.get("train.schedule") != "geiger2019":
+        return {}
+    defaults = _schedule_keys(None)
+    return {k.rsplit(".", 1)[1]: cfg.get(k, v) for k, v in defaults.items()}
 
 
 def _plateau_keys(rule: PlateauRule | None) -> dict:
@@ -219,6 +309,16 @@ FAST_PLATEAU = PlateauRule(
     min_step=2000,
 )  # fmt: skip
 
+#: The plateau rule of ``fast-decay``: decisions only once the rate has reached its floor
+#: (18k steps), on the last 20 % of the run's time (``window_factor`` 1.25: at 20k the window
+#: is [16k, 20k], where the rate is ≤ 3e-6 and the pilot runs' N_Δ moved by ≤ 1 point and their
+#: loss by < 1e-4 relative unless they were still converging onto a zero of the loss); same
+#: tolerances as ``fast``.
+FAST_DECAY_PLATEAU = PlateauRule(
+    window_factor=1.25, ndelta_rtol=0.03, ndelta_atol=2.0, loss_rtol=0.03, min_points=5,
+    min_step=18_000,
+)  # fmt: skip
+
 PROTOCOLS: dict[str, Protocol] = {
     "geiger2019": Protocol(),
     "fire": Protocol(name="fire", optimizer="fire", lr=1e-2, schedule="constant"),
@@ -232,6 +332,19 @@ PROTOCOLS: dict[str, Protocol] = {
         schedule="constant",
         max_steps=20_000,
         plateau=FAST_PLATEAU,
+        measure_every=500,
+        n_log_points=150,
+    ),
+    "fast-decay": Protocol(
+        name="fast-decay",
+        lr=3e-3,
+        schedule="geiger2019",
+        decay_every=2_000,
+        decay_factor=0.1,
+        lr_floor=3e-7,
+        decay_delay=10_000,
+        max_steps=20_000,
+        plateau=FAST_DECAY_PLATEAU,
         measure_every=500,
         n_log_points=150,
     ),

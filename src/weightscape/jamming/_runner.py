@@ -23,7 +23,12 @@ import pandas as pd
 
 from ..errors import ConfigError, check_choice
 from ._diagnose import PlateauRule, RunClass, classify_run, dead_unit_report_ensemble
-from ._protocol import _plateau_keys, plateau_from_config
+from ._protocol import (
+    _plateau_keys,
+    _schedule_keys,
+    plateau_from_config,
+    schedule_options_from_config,
+)
 
 __all__ = [
     "JAMMING_TASK",
@@ -67,6 +72,18 @@ def plateau_hook(rule: PlateauRule):
     return hook
 
 
+def _train_config(cfg: Mapping, lr=None):
+    """The :class:`weightscape.train.TrainConfig` of a flat ``jamming.train`` config, with the
+    step decay's ``jamming.schedule.*`` options."""
+    from dataclasses import replace
+
+    from ..runs import train_config_from_flat
+
+    tcfg = train_config_from_flat(cfg, lr=lr)
+    opts = schedule_options_from_config(cfg)
+    return replace(tcfg, schedule_options=opts) if opts else tcfg
+
+
 def _train_with_hook(configs: Sequence[Mapping], progress=False):
     """:func:`weightscape.runs.run_members` with the configs' plateau rule as the stop hook."""
     import torch
@@ -74,7 +91,7 @@ def _train_with_hook(configs: Sequence[Mapping], progress=False):
     from ..config import Precision
     from ..data import load
     from ..nets import Ensemble
-    from ..runs import EnsembleOutcome, _spec, _stack, member_recipes, train_config_from_flat
+    from ..runs import EnsembleOutcome, _spec, _stack, member_recipes
     from ..train import train
 
     cfg0 = configs[0]
@@ -119,7 +136,7 @@ def _train_with_hook(configs: Sequence[Mapping], progress=False):
                 _stack([ds.y_test for ds in member_ds], M, Pt, None), dtype=dt, device=dev
             )
     lrs = tuple(r.lr for r in recipes)
-    tcfg = train_config_from_flat(cfg0, lr=lrs if len(set(lrs)) > 1 else lrs[0])
+    tcfg = _train_config(cfg0, lr=lrs if len(set(lrs)) > 1 else lrs[0])
     rule = plateau_from_config(cfg0)
     # members that stopped (SAT at N_Δ = 0, jammed by the plateau rule) leave the computation
     # (exact: each member's trajectory is unchanged, tests/train/test_compact.py)
@@ -331,9 +348,10 @@ def classify_record(
 
     The criterion says what ended the run (:data:`CRITERIA`). A member with ``N_Δ > 0``, a zero
     gradient (``≤ grad_tol``) and ``N_Δ ≤ trap_fraction · N`` is checked for the dead-unit trap on
-    its final net (every unsatisfied point has a hidden layer entirely off). A member still
-    relaxing at the budget whose every final gap is ``≤`` :data:`SAT_GAP_TOL` is SAT (criterion
-    ``budget``; ``ndelta_frac`` 0, the raw count stays in ``n_unsat``).
+    its final net (every unsatisfied point has a hidden layer entirely off). A member with
+    ``N_Δ > 0`` whose every final gap is ``≤`` :data:`SAT_GAP_TOL` is SAT (``ndelta_frac`` 0, the
+    raw count stays in ``n_unsat``), whether the plateau rule calls it still relaxing or flat: a
+    decaying learning rate freezes such a run at loss ~1e-30 on its way onto a zero of the loss.
     """
     s = rec.summary
     rule = rule if rule is not None else (plateau_from_config(rec.config) or PlateauRule())
@@ -365,7 +383,7 @@ def classify_record(
     )
     gaps = rec.gaps_train
     if (
-        rc.label == "undecided"
+        rc.label in ("undecided", "jammed")
         and gaps is not None
         and len(gaps)
         and float(np.max(gaps)) <= SAT_GAP_TOL
@@ -473,6 +491,7 @@ def _validate(cfg: dict) -> None:
 
     validate_train(cfg)
     plateau_from_config(cfg)
+    _train_config(cfg)  # the step decay's options
 
 
 def register_jamming_task() -> None:
@@ -485,7 +504,7 @@ def register_jamming_task() -> None:
     register_task(
         Task(
             name=JAMMING_TASK,
-            defaults={**TRAIN_DEFAULTS, **_plateau_keys(None)},
+            defaults={**TRAIN_DEFAULTS, **_plateau_keys(None), **_schedule_keys(None)},
             run=_run_task,
             validate=_validate,
             pack_key=_pack_key,

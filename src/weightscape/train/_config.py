@@ -38,8 +38,9 @@ OPTIMIZERS = tuple(OPTIMIZER_OPTIONS)
 #: Learning-rate schedules and their options (with defaults).
 SCHEDULE_OPTIONS: dict[str, dict] = {
     "constant": {},
-    # the jamming papers' "adam0": lr ÷ 10 every 250k steps down to a floor of 1e-7
-    "geiger2019": {"every": 250_000, "factor": 0.1, "floor": 1e-7},
+    # the jamming papers' "adam0": lr ÷ 10 every 250k steps down to a floor of 1e-7; ``delay``
+    # holds the base rate for that many extra steps before the decay clock starts
+    "geiger2019": {"every": 250_000, "factor": 0.1, "floor": 1e-7, "delay": 0},
     # torch.optim.lr_scheduler.ReduceLROnPlateau semantics (mode "min"), evaluated every
     # ``every`` steps on the mean training loss of those steps
     "plateau": {
@@ -85,7 +86,8 @@ class TrainConfig:
         lr: learning rate (FIRE: initial time step; L-BFGS: initial trial step, default 1); a
             float for all members or a tuple with one value per member.
         optimizer_options: see :data:`OPTIMIZER_OPTIONS`.
-        schedule: ``constant``, ``geiger2019`` (÷10 every 250k steps, floor 1e-7), ``plateau``.
+        schedule: ``constant``, ``geiger2019`` (÷10 every 250k steps, floor 1e-7; the interval,
+            factor, floor and a delay of the first decay are options), ``plateau``.
         schedule_options: see :data:`SCHEDULE_OPTIONS`.
         max_steps: step budget (parameter updates).
         batch_size: None = full batch; otherwise minibatches drawn from a per-epoch permutation
@@ -154,6 +156,7 @@ class TrainConfig:
             check_positive("schedule every", sched["every"], integer=True)
             check_positive("schedule factor", sched["factor"])
             check_positive("schedule floor", sched["floor"], allow_zero=True)
+            check_positive("schedule delay", sched["delay"], allow_zero=True, integer=True)
         if self.schedule == "plateau":
             check_positive("schedule every", sched["every"], integer=True)
             check_positive("schedule patience", sched["patience"], allow_zero=True, integer=True)

@@ -34,17 +34,27 @@ class ConstantLR:
 
 
 class Geiger2019LR(ConstantLR):
-    """Step decay of the jamming papers ("adam0"):
-    ``lr_t = max(lr_0 · factor^⌊t / every⌋, floor)`` (defaults ÷10 every 250k steps, floor 1e-7).
+    """Step decay of the jamming papers ("adam0"), optionally after a hold at the base rate:
+    ``lr_t = max(lr_0 · factor^⌊max(t − delay, 0) / every⌋, floor)``
+    (defaults: ÷10 every 250k steps, floor 1e-7, no delay — the papers' schedule).
+
+    ``delay`` (steps) postpones the decay clock: the base rate is held for ``delay + every``
+    steps, then multiplied by ``factor`` every ``every`` steps. The clamp applies at every step
+    (a base rate below ``floor`` is raised to ``floor``).
     """
 
-    def __init__(self, base, every=250_000, factor=0.1, floor=1e-7):
+    def __init__(self, base, every=250_000, factor=0.1, floor=1e-7, delay=0):
         super().__init__(base)
         self.every, self.factor, self.floor = int(every), float(factor), float(floor)
+        self.delay = int(delay)
         self._k = -1  # decay count the current rates were computed for (-1: none yet)
 
+    def decays(self, step: int) -> int:
+        """Number of decays applied at ``step``: ``⌊max(step − delay, 0) / every⌋``."""
+        return max(int(step) - self.delay, 0) // self.every
+
     def lr(self, step):
-        k = step // self.every
+        k = self.decays(step)
         if k != self._k:
             self._k = k
             self.current.copy_(torch.clamp(self.base * self.factor**k, min=self.floor))
