@@ -39,3 +39,54 @@ def test_validate_with_given_data_moments():
     assert res.r["m"] > 0.95
     with pytest.raises(DatasetError, match="N = 7"):
         validate_model(random_model(6, 0.3, seed=0), x[:, :6], mc, data_moments=exact)
+
+
+def test_validate_symmetric_model_with_orbit_averages():
+    """A group-invariant model (the ITR layer of 2-4-4-2, 16 spins, S4 × S4) and data drawn
+    exactly from it (seeded, 2·10^4 draws from the enumerated distribution). With
+    ``hidden_symmetry`` both sides are orbit-averaged: the data side equals
+    ``symmetrised_sample_moments`` of the samples verbatim, the model side is within 0.005 of
+    the exact third-order moments (plain estimates have a standard error ≈ 0.01, three times
+    their spread), and the third-order r exceeds 0.9 (measured 0.97; plain estimates: 0.18)."""
+    import torch
+
+    from weightscape.errors import ConfigError
+    from weightscape.maxent import (
+        IsingModel,
+        exact_distribution,
+        hidden_symmetry_defect,
+        symmetrised_sample_moments,
+    )
+
+    from .test_relabel import _symmetric_itr_model
+
+    arch, a, model = _symmetric_itr_model()
+    n = model.n_spins
+    gen = torch.Generator().manual_seed(7)
+    idx = torch.multinomial(exact_distribution(model), 20_000, replacement=True, generator=gen)
+    data = (2 * ((idx[:, None] >> torch.arange(n)) & 1) - 1).to(torch.int8).numpy()
+    mc = MetropolisConfig(n_chains=200, n_samples=50, burn_in=200, thin=5, seed=5)
+    res = validate_model(model, data, mc, n_triplets=300, triplet_seed=4,
+                         hidden_symmetry=arch, start=a)  # fmt: skip
+    assert res.extras["model_moments"] == "orbit-averaged Metropolis"
+    assert res.extras["model_symmetry_defect"] < 1e-12
+    sc = res.scatter
+    ref = symmetrised_sample_moments(data, arch, res.triplets, start=a)
+    np.testing.assert_array_equal(sc[sc.statistic == "third"].data.to_numpy(), ref.third.numpy())
+    np.testing.assert_array_equal(sc[sc.statistic == "m"].data.to_numpy(), ref.m.numpy())
+    exact = exact_moments(model, triplets=res.triplets).third.numpy()
+    assert np.abs(sc[sc.statistic == "third"].model.to_numpy() - exact).max() < 0.005
+    assert res.r["third"] > 0.9
+    plain = validate_model(model, data, mc, n_triplets=300, triplet_seed=4)
+    assert plain.r["third"] < 0.6  # noise-limited without the orbit average
+    # a model that is not invariant: plain Metropolis moments, its defect reported
+    h = model.h.numpy().copy()
+    h[0] += 0.3
+    skew = IsingModel(model.J, torch.as_tensor(h))
+    res2 = validate_model(skew, data, mc, n_triplets=10, hidden_symmetry=arch, start=a)
+    assert res2.extras["model_moments"] == "Metropolis"
+    assert res2.extras["model_symmetry_defect"] == pytest.approx(
+        hidden_symmetry_defect(skew, arch, start=a)
+    )
+    with pytest.raises(ConfigError, match="not both"):
+        validate_model(model, data, mc, data_moments=ref, hidden_symmetry=arch, start=a)

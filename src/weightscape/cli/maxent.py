@@ -751,8 +751,8 @@ def _add_fit(sub: typer.Typer) -> None:
         _guarded(rd, write)
 
 
-# Relabelled copies of each sample for the third-order moments of a symmetrised fit (as
-# `reproduce maxent` at smoke and small).
+# Relabelled copies of each sample for the third-order moments of a symmetrised fit of a partial
+# layer (whole layers use the exact orbit averages).
 PERM_COPIES = 16
 
 
@@ -818,16 +818,21 @@ def _add_validate(sub: typer.Typer) -> None:
         mc = MetropolisConfig(
             n_chains=mc_chains, n_samples=mc_samples, burn_in=mc_burn_in, thin=mc_thin, seed=seed
         )
-        data, data_moments = ws.sigma[:, a:b], None
+        data, data_moments, sym_arch = ws.sigma[:, a:b], None, None
         symmetrised = bool(fit_meta.get("symmetrised", False))
         if symmetrised:  # compare with the data the model was fitted to
-            from ..maxent import symmetrised_data
-
             arch = _arch({**fit_meta, **smeta}, samples)
-            sym, aug = symmetrised_data(ws.sigma, arch, PERM_COPIES, seed)
-            data, data_moments = aug[:, a:b], sym.slice(a, b)
+            bounds = {0} | {e for _, e in ws.layers.values()}
+            if a in bounds and b in bounds:  # whole layers: exact orbit averages, both sides
+                sym_arch = arch
+            else:  # a partial layer: relabelled copies for the third order
+                from ..maxent import symmetrised_data
+
+                sym, aug = symmetrised_data(ws.sigma, arch, PERM_COPIES, seed)
+                data, data_moments = aug[:, a:b], sym.slice(a, b)
         res = validate_model(mdl, data, mc, n_triplets=n_triplets, triplet_seed=seed,
-                             data_moments=data_moments)  # fmt: skip
+                             data_moments=data_moments, hidden_symmetry=sym_arch,
+                             start=a)  # fmt: skip
         rd = _create_run(out, force)
 
         def write(rd):

@@ -111,6 +111,7 @@ from ._relabel import (
     relabel_samples,
     symmetrised_data,
     symmetrised_moments,
+    symmetrised_sample_moments,
     symmetrised_third_order,
 )
 from ._samples import (  # weight-samples group
@@ -258,6 +259,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "symmetrised_data",
     "symmetrised_moments",
     "symmetrised_third_order",
+    "symmetrised_sample_moments",
     "hidden_symmetry_defect",
     # frozen-centre training (_frozen)
     "FrozenCentreConfig",

@@ -117,6 +117,8 @@ def validate_model(
     n_triplets: int = 1000,
     triplet_seed: int = 0,
     data_moments: Moments | None = None,
+    hidden_symmetry: str | None = None,
+    start: int = 0,
 ) -> ValidationResult:
     """Compare ``model``'s Metropolis moments with the moments of ``samples`` ``[S, N]``.
 
@@ -131,6 +133,15 @@ def validate_model(
             hidden-unit-symmetrised moments a model was fitted to
             (:func:`~weightscape.maxent.symmetrised_data`); the third order still comes from
             ``samples`` (then the relabelled copies).
+        hidden_symmetry: the net's architecture when the model was fitted to
+            hidden-unit-symmetrised data (``samples`` are then the plain samples of spins
+            ``start … start + N - 1``, whole layers): the data's m, C and third order are the
+            exact orbit averages (:func:`~weightscape.maxent.symmetrised_sample_moments`), and
+            the model's Metropolis moments are orbit-averaged too when the model is invariant
+            (:func:`~weightscape.maxent.hidden_symmetry_defect` ≤ ``SYMMETRY_TOL``; an
+            unbiased, less noisy estimate of the same moments), else taken plain. ``extras``
+            records ``model_symmetry_defect`` and ``model_moments``. Excludes ``data_moments``.
+        start: index of the model's first spin in the net (with ``hidden_symmetry``).
 
     Returns:
         :class:`ValidationResult`.
@@ -143,7 +154,21 @@ def validate_model(
         raise DatasetError(f"need at least 2 samples to validate, got {S}")
     trip = random_triplets(n, n_triplets, triplet_seed)
     tr = trip if trip.shape[0] else None
-    data = _statistics(sample_moments(samples, triplets=tr))
+    extras = {}
+    if hidden_symmetry is not None:
+        from ._relabel import SYMMETRY_TOL, hidden_symmetry_defect, symmetrised_sample_moments
+
+        if data_moments is not None:
+            raise ConfigError("give either data_moments or hidden_symmetry, not both")
+        defect = hidden_symmetry_defect(model, hidden_symmetry, start=start)
+        orbit = defect <= SYMMETRY_TOL
+        extras = {
+            "model_symmetry_defect": defect,
+            "model_moments": "orbit-averaged Metropolis" if orbit else "Metropolis",
+        }
+        data = _statistics(symmetrised_sample_moments(samples, hidden_symmetry, tr, start=start))
+    else:
+        data = _statistics(sample_moments(samples, triplets=tr))
     if data_moments is not None:
         if data_moments.n_spins != n:
             raise DatasetError(f"data_moments have N = {data_moments.n_spins}; the model has {n}")
@@ -153,7 +178,10 @@ def validate_model(
     x, _, trace = metropolis_sample(model, metropolis)
     if x.shape[0] < 2:
         raise ConfigError("the Metropolis run records fewer than 2 samples; raise n_samples")
-    mod = _statistics(sample_moments(x, triplets=tr))
+    if hidden_symmetry is not None and orbit:
+        mod = _statistics(symmetrised_sample_moments(x, hidden_symmetry, tr, start=start))
+    else:
+        mod = _statistics(sample_moments(x, triplets=tr))
     r, rms, frames = {}, {}, []
     for key in ("m", "C", "connected", "third"):
         d, m = data[key], mod[key]
@@ -169,6 +197,7 @@ def validate_model(
         triplets=trip,
         n_model_samples=int(x.shape[0]),
         acceptance=float(trace.acceptance.mean()),
+        extras=extras,
     )
 
 
