@@ -208,7 +208,7 @@ def _symmetric_model(arch, seed, coupling=0.4, field=0.4):
     return IsingModel.from_couplings(J, h)
 
 
-@pytest.mark.parametrize("arch", ["2-3-3-2", "3-2-3", "2-3-2-2-2"])
+@pytest.mark.parametrize("arch", ["2-3-3-2", "3-2-3", "2-3-2-2-2", "4-3"])
 def test_symmetrised_third_order_equals_group_average(arch):
     """Oracle: relabel by every group element, pool, plain third-order moments — on the whole
     net (triplets spanning layers) and on each layer alone (``start``)."""

@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 #: The paper's relabelled fractions (plus 0, the unrelabelled reference).
+#: Rows and orbit keys per block when orbit averages are evaluated (bounds memory: an operand
+#: block is rows × hidden width × keys float64, 1024 × 15 × 256 × 8 B ≈ 31 MB).
+ORBIT_CHUNK_ROWS, ORBIT_CHUNK_KEYS = 1024, 256
 PAPER_FRACTIONS = (0.0, 0.3, 0.6, 0.9)
 
 
@@ -380,7 +383,72 @@ def _orbit_keys(lab: np.ndarray, tuples: np.ndarray) -> np.ndarray:
     return np.concatenate([fixed, hid], axis=2).reshape(T, -1)
 
 
-def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None, chunk_rows=None):
+def _components(subs: list[str]) -> list[list[int]]:
+    """Positions grouped into connected components by shared hidden letters (not ``s``/``u``)."""
+    parent = list(range(len(subs)))
+
+    def find(a):
+        while parent[a] != a:
+            a = parent[a]
+        return a
+
+    owner: dict[str, int] = {}
+    for p, sub in enumerate(subs):
+        for c in sub:
+            if c in "su":
+                continue
+            if c in owner:
+                parent[find(p)] = find(owner[c])
+            else:
+                owner[c] = p
+    comps: dict[int, list[int]] = {}
+    for p in range(len(subs)):
+        comps.setdefault(find(p), []).append(p)
+    return list(comps.values())
+
+
+def _structure_terms(key: np.ndarray, r: int, H: int, n_layers: int, widths) -> tuple:
+    """Contraction plan of one orbit structure (a key without its fixed indices).
+
+    Returns ``(terms, denom)``: ``terms`` is a list of ``(coefficient, [(positions,
+    einsum spec), …])`` — the unrestricted sum over assignments constant on the blocks of one
+    combination of set partitions (one per hidden layer), factorised into connected
+    components; ``denom`` the number of injective assignments of the variables.
+    """
+    K = key.reshape(r, 3 + H)
+    variables = [sorted({int(v) for v in K[:, 3 + ell] if v >= 0}) for ell in range(H)]
+    denom = 1.0
+    for ell in range(H):
+        denom *= math.perm(widths[ell + 1], len(variables[ell]))
+    terms = []
+    for combo in itertools.product(*[_set_partitions(len(v)) for v in variables]):
+        coef, letter_of, used = 1, {}, 0
+        for ell, part in enumerate(combo):
+            coef *= _mobius(part)
+            for block in part:
+                for v in block:
+                    letter_of[ell, variables[ell][v]] = "abcdefghijklmnopqrtvwxyz"[used]
+                used += 1
+        subs = []
+        for p in range(r):
+            k = int(K[p, 0])
+            sub = ""
+            if k < n_layers - 1:  # output side is hidden layer k
+                sub += letter_of[k, int(K[p, 3 + k])]
+            if k > 0:  # input side is hidden layer k - 1
+                sub += letter_of[k - 1, int(K[p, 3 + k - 1])]
+            if k == 0 or k == n_layers - 1:  # a fixed index: one operand column per key
+                sub += "u"
+            subs.append("s" + sub)
+        comps = []
+        for pos in _components(subs):
+            out = "s" + ("u" if any("u" in subs[p] for p in pos) else "")
+            comps.append((tuple(pos), ",".join(subs[p] for p in pos) + "->" + out))
+        terms.append((coef, comps))
+    return terms, denom
+
+
+def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None):
     """Orbit averages of the products ``σ_{t_1} ⋯ σ_{t_r}`` over hidden-unit permutations.
 
     For every index tuple ``t`` (rows of ``tuples`` ``[T, r]``, spin indices relative to
@@ -391,6 +459,8 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
     layer) injectively, each injective assignment being reached equally often, and the sum over
     injective assignments is obtained from unrestricted sums (tensor contractions of each
     sample's weight matrices) by Möbius inversion over the set partitions of the variables.
+    Tuples of one structure (the same layers and coincidences, any fixed input / output
+    indices) are evaluated together, a fixed index becoming an extra operand axis.
 
     Returns:
         float64 ``[G, T]`` (``G = 1`` without ``groups``): per group, the weighted sum over its
@@ -402,57 +472,22 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
     tuples = np.asarray(tuples, dtype=np.int64)
     if tuples.ndim != 2 or (tuples.size and (tuples.min() < 0 or tuples.max() >= n)):
         raise ConfigError(f"index tuples must be an integer [T, r] array with entries in [0, {n})")
+    r = tuples.shape[1]
     n_layers = len(widths) - 1
     H = n_layers - 1
-    keys, first, inverse = np.unique(
-        _orbit_keys(lab, tuples), axis=0, return_index=True, return_inverse=True
-    )
+    keys, inverse = np.unique(_orbit_keys(lab, tuples), axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    # layers present in the slice, as (k, offset relative to start)
-    offsets = {}
-    pos = -start
+    K = keys.reshape(len(keys), r, 3 + H)
+    structure = K.copy()
+    structure[:, :, 1:3] = structure[:, :, 1:3] >= 0  # fixed indices → present or not
+    structs, s_inv = np.unique(structure.reshape(len(keys), -1), axis=0, return_inverse=True)
+    s_inv = s_inv.ravel()
+    offsets, pos = {}, -start  # layers inside the slice, offset relative to start
     for k, (a, b) in enumerate(itertools.pairwise(widths)):
         if 0 <= pos < n:
             offsets[k] = pos
         pos += a * b
-    # one contraction plan per unique key: [(coefficient, einsum spec, operand selectors)], and
-    # the number of injective assignments (the orbit average's denominator)
-    letters = "abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    plans = []
-    for u in range(len(keys)):
-        t = tuples[first[u]]
-        L = lab[t]
-        # per hidden layer, its distinct units in the tuple in order of appearance (variables)
-        units = [list(dict.fromkeys(int(x) for x in L[:, 3 + ell] if x >= 0)) for ell in range(H)]
-        nvar = [len(v) for v in units]
-        var_of = [[units[ell].index(int(L[p, 3 + ell])) if L[p, 3 + ell] >= 0 else -1
-                   for ell in range(H)] for p in range(len(t))]  # fmt: skip
-        denom = 1.0
-        for ell in range(H):
-            denom *= math.perm(widths[ell + 1], nvar[ell])
-        terms = []
-        for combo in itertools.product(*[_set_partitions(q) for q in nvar]):
-            coef, letter_of, used = 1, {}, 0
-            for ell, part in enumerate(combo):
-                coef *= _mobius(part)
-                for block in part:
-                    for v in block:
-                        letter_of[ell, v] = letters[used]
-                    used += 1
-            ops, subs = [], []
-            for p in range(len(t)):
-                k = int(L[p, 0])
-                sub = ""
-                out_sel = int(L[p, 2]) if k == n_layers - 1 else None
-                in_sel = int(L[p, 1]) if k == 0 else None
-                if out_sel is None:
-                    sub += letter_of[k, var_of[p][k]]
-                if in_sel is None:
-                    sub += letter_of[k - 1, var_of[p][k - 1]]
-                ops.append((k, out_sel, in_sel))
-                subs.append("s" + sub)
-            terms.append((coef, ",".join(subs) + "->s", ops))
-        plans.append((terms, denom))
+    plans = [_structure_terms(st, r, H, n_layers, widths) for st in structs]
     if weights is None:
         w_all = np.full(S, 1.0 / S)
     else:
@@ -469,7 +504,7 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
         G = int(g_all.max()) + 1
     out = np.zeros((G, len(keys)))
     paths: dict = {}
-    rows = chunk_rows or 1 << 14
+    rows, ucols = ORBIT_CHUNK_ROWS, ORBIT_CHUNK_KEYS
     for a in range(0, S, rows):
         b = min(a + rows, S)
         x = samples.rows(a, b) if hasattr(samples, "rows") else np.asarray(samples[a:b])
@@ -478,19 +513,43 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
             k: x[:, o : o + widths[k] * widths[k + 1]].reshape(b - a, widths[k + 1], widths[k])
             for k, o in offsets.items()
         }
-        w, g = w_all[a:b], g_all[a:b]
-        for u, (terms, denom) in enumerate(plans):
-            acc = np.zeros(b - a)
-            for coef, spec, sel in terms:
-                ops = [
-                    X[k][:, slice(None) if o is None else o, slice(None) if i is None else i]
-                    for k, o, i in sel
-                ]
-                key = (spec, b - a)
-                if key not in paths:
-                    paths[key] = np.einsum_path(spec, *ops, optimize="greedy")[0]
-                acc += coef * np.einsum(spec, *ops, optimize=paths[key])
-            out[:, u] += np.bincount(g, weights=w * acc / denom, minlength=G)
+        wg = np.zeros((G, b - a))
+        wg[g_all[a:b], np.arange(b - a)] = w_all[a:b]  # group-sum matrix with the weights
+        for si, (terms, denom) in enumerate(plans):
+            members = np.flatnonzero(s_inv == si)
+            for c0 in range(0, len(members), ucols):
+                mem = members[c0 : c0 + ucols]
+                ops = []
+                for p in range(r):
+                    k = int(K[mem[0], p, 0])
+                    if n_layers == 1:
+                        ops.append(X[k][:, K[mem, p, 2], K[mem, p, 1]])
+                    elif k == 0:
+                        ops.append(X[k][:, :, K[mem, p, 1]])
+                    elif k == n_layers - 1:
+                        ops.append(X[k][:, K[mem, p, 2], :].transpose(0, 2, 1))
+                    else:
+                        ops.append(X[k])
+                cache: dict = {}
+                acc = np.zeros((b - a, len(mem)))
+                for coef, comps in terms:
+                    val = np.full((b - a, 1), float(coef))
+                    for positions, spec in comps:
+                        if (positions, spec) not in cache:
+                            args = [ops[p] for p in positions]
+                            # ≤ 2 hidden letters: a direct loop (≤ 225 terms per entry) beats
+                            # the batched-matmul path's copies; more: a contraction order
+                            if len(set(spec) - set("su,->")) <= 2:
+                                v = np.einsum(spec, *args)
+                            else:
+                                pk = (spec, *(o.shape for o in args))
+                                if pk not in paths:
+                                    paths[pk] = np.einsum_path(spec, *args, optimize="greedy")[0]
+                                v = np.einsum(spec, *args, optimize=paths[pk])
+                            cache[positions, spec] = v if v.ndim == 2 else v[:, None]
+                        val = val * cache[positions, spec]
+                    acc += val
+                out[:, mem] += wg @ acc / denom
     return out[:, inverse]
 
 
