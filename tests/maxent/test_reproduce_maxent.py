@@ -157,6 +157,10 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     # r_m is undefined; claim 1 pools the layers of a net
     assert list(fits.fit_data) == ["symmetrised moments"] * 3 + ["samples"]
     assert fits[["r_C", "r_3"]].notna().all().all()
+    # the fitted deep models are invariant under hidden-unit relabelling, so their Metropolis
+    # moments are orbit-averaged (the same moments, less noise); the shallow net's are plain
+    assert (fits.model_symmetry_defect[:3] < 1e-10).all()
+    assert list(fits.model_moments) == ["orbit-averaged Metropolis"] * 3 + ["Metropolis"]
     land = pd.read_parquet(study / "tables" / "landscapes.parquet")
     flagged = land.has_jump | land.has_hysteresis
     # the refinement diagnostic runs exactly on the flagged references

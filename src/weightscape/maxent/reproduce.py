@@ -8,10 +8,12 @@ geometry from the entropy landscape, TAP free-energy histograms, coexisting BP f
 and an iso-energy sweep.
 
 The deep net's layers are fitted to moments averaged over all relabellings of its hidden units
-(:func:`~weightscape.maxent.symmetrised_data`): the network function does not depend on the
+(:func:`~weightscape.maxent.symmetrised_moments`): the network function does not depend on the
 labelling, pooled runs carry arbitrary ones, and the paper's published data moments are
 symmetric under it; the kept learning iterate is the best of steps 51-100, as in the authors'
-published script.
+published script. Their validation compares exact orbit averages on both sides: the data's m, C
+and third order, and the Metropolis samples of the (invariant) fitted models
+(:func:`~weightscape.maxent.symmetrised_sample_moments`).
 
 Why many runs and few draws per run: the draws of one trained run are independent
 ``Bernoulli(σ(θ))`` per weight, a product measure with no connected correlations; every connected
@@ -69,7 +71,12 @@ from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, train_lrnet
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._moments import Moments, sample_moments
-from ._relabel import symmetrised_data
+from ._relabel import (
+    SYMMETRY_TOL,
+    hidden_symmetry_defect,
+    symmetrised_moments,
+    symmetrised_sample_moments,
+)
 from ._samples import SampleConfig, draw_weight_samples, save_weight_samples
 from ._tap import TAPConfig, tap_landscape
 
@@ -92,21 +99,18 @@ SCALES: dict[str, dict] = {
         "epochs": {"up": 3, "op": 200}, "regimes": ("up",),
         "x_step": 0.25, "refs": 1, "mc_chains": 64, "mc_burn_in": 500, "mc_samples": 20,
         "mc_thin": 5, "n_triplets": 2000, "tap_starts": 200, "bp_fp_starts": 8,
-        "perm_copies": 16,
     },
     "small": {
         "runs": 192, "draws": 16, "quantile": 0.5, "whole_net": False,
         "epochs": {"up": 10, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.1, "refs": 2, "mc_chains": 200, "mc_burn_in": 2000, "mc_samples": 50,
         "mc_thin": 10, "n_triplets": 5000, "tap_starts": 1000, "bp_fp_starts": 32,
-        "perm_copies": 16,
     },
     "paper": {
         "runs": 100, "draws": 100, "quantile": 0.5, "whole_net": True,
         "epochs": {"up": 100, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.05, "refs": 3, "mc_chains": 100, "mc_burn_in": 10_000, "mc_samples": 100,
         "mc_thin": 10, "n_triplets": 10_000, "tap_starts": 2000, "bp_fp_starts": 64,
-        "perm_copies": 20,
     },
 }  # fmt: skip
 # Data, in order of preference: full MNIST idx files, else full Fashion-MNIST (both read by the
@@ -516,14 +520,18 @@ def _train_and_sample(ctx, s, data):
     return nets, samples, pd.DataFrame(train_rows)
 
 
-def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng):
+def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None):
     """Fit one model by BP Boltzmann learning and validate it by Metropolis.
 
     Args:
         fit_data: what the model is fitted to: the hidden-unit-symmetrised :class:`Moments` of a
             deep-net layer, or the ``[S, n]`` samples of the shallow net (no hidden layer).
-        third_samples: ``[S', n]`` samples the data's third-order connected moments are taken
-            from (deep layers: the samples relabelled by random hidden permutations).
+        third_samples: ``[S, n]`` kept samples the data's third-order connected moments are
+            taken from (deep layers: their exact orbit average over hidden-unit relabellings).
+        start: the deep layer's first spin in the 20-15-15-10 net (``None``: shallow net).
+            Deep layers' models are invariant under relabelling (checked,
+            :func:`hidden_symmetry_defect` ≤ ``SYMMETRY_TOL``), so their Metropolis moments
+            are orbit-averaged too: the same moments with less noise.
 
     Returns:
         ``(model, row, ((m_data, m_model), (C_data, C_model), (third_data, third_model)))``.
@@ -541,9 +549,18 @@ def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng):
     ctx.log(f"Metropolis validation {name}: {mc.n_chains} chains")
     mcs, _, _ = metropolis_sample(model, mc)
     trip = _triplets(n, s["n_triplets"], rng)
-    tmom = sample_moments(third_samples, triplets=trip)
+    defect, orbit = math.nan, False
+    if symmetrised:
+        tmom = symmetrised_sample_moments(third_samples, DEEP_ARCH, trip, start=start)
+        defect = hidden_symmetry_defect(model, DEEP_ARCH, start=start)
+        orbit = defect <= SYMMETRY_TOL
+    else:
+        tmom = sample_moments(third_samples, triplets=trip)
     dmom = fit_data if symmetrised else tmom
-    mmom = sample_moments(mcs, triplets=trip)
+    if orbit:
+        mmom = symmetrised_sample_moments(mcs, DEEP_ARCH, trip, start=start)
+    else:
+        mmom = sample_moments(mcs, triplets=trip)
     iu = np.triu_indices(n, 1)
     dm, mm = dmom.m.cpu().numpy(), mmom.m.cpu().numpy()
     dC, mC = dmom.C.cpu().numpy()[iu], mmom.C.cpu().numpy()[iu]
@@ -564,6 +581,8 @@ def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng):
         "best_iteration": int(rep.extras.get("best_iteration", -1)),
         "bp_not_converged_steps": int(rep.extras.get("bp_not_converged", -1)),
         "fit_seconds": rep.seconds, "mc_samples": int(mcs.shape[0]),
+        "model_symmetry_defect": defect,
+        "model_moments": "orbit-averaged Metropolis" if orbit else "Metropolis",
     }  # fmt: skip
     return model, row, ((dm, mm), (dC, mC), (d3, m3))
 
@@ -619,22 +638,26 @@ def run(ctx: StudyContext) -> StudyOutcome:
     # every model is keyed (regime, name); the shallow net is trained in "up" only
     # datasets: the kept samples (references, sample structure); fit_inputs: what each model
     # is fitted to (deep layers: moments symmetrised over hidden-unit relabellings, see
-    # symmetrised_data; the shallow net has no hidden unit); third: the samples its
-    # third-order data moments come from
+    # symmetrised_moments; the shallow net has no hidden unit); third: the samples its
+    # third-order data moments come from (deep: exact orbit averages); start: a deep layer's
+    # first spin in the net
     datasets: dict[tuple[str, str], np.ndarray] = {}
     runs_of: dict[tuple[str, str], np.ndarray] = {}
     fit_inputs: dict[tuple[str, str], object] = {}
     third: dict[tuple[str, str], np.ndarray] = {}
+    start: dict[tuple[str, str], int] = {}
     for g in regimes:
         deep = samples["deep", g]
-        sym, aug = symmetrised_data(deep.sigma, DEEP_ARCH, s["perm_copies"], seed + 13)
+        sym = symmetrised_moments(deep.sigma, DEEP_ARCH)
         for name in LAYERS:
             a, b = deep.layers[name]
             datasets[g, name], runs_of[g, name] = deep.layer(name), deep.run
-            fit_inputs[g, name], third[g, name] = sym.slice(a, b), aug[:, a:b]
+            fit_inputs[g, name], third[g, name] = sym.slice(a, b), deep.layer(name)
+            start[g, name] = a
         if s["whole_net"]:
             datasets[g, "deep-all"], runs_of[g, "deep-all"] = deep.sigma, deep.run
-            fit_inputs[g, "deep-all"], third[g, "deep-all"] = sym, aug
+            fit_inputs[g, "deep-all"], third[g, "deep-all"] = sym, deep.sigma
+            start[g, "deep-all"] = 0
     datasets["up", "shallow"], runs_of["up", "shallow"] = shallow.sigma, shallow.run
     fit_inputs["up", "shallow"] = third["up", "shallow"] = shallow.sigma
     label = {k: _key_name(k, multi) for k in datasets}
@@ -648,7 +671,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
     models, fit_rows, valid = {}, [], {}
     for k in datasets:
         models[k], row, valid[label[k]] = _fit_and_validate(
-            ctx, s, label[k], fit_inputs[k], third[k], rng
+            ctx, s, label[k], fit_inputs[k], third[k], rng, start.get(k)
         )
         fit_rows.append({"regime": k[0], **row, "model": k[1]})
     fits = pd.DataFrame(fit_rows)
@@ -769,6 +792,14 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{w.all_accuracy.mean():.3f}, kept {w.accuracy.mean():.3f} ({w.threshold_rule} → "
             f"{w.threshold:.3f}; kept {len(w.sigma)} from {len(np.unique(w.run))} runs)"
         )
+    defects = fits.model_symmetry_defect.dropna()
+    orbit_avg = [label[r.regime, r.model] for r in fits.itertuples()
+                 if r.model_moments != "Metropolis"]  # fmt: skip
+    orbit_text = (
+        f"deep layers' models invariant under hidden-unit relabelling to "
+        f"{defects.max() if len(defects) else math.nan:.1e}; Metropolis moments orbit-averaged "
+        f"for {', '.join(orbit_avg) or 'none'}, exact orbit averages of the data"
+    )
     notes = [
         data["note"],
         f"regimes: {_regime_text(s)}; the shallow net in up only"
@@ -790,11 +821,12 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{label[r.regime, r.model]} pooled {r.conn_pooled:.3f}, within runs "
             f"{r.conn_within:.4f}, between-run share {r.between_fraction:.3f} ({r.runs} runs)"
             for r in structure.itertuples()),
-        "fitted data (deep layers: hidden-unit-symmetrised moments, third order from "
-        f"{s['perm_copies']} relabelled copies of each sample; shallow: the samples), mean "
+        "fitted data (deep layers: hidden-unit-symmetrised moments, third order their exact "
+        "orbit average; shallow: the samples), mean "
         "|connected C| over i<j: " + "; ".join(
             f"{label[r.regime, r.model]} {r.data_conn_abs:.4f}" for r in fits.itertuples()),
-        "validation (Metropolis vs data, layer models of a net pooled): " + "; ".join(
+        f"validation (Metropolis vs data, layer models of a net pooled; {orbit_text}): "
+        + "; ".join(
             f"{r.regime} {r.model} r_m {r.r_m:.3f}, r_C {r.r_C:.3f}, r_3 {r.r_3:.3f}"
             for r in validation.itertuples()),
         "BP learning (best iterate / steps with unconverged BP): " + "; ".join(
