@@ -37,9 +37,10 @@ __all__ = [
 
 
 def pearson(a, b) -> float:
-    """Pearson correlation of two equal-length vectors (``nan`` if either is constant)."""
+    """Pearson correlation of two equal-length vectors (``nan`` if either is constant, up to
+    rounding: spread ≤ 1e-12 of its largest magnitude, e.g. a symmetrised m of one value)."""
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
-    if a.size < 2 or a.std() == 0 or b.std() == 0:
+    if a.size < 2 or any(v.std() <= 1e-12 * max(1.0, np.abs(v).max()) for v in (a, b)):
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
 

@@ -183,7 +183,8 @@ def plan(ctx: StudyContext) -> Plan:
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 2 or a.std() == 0 or b.std() == 0:
+    # constant up to rounding (e.g. ITR's symmetrised m, one value): r is undefined
+    if a.size < 2 or any(v.std() <= 1e-12 * max(1.0, np.abs(v).max()) for v in (a, b)):
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
 
