@@ -51,6 +51,7 @@ from ._gaps import (
     gap_bins,
     gap_histogram,
 )
+from ._kinks import KinkReport, kink_report
 from ._nstar import (
     OUTCOMES,
     BudgetCheck,
@@ -94,6 +95,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     # gap histograms and exponents θ, γ
     "GAP_RANGE", "GapExponentFit", "GapHistogram", "fit_gamma", "fit_gap_exponent", "fit_theta",
     "gap_bins", "gap_histogram",
+    # first-order stationarity on relu kinks (are jammed end points minima?)
+    "KinkReport", "kink_report",
     # depth-0 anchor: Cover's capacity, exact separability
     "HardMargin", "cover_log_probability", "cover_probability", "hard_margin", "lp_max_margin",
     "lp_separable", "CoverCheck", "cover_check", "depth0_protocol",
