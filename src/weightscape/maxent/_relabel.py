@@ -300,9 +300,9 @@ def symmetrised_data(sigma, arch: str, copies: int, seed: int = 0) -> tuple[Mome
     Why: the network function does not depend on the labelling of its hidden units, and runs
     pooled from independent trainings carry arbitrary labellings; the moments a max-ent model of
     such samples should match are the orbit averages (:func:`symmetrised_moments`, the limit of
-    infinitely many relabelled copies). Statistics without a closed-form orbit average (e.g. the
-    third-order moments on random triplets) are taken from ``copies`` random relabellings of
-    every sample.
+    infinitely many relabelled copies). Other statistics can be taken from ``copies`` random
+    relabellings of every sample; the third-order moments have an exact orbit average,
+    :func:`symmetrised_third_order`, which is noise-free and should be preferred.
 
     Args:
         sigma: ``[S, N]`` ±1 samples of the whole net; arch: its widths.
