@@ -292,6 +292,7 @@ def test_hidden_symmetry_defect():
     a, b = layer_map(arch)["ITR"]
     sub = IsingModel.from_couplings(model.J.numpy()[a:b, a:b], model.h.numpy()[a:b])
     assert hidden_symmetry_defect(sub, arch, start=a) < 1e-12
+    assert hidden_symmetry_defect(sub, arch, start=np.int64(a)) < 1e-12  # numpy ints too
     with pytest.raises(ConfigError, match="layer boundary"):
         hidden_symmetry_defect(sub, arch, start=1)
     with pytest.raises(DatasetError, match="whole layers"):

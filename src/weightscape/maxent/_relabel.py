@@ -332,8 +332,9 @@ def _slice_labels(arch: str, start: int, n: int) -> tuple[np.ndarray, tuple[int,
     widths = parse_arch(arch)
     total = sum(a * b for a, b in itertools.pairwise(widths))
     bounds = {0} | {b for _, b in layer_map(arch).values()}
-    if isinstance(start, bool) or not isinstance(start, int) or start not in bounds:
+    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start not in bounds:
         raise ConfigError(f"start={start!r} must be a layer boundary of {arch!r}: {sorted(bounds)}")
+    start = int(start)
     if start + n not in bounds or n < 1:
         raise DatasetError(
             f"samples have N = {n} spins from spin {start}; arch {arch!r} needs whole layers "
