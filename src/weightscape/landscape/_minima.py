@@ -215,6 +215,12 @@ class _ColumnModel:
         self.a, self.b, self.H, self.lam = model.a, model.b, model.H, model.lam
         self.scale = model.scale
         self.M = symmetric_flattening(model)[0]  # [P_a, P_b]
+        # y = M phi_b is formed as (phi_b^T M^T)^T: with the points as the short side of a
+        # row-major GEMM, MKL runs 1.2-2x faster at B = 8-256 points (measured at lam = 60,
+        # H = 4; equal at B = 1000), the batch sizes of the descent's tail. M^s is exactly
+        # symmetric for a = b (products of the same multiplicities), so M^T = M needs no copy.
+        sym = self.a == self.b and torch.equal(self.M, self.M.T)
+        self.Mt = self.M if sym else self.M.T.contiguous()  # [P_b, P_a]
         self.rows = {
             d: model._table("rows", d)["rows"]
             for d in {self.a, self.b, self.a - 1, self.a - 2}
@@ -245,7 +251,7 @@ class _ColumnModel:
         """``(y [P_a, B], L [B], grad [lam, B])`` at ``wt [lam, B]``."""
         a = self.a
         pb = self._phi(wt, self.b)
-        y = self.M @ pb
+        y = (pb.T @ self.Mt).T.contiguous()  # = M pb, [P_a, B]
         pa = pb if a == self.b else self._phi(wt, a)
         energy = self.scale * (y * pa).sum(0)
         gmat = (torch.index_select(y, 0, self.g_index) * self.g_coef).view(self.lam, self.p1, -1)
