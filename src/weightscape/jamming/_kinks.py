@@ -141,7 +141,7 @@ def kink_report(
     """
     from ..curvature import flatten_params
     from ..landscape import kink_stationarity
-    from ..landscape._kinks import _forward, _masks, _pinned_z
+    from ..landscape._kinks import _forward, kink_point
     from ..train import get_loss
 
     if spec.activation != "relu":
@@ -166,31 +166,11 @@ def kink_report(
         value = float(loss.per_sample(f, y).mean())
     zabs = torch.cat([z.abs().flatten() for z in zs])
     counts = tuple(int((zabs < t).sum()) for t in count_tols)
-    masks = _masks(theta, spec, x, pin_tol)
-
-    with torch.enable_grad():
-        t = theta.clone().requires_grad_(True)
-        eps = [torch.zeros_like(m, dtype=theta.dtype).requires_grad_(True) for m in masks]
-        out, _ = _forward(t, spec, x, masks, eps)
-        obj = loss.per_sample(out, y).mean()
-        grads = torch.autograd.grad(obj, [t, *eps])
-    g, dact = grads[0], grads[1:]
-    c = torch.cat([d[m] for d, m in zip(dact, masks, strict=True)])
-    K, N = int(c.numel()), theta.numel()
-    if K:
-        normals = torch.func.jacrev(lambda v: _pinned_z(v, spec, x, masks))(theta)  # [K, N]
-        zp = _pinned_z(theta, spec, x, masks).detach()
-        jumps = c[:, None] * normals  # relu: a_+ - a_- = 1
-        _, sv, vh = torch.linalg.svd(normals, full_matrices=True)
-        r = int((sv > 1e-10 * sv[0]).sum()) if sv.numel() and sv[0] > 0 else 0
-        tangent_grad = float((vh[r:] @ g).norm())
-        max_z = float(zp.abs().max())
-    else:
-        jumps = theta.new_zeros((0, N))
-        tangent_grad = float(g.norm())
-        max_z = 0.0
-    s, alpha = kink_stationarity(g.cpu().numpy(), jumps.cpu().numpy())
-    per_point = torch.stack([m.any(1) for m in masks]).sum(0)
+    # pinned set, lower-piece gradient, jumps and tangent space: study B's kink_point with the
+    # hinge loss and no L2; s in the box model (coupled points are counted, not grouped)
+    kp = kink_point(theta, spec, x, y, 0.0, pin_tol=pin_tol, stationarity=False, loss=loss)
+    g = kp.grad
+    s, alpha = kink_stationarity(g.cpu().numpy(), kp.jumps.cpu().numpy())
     return KinkReport(
         loss=value,
         n_unsat=int((delta > 0).sum()),
@@ -198,13 +178,13 @@ def kink_report(
         count_tols=tuple(float(v) for v in count_tols),
         counts=counts,
         pin_tol=float(pin_tol),
-        n_pinned=K,
-        n_coupled=int((per_point >= 2).sum()),
+        n_pinned=kp.n_pinned,
+        n_coupled=kp.n_coupled,
         grad_norm=float(g.norm()),
         stationarity=float(s),
-        tangent_grad=tangent_grad,
-        max_pinned_z=max_z,
+        tangent_grad=kp.tangent_grad,
+        max_pinned_z=float(kp.z.abs().max()) if kp.n_pinned else 0.0,
         alpha=np.asarray(alpha),
         grad=g.detach().cpu().numpy(),
-        jumps=jumps.detach().cpu().numpy(),
+        jumps=kp.jumps.detach().cpu().numpy(),
     )

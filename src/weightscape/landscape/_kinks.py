@@ -122,11 +122,14 @@ def _forward(theta, spec, x, masks=None, eps=None, upper=None):
     raise AssertionError("unreachable")
 
 
-def _objective(theta, spec, x, y, l2, masks=None, eps=None, upper=None):
+def _objective(theta, spec, x, y, l2, masks=None, eps=None, upper=None, loss=None):
+    """``F = mean loss + l2/2 |theta|^2`` (``loss``: a :func:`weightscape.train.get_loss` loss,
+    default MSE) and the pre-activations."""
     from ..train import get_loss
 
     f, zs = _forward(theta, spec, x, masks, eps, upper)
-    return get_loss("mse").per_sample(f, y).mean() + 0.5 * l2 * (theta * theta).sum(), zs
+    loss = get_loss("mse") if loss is None else loss
+    return loss.per_sample(f, y).mean() + 0.5 * l2 * (theta * theta).sum(), zs
 
 
 def _pinned_z(theta, spec, x, masks):
@@ -445,7 +448,16 @@ def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10, chunk: int = 
 
 
 def kink_point(
-    theta, spec, x, y, l2: float, *, pin_tol: float = 1e-6, masks=None, stationarity: bool = True
+    theta,
+    spec,
+    x,
+    y,
+    l2: float,
+    *,
+    pin_tol: float = 1e-6,
+    masks=None,
+    stationarity: bool = True,
+    loss=None,
 ) -> KinkPoint:
     """Pinned set, gradients and the stationarity measure ``s`` of one relu net.
 
@@ -459,7 +471,12 @@ def kink_point(
         stationarity: compute ``s`` (the coupled groups and the quadratic programme); if False,
             ``stationarity``, ``subgrad`` and ``alpha`` are NaN (:func:`_with_stationarity`
             fills them in later).
+        loss: the data term's loss (:func:`weightscape.train.get_loss`; default MSE). The
+            coupled groups of ``stationarity=True`` assume MSE: pass another loss only with
+            ``stationarity=False`` (e.g. the jamming study's quadratic hinge).
     """
+    if stationarity and loss is not None:
+        raise ConfigError("a custom loss needs stationarity=False (the coupled groups assume MSE)")
     lo, hi = _pieces(spec)
     theta = theta.detach()
     if masks is None:
@@ -468,7 +485,7 @@ def kink_point(
     with torch.enable_grad():
         t = theta.clone().requires_grad_(True)
         e = [v.clone().requires_grad_(True) for v in eps]
-        obj, _ = _objective(t, spec, x, y, l2, masks, e)
+        obj, _ = _objective(t, spec, x, y, l2, masks, e, loss=loss)
         grads = torch.autograd.grad(obj, [t, *e])
     g, dact = grads[0], grads[1:]
     c = torch.cat([d[m] for d, m in zip(dact, masks, strict=True)])
