@@ -554,7 +554,9 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
     return out[:, inverse]
 
 
-def symmetrised_third_order(samples, arch: str, triplets, *, start: int = 0, weights=None):
+def symmetrised_third_order(
+    samples, arch: str, triplets, *, start: int = 0, weights=None, moments: Moments | None = None
+):
     """Third-order connected moments of the hidden-unit-symmetrised distribution, exactly.
 
     The symmetrised distribution is the samples relabelled by every element of the product of
@@ -580,6 +582,9 @@ def symmetrised_third_order(samples, arch: str, triplets, *, start: int = 0, wei
         triplets: ``[T, 3]`` integer indices relative to ``start``.
         start: index of the first spin of the slice in the flattened net.
         weights: optional ``[S]`` non-negative sample weights (e.g. exact probabilities).
+        moments: the samples' :func:`symmetrised_moments` when already at hand (unweighted
+            samples only): its ``m`` and ``C`` are ``\\bar m`` and ``\\bar C``, which are then
+            not recomputed.
 
     Returns:
         float64 tensor ``[T]``.
@@ -593,10 +598,17 @@ def symmetrised_third_order(samples, arch: str, triplets, *, start: int = 0, wei
         return torch.zeros(0, dtype=torch.float64)
     i, j, k = trip.T
     T3 = _orbit_products(samples, arch, trip, start=start, weights=weights)[0]
-    pairs = np.concatenate([np.stack([j, k], 1), np.stack([i, k], 1), np.stack([i, j], 1)])
-    C = _orbit_products(samples, arch, pairs, start=start, weights=weights)[0].reshape(3, -1)
-    m = _orbit_products(samples, arch, trip.reshape(-1, 1), start=start, weights=weights)[0]
-    m = m.reshape(-1, 3).T
+    if moments is not None:
+        if weights is not None:
+            raise ConfigError("moments= are the unweighted symmetrised moments; omit weights")
+        mm, CC = moments.m.cpu().numpy(), moments.C.cpu().numpy()
+        C = np.stack([CC[j, k], CC[i, k], CC[i, j]])
+        m = mm[trip.T]
+    else:
+        pairs = np.concatenate([np.stack([j, k], 1), np.stack([i, k], 1), np.stack([i, j], 1)])
+        C = _orbit_products(samples, arch, pairs, start=start, weights=weights)[0].reshape(3, -1)
+        m = _orbit_products(samples, arch, trip.reshape(-1, 1), start=start, weights=weights)[0]
+        m = m.reshape(-1, 3).T
     kappa = T3 - m[0] * C[0] - m[1] * C[1] - m[2] * C[2] + 2 * m[0] * m[1] * m[2]
     return torch.as_tensor(kappa)
 
@@ -660,5 +672,22 @@ def symmetrised_sample_moments(samples, arch: str, triplets=None, *, start: int 
     if triplets is None:
         return sym
     trip = np.asarray(triplets, dtype=np.int64)
-    third = symmetrised_third_order(samples, arch, trip, start=start)
+    third = symmetrised_third_order(samples, arch, trip, start=start, moments=sym)
     return Moments(sym.m, sym.C, sym.n_samples, third, torch.as_tensor(trip))
+
+
+def _model_sample_moments(model, x, arch: str, triplets=None, *, start: int = 0):
+    """Moments of Monte Carlo samples ``x`` ``[S, n]`` of ``model`` (a layer model of ``arch``
+    starting at spin ``start``), orbit-averaged over hidden-unit relabellings when the model is
+    invariant (:func:`hidden_symmetry_defect` ≤ :data:`SYMMETRY_TOL`: the same moments with
+    less noise), else plain :func:`~weightscape.maxent.sample_moments`.
+
+    Returns:
+        ``(Moments, defect, orbit)``: the moments (``third`` on ``triplets`` when given), the
+        model's symmetry defect and whether the moments are orbit-averaged.
+    """
+    defect = hidden_symmetry_defect(model, arch, start=start)
+    orbit = defect <= SYMMETRY_TOL
+    if orbit:
+        return symmetrised_sample_moments(x, arch, triplets, start=start), defect, True
+    return sample_moments(x, triplets=triplets), defect, False

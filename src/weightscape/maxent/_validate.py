@@ -157,16 +157,10 @@ def validate_model(
     tr = trip if trip.shape[0] else None
     extras = {}
     if hidden_symmetry is not None:
-        from ._relabel import SYMMETRY_TOL, hidden_symmetry_defect, symmetrised_sample_moments
+        from ._relabel import _model_sample_moments, symmetrised_sample_moments
 
         if data_moments is not None:
             raise ConfigError("give either data_moments or hidden_symmetry, not both")
-        defect = hidden_symmetry_defect(model, hidden_symmetry, start=start)
-        orbit = defect <= SYMMETRY_TOL
-        extras = {
-            "model_symmetry_defect": defect,
-            "model_moments": "orbit-averaged Metropolis" if orbit else "Metropolis",
-        }
         data = _statistics(symmetrised_sample_moments(samples, hidden_symmetry, tr, start=start))
     else:
         data = _statistics(sample_moments(samples, triplets=tr))
@@ -179,8 +173,13 @@ def validate_model(
     x, _, trace = metropolis_sample(model, metropolis)
     if x.shape[0] < 2:
         raise ConfigError("the Metropolis run records fewer than 2 samples; raise n_samples")
-    if hidden_symmetry is not None and orbit:
-        mod = _statistics(symmetrised_sample_moments(x, hidden_symmetry, tr, start=start))
+    if hidden_symmetry is not None:
+        mom, defect, orbit = _model_sample_moments(model, x, hidden_symmetry, tr, start=start)
+        extras = {
+            "model_symmetry_defect": defect,
+            "model_moments": "orbit-averaged Metropolis" if orbit else "Metropolis",
+        }
+        mod = _statistics(mom)
     else:
         mod = _statistics(sample_moments(x, triplets=tr))
     r, rms, frames = {}, {}, []

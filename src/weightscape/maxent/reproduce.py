@@ -71,14 +71,10 @@ from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, train_lrnet
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._moments import Moments, sample_moments
-from ._relabel import (
-    SYMMETRY_TOL,
-    hidden_symmetry_defect,
-    symmetrised_moments,
-    symmetrised_sample_moments,
-)
+from ._relabel import _model_sample_moments, symmetrised_moments, symmetrised_sample_moments
 from ._samples import SampleConfig, draw_weight_samples, save_weight_samples
 from ._tap import TAPConfig, tap_landscape
+from ._validate import pearson
 
 __all__ = [
     "SCALES",
@@ -179,14 +175,6 @@ def plan(ctx: StudyContext) -> Plan:
     )
     cpu = {"smoke": 180.0, "small": 1800.0, "paper": 36000.0}[ctx.scale]
     return Plan(runs=runs, cpu_s=cpu, peak_mem_mb=1500.0)
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    # constant up to rounding (e.g. ITR's symmetrised m, one value): r is undefined
-    if a.size < 2 or any(v.std() <= 1e-12 * max(1.0, np.abs(v).max()) for v in (a, b)):
-        return math.nan
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def _triplets(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -531,8 +519,8 @@ def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None):
             taken from (deep layers: their exact orbit average over hidden-unit relabellings).
         start: the deep layer's first spin in the 20-15-15-10 net (``None``: shallow net).
             Deep layers' models are invariant under relabelling (checked,
-            :func:`hidden_symmetry_defect` ≤ ``SYMMETRY_TOL``), so their Metropolis moments
-            are orbit-averaged too: the same moments with less noise.
+            :func:`~weightscape.maxent.hidden_symmetry_defect` ≤ ``SYMMETRY_TOL``), so their
+            Metropolis moments are orbit-averaged too: the same moments with less noise.
 
     Returns:
         ``(model, row, ((m_data, m_model), (C_data, C_model), (third_data, third_model)))``.
@@ -550,18 +538,13 @@ def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None):
     ctx.log(f"Metropolis validation {name}: {mc.n_chains} chains")
     mcs, _, _ = metropolis_sample(model, mc)
     trip = _triplets(n, s["n_triplets"], rng)
-    defect, orbit = math.nan, False
     if symmetrised:
         tmom = symmetrised_sample_moments(third_samples, DEEP_ARCH, trip, start=start)
-        defect = hidden_symmetry_defect(model, DEEP_ARCH, start=start)
-        orbit = defect <= SYMMETRY_TOL
+        mmom, defect, orbit = _model_sample_moments(model, mcs, DEEP_ARCH, trip, start=start)
     else:
         tmom = sample_moments(third_samples, triplets=trip)
+        mmom, defect, orbit = sample_moments(mcs, triplets=trip), math.nan, False
     dmom = fit_data if symmetrised else tmom
-    if orbit:
-        mmom = symmetrised_sample_moments(mcs, DEEP_ARCH, trip, start=start)
-    else:
-        mmom = sample_moments(mcs, triplets=trip)
     iu = np.triu_indices(n, 1)
     dm, mm = dmom.m.cpu().numpy(), mmom.m.cpu().numpy()
     dC, mC = dmom.C.cpu().numpy()[iu], mmom.C.cpu().numpy()[iu]
@@ -575,8 +558,8 @@ def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None):
         "J_max_abs": float(np.abs(J[iu]).max()),
         "h_mean": float(h.mean()), "h_std": float(h.std()),
         "data_conn_abs": float(np.abs(dK).mean()),
-        "r_m": _pearson(dm, mm), "r_C": _pearson(dC, mC), "r_Cconn": _pearson(dK, mK),
-        "r_3": _pearson(d3, m3), "n_triplets": len(trip),
+        "r_m": pearson(dm, mm), "r_C": pearson(dC, mC), "r_Cconn": pearson(dK, mK),
+        "r_3": pearson(d3, m3), "n_triplets": len(trip),
         "bp_converged": bool(info.get("bp_converged", False)),
         "fit_error": float(rep.error),
         "best_iteration": int(rep.extras.get("best_iteration", -1)),
@@ -615,7 +598,7 @@ def pooled_validation(fits: pd.DataFrame, valid: dict) -> pd.DataFrame:
         for k, col in enumerate(("r_m", "r_C", "r_3")):
             d = np.concatenate([p[k][0] for _, p in members])
             m = np.concatenate([p[k][1] for _, p in members])
-            r[col] = _pearson(d, m)
+            r[col] = pearson(d, m)
         out.append({"regime": regime, "model": net,
                     "layers": "+".join(str(row.model) for row, _ in members), **r,
                     "bp_converged": all(bool(row.bp_converged) for row, _ in members)})  # fmt: skip
