@@ -31,6 +31,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from ..errors import ConfigError, check_choice, check_positive
+from ..train._config import SCHEDULE_OPTIONS
 from ._diagnose import PlateauRule
 
 __all__ = [
@@ -43,6 +44,16 @@ __all__ = [
 
 _OPTIMIZERS = ("adam", "sgd", "fire", "lbfgs")
 _SCHEDULES = ("constant", "geiger2019", "plateau")
+#: Each step-decay field of :class:`Protocol` and its ``geiger2019`` train-schedule option (the
+#: flat config key is ``jamming.schedule.<option>``).
+_DECAY_KEYS = {
+    "decay_every": "every",
+    "decay_factor": "factor",
+    "lr_floor": "floor",
+    "decay_delay": "delay",
+}
+#: Their defaults: the train schedule's (the papers' adam0: ÷10 every 250k steps, floor 1e-7).
+_DECAY_DEFAULTS = {k: SCHEDULE_OPTIONS["geiger2019"][opt] for k, opt in _DECAY_KEYS.items()}
 
 
 @dataclass(frozen=True)
@@ -92,10 +103,10 @@ class Protocol:
     lr: float = 1e-4
     momentum: float | None = None
     schedule: str = "geiger2019"
-    decay_every: int = 250_000
-    decay_factor: float = 0.1
-    lr_floor: float = 1e-7
-    decay_delay: int = 0
+    decay_every: int = _DECAY_DEFAULTS["decay_every"]
+    decay_factor: float = _DECAY_DEFAULTS["decay_factor"]
+    lr_floor: float = _DECAY_DEFAULTS["lr_floor"]
+    decay_delay: int = _DECAY_DEFAULTS["decay_delay"]
     max_steps: int = 1_000_000
     plateau: PlateauRule | None = None
     measure_every: int | None = 10_000
@@ -172,8 +183,13 @@ class Protocol:
             raise ConfigError(
                 f"lr_at needs schedule 'constant' or 'geiger2019', not {self.schedule!r}"
             )
-        k = max(int(step) - self.decay_delay, 0) // self.decay_every
-        return max(self.lr * self.decay_factor**k, self.lr_floor)
+        import torch
+
+        from ..train._schedule import Geiger2019LR
+
+        opts = {opt: getattr(self, k) for k, opt in _DECAY_KEYS.items()}
+        base = torch.tensor([float(self.lr)], dtype=torch.float64)
+        return float(Geiger2019LR(base, **opts).lr(int(step))[0])
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the plateau rule as a dict)."""
@@ -252,22 +268,6 @@ class Protocol:
         cfg.update(_plateau_keys(self.plateau))
         cfg.update(_schedule_keys(self))
         return cfg
-
-
-#: The ``geiger2019`` step-decay fields of :class:`Protocol` and their defaults (the papers').
-_DECAY_DEFAULTS = {
-    "decay_every": 250_000,
-    "decay_factor": 0.1,
-    "lr_floor": 1e-7,
-    "decay_delay": 0,
-}
-#: flat config key of each step-decay field (``jamming.schedule.*``) and the train-schedule option
-_DECAY_KEYS = {
-    "decay_every": "every",
-    "decay_factor": "factor",
-    "lr_floor": "floor",
-    "decay_delay": "delay",
-}
 
 
 def _schedule_keys(protocol: Protocol | None) -> dict:
