@@ -70,10 +70,56 @@ def test_compaction_same_widths_is_bitwise():
     _same(a, b, ens[0], ens[1], rtol=0)
 
 
+def _count_compactions(monkeypatch):
+    """Records the last poll step before each ``Ensemble.select`` (a compaction happens at a
+    poll, after the callback): returns the list and the callback to pass to ``train``."""
+    at, polled = [], [0]
+    select = Ensemble.select
+    monkeypatch.setattr(Ensemble, "select", lambda e, m: at.append(polled[0]) or select(e, m))
+    return at, lambda step: polled.__setitem__(0, step)
+
+
+def test_compaction_step_decay_is_bitwise(monkeypatch):
+    # the papers' step decay (geiger2019: lr_m · 0.5^⌊t/60⌋, floor 1e-4) with per-member base
+    # rates: two members SAT early (N_Δ = 0), one later, two stopped by the hook (one late,
+    # leaving a single active member, which keeps a stopped one alongside), one at the budget;
+    # the rate decays before, at and after the compactions; bitwise the uncompacted run
+    x, y = binary_data(60, 6, seed=11, M=6)
+    cfg = TrainConfig(
+        lr=(3e-2, 2e-2, 1e-2, 5e-2, 2e-2, 3e-2),
+        max_steps=600,
+        poll_every=10,
+        schedule="geiger2019",
+        schedule_options={"every": 60, "factor": 0.5, "floor": 1e-4, "delay": 0},
+    )
+    stops = [450, 50, 300, 10**9, 10**9, 10**9]
+    at, callback = _count_compactions(monkeypatch)
+    res, ens = [], []
+    for compact in (None, 20):
+        e = Ensemble.init(MLPSpec.uniform(6, 2, 10), seeds=6)
+        res.append(_run(e, x, y, cfg, compact, stop_hook=_hook(stops), callback=callback))
+        ens.append(e)
+    a, b = res
+    reasons = ["hook", "hook", "hook", "unsat_zero", "unsat_zero", "budget"]
+    assert list(a.summary.stop_reason) == reasons
+    assert list(a.summary.steps) == [450, 50, 310, 55, 110, 600]  # SAT at 55 and 110
+    # compactions at the polls after the stops (6 -> 4 -> 3 -> 2 members; at 450 the last
+    # active member keeps member 0 alongside: no compaction); decays every 60 steps: at the
+    # first two compactions, between them and after the last
+    assert at == [60, 120, 320]
+    m5 = a.metrics[(a.metrics.member == 5) & (a.metrics.name == "lr")]
+    expect = np.maximum(3e-2 * 0.5 ** (m5.step.to_numpy() // 60), 1e-4)
+    np.testing.assert_allclose(m5.value, expect, rtol=1e-15)  # the schedule ran, decays 0..8
+    _same(a, b, ens[0], ens[1], rtol=0)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "geiger2019"])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_compaction_mixed_widths_with_mask(optimizer):
+def test_compaction_mixed_widths_with_mask(optimizer, schedule):
     # members of different widths and input sizes, masked samples: after a compaction the
     # ensemble is repadded to the remaining members' sizes; trajectories agree to rounding
+    # (step decay: ÷2 every 40 steps, before and after the compactions at 10, 20 and 150)
+    sched = {"every": 40, "factor": 0.5, "floor": 1e-5} if schedule == "geiger2019" else {}
     P = 40
     res, ens = [], []
     for compact in (None, 10):
@@ -91,6 +137,8 @@ def test_compaction_mixed_widths_with_mask(optimizer):
             lr=(1e-2, 2e-2, 5e-3),
             optimizer=optimizer,
             optimizer_options=opts,
+            schedule=schedule,
+            schedule_options=sched,
             max_steps=300,
             poll_every=5,
             stop=(),
@@ -117,8 +165,42 @@ def test_compaction_input_validation():
     e = Ensemble.init(MLPSpec.uniform(3, 1, 4), seeds=2)
     with pytest.raises(ConfigError, match="compact_every"):
         train(e, x, y, TrainConfig(max_steps=5), compact_every=0, progress=False)
-    with pytest.raises(ConfigError, match="schedule constant"):
+    with pytest.raises(ConfigError, match="optimizer adam/sgd, got 'fire'"):
         train(e, x, y, TrainConfig(max_steps=5, optimizer="fire"), compact_every=5, progress=False)
+    with pytest.raises(ConfigError, match=r"constant/geiger2019 .* not 'plateau': its per"):
+        cfg = TrainConfig(max_steps=5, schedule="plateau")
+        train(e, x, y, cfg, compact_every=5, progress=False)
+
+
+def test_compactable_schedules_are_functions_of_the_step():
+    # a compaction rebuilds the schedule over the kept members' base rates: that gives them the
+    # rates of the full schedule only while the rate is a function of (step, base rate) alone,
+    # i.e. the schedule has no per-member state and ignores the losses fed to observe. Oracle:
+    # a schedule rebuilt at any step over a subset of members (and one run on from step 0) gives
+    # that subset's rates bitwise, for many steps across the decays and the floor
+    from weightscape.train._config import SCHEDULE_OPTIONS
+    from weightscape.train._loop import _COMPACTABLE_SCHEDULES
+    from weightscape.train._schedule import ConstantLR, make_schedule
+
+    assert set(_COMPACTABLE_SCHEDULES) < set(SCHEDULE_OPTIONS)
+    base = torch.tensor([3e-2, 1e-3, 7e-5, 2e-1, 5e-4], dtype=torch.float64)
+    keep = torch.tensor([1, 3, 4])
+    opts = {"constant": {}, "geiger2019": {"every": 7, "factor": 0.3, "floor": 1e-6, "delay": 5}}
+    g = torch.Generator().manual_seed(0)
+    for name in _COMPACTABLE_SCHEDULES:
+        full = make_schedule(name, base, opts[name])
+        assert type(full)._state == () and type(full).observe is ConstantLR.observe, name
+        sub = make_schedule(name, base[keep], opts[name])
+        for step in range(0, 120):
+            rates = full.lr(step)[keep].clone()
+            full.observe(step, torch.rand(5, generator=g, dtype=torch.float64))
+            assert torch.equal(sub.lr(step), rates), (name, step)
+            fresh = make_schedule(name, base[keep], opts[name])
+            assert torch.equal(fresh.lr(step), rates), (name, step)
+    geiger = make_schedule("geiger2019", base, opts["geiger2019"])  # the formula, for the record
+    for step in (0, 11, 12, 40, 119):
+        want = torch.clamp(base * 0.3 ** (max(step - 5, 0) // 7), min=1e-6)
+        assert torch.equal(geiger.lr(step), want), step
 
 
 def test_compactable_optimizers_have_no_finalize_step():

@@ -294,8 +294,10 @@ def train(
             member's trajectory is that of the uncompacted loop (member-wise arithmetic; the
             tests compare them). The final parameters are
             written back into ``model``. Needs an :class:`~weightscape.nets.Ensemble`, the
-            ``adam`` or ``sgd`` optimizer and the ``constant`` schedule, and no checkpoints
-            (otherwise a ``ConfigError``); None (default): never compact.
+            ``adam`` or ``sgd`` optimizer, a schedule whose rate is a function of the step
+            (``constant``, ``geiger2019``; not ``plateau``, whose per-member state keeps
+            taking stopped members' losses) and no checkpoints (otherwise a ``ConfigError``);
+            None (default): never compact.
 
     Returns:
         A :class:`TrainResult`.
@@ -555,6 +557,21 @@ def train(
 # optimizers whose state slices member-wise and whose ``finalize`` is the base no-op (the
 # compacted loop never calls it; tests/train/test_compact.py checks both)
 _COMPACTABLE_OPTIMIZERS = ("adam", "sgd")
+# schedules whose rate is a function of the global step and the member's base rate only (no
+# per-member state, ``observe`` the base no-op): rebuilt over the kept members' base rates at a
+# compaction they give the kept members the same rates (tests/train/test_compact.py checks both)
+_COMPACTABLE_SCHEDULES = ("constant", "geiger2019")
+#: why a schedule is not compactable
+_SCHEDULE_REFUSALS = {
+    "plateau": "its per-member state (best loss, bad epochs, cooldown, loss sums) is fed every "
+    "member's loss at every step, stopped members' included, so the final lr it reports for a "
+    "stopped member depends on steps a compacted run does not compute",
+}
+
+
+def _compactable(cfg: TrainConfig) -> bool:
+    """Whether ``train(..., compact_every=...)`` accepts the optimizer and schedule of ``cfg``."""
+    return cfg.optimizer in _COMPACTABLE_OPTIMIZERS and cfg.schedule in _COMPACTABLE_SCHEDULES
 
 
 def _check_compactable(model, cfg, compact_every, checkpoint_path, resume_from) -> None:
@@ -562,10 +579,16 @@ def _check_compactable(model, cfg, compact_every, checkpoint_path, resume_from) 
         raise ConfigError(f"compact_every={compact_every!r} must be an integer >= 1 or None")
     if not hasattr(model, "select") or not hasattr(model, "max_sizes"):
         raise ConfigError("compact_every needs an Ensemble model (with select)")
-    if cfg.optimizer not in _COMPACTABLE_OPTIMIZERS or cfg.schedule != "constant":
+    if cfg.optimizer not in _COMPACTABLE_OPTIMIZERS:
         raise ConfigError(
-            f"compact_every works with optimizer adam/sgd and schedule constant, got "
-            f"{cfg.optimizer!r}/{cfg.schedule!r}"
+            f"compact_every works with optimizer {'/'.join(_COMPACTABLE_OPTIMIZERS)}, got "
+            f"{cfg.optimizer!r}"
+        )
+    if cfg.schedule not in _COMPACTABLE_SCHEDULES:
+        why = _SCHEDULE_REFUSALS.get(cfg.schedule, "its rate is not a function of the step")
+        raise ConfigError(
+            f"compact_every works with schedule {'/'.join(_COMPACTABLE_SCHEDULES)} (a rate that "
+            f"is a function of the step), not {cfg.schedule!r}: {why}"
         )
     if checkpoint_path is not None or resume_from is not None:
         raise ConfigError("compact_every cannot be combined with checkpoints")
