@@ -93,6 +93,7 @@ def _train_with_hook(configs: Sequence[Mapping], progress=False):
     from ..nets import Ensemble
     from ..runs import EnsembleOutcome, _spec, _stack, member_recipes
     from ..train import train
+    from ..train._loop import _compactable
 
     cfg0 = configs[0]
     prec = Precision(cfg0["precision.dtype"], cfg0["precision.device"])
@@ -139,8 +140,9 @@ def _train_with_hook(configs: Sequence[Mapping], progress=False):
     tcfg = _train_config(cfg0, lr=lrs if len(set(lrs)) > 1 else lrs[0])
     rule = plateau_from_config(cfg0)
     # members that stopped (SAT at N_Δ = 0, jammed by the plateau rule) leave the computation
-    # (exact: each member's trajectory is unchanged, tests/train/test_compact.py)
-    compact = tcfg.optimizer in ("adam", "sgd") and tcfg.schedule == "constant"
+    # (exact: each member's trajectory is unchanged, tests/train/test_compact.py) wherever train
+    # allows it: adam/sgd with a constant or step-decay (geiger2019, fast-decay) rate
+    compact = _compactable(tcfg)
     result = train(
         ens,
         x,
