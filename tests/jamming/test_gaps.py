@@ -176,6 +176,30 @@ def test_runs_bootstrap_and_pooling():
     assert as_2d.n_runs == 12 and as_2d.err == by_run.err
 
 
+def test_window_held_by_one_run_has_no_error_bar():
+    """Oracle: when the fit window's gaps all come from one run of six, a run bootstrap's
+    replicates either miss that run (no estimate: < 3 gaps in the window, probability
+    (5/6)^6 = 0.33 each) or repeat its gaps, so the survivors' spread (≈ 0.001 before the rule)
+    is not an error bar; the fit reports the failures and an undefined error."""
+    rng = np.random.default_rng(8)
+    runs = [rng.uniform(1e-3, 1.0, 50) for _ in range(5)]
+    runs.append(np.concatenate([10 ** rng.uniform(-8, -6.5, 23), rng.uniform(1e-3, 1.0, 30)]))
+    f = fit_theta(runs, decades=2.0, n_boot=300)
+    assert (f.resample, f.n_runs, f.n_runs_fit) == ("runs", 6, 1)
+    # binomial(300, 0.335): mean 100, sd 8; ±5 sd
+    assert 60 <= f.n_boot_failed <= 140
+    assert math.isnan(f.err) and all(math.isnan(v) for v in f.interval)
+    assert np.isfinite(f.exponent)  # the point estimate itself is still reported
+    # the same rule switched off gives the misleading tiny spread
+    loose = fit_theta(runs, decades=2.0, n_boot=300, max_failed=0.9)
+    assert loose.err < 0.05 and loose.n_boot_failed == f.n_boot_failed
+    # a window spread over all runs keeps its error bar and loses no replicate
+    good = fit_gamma([power_law_gaps(rng, 500, "neg", 0.2) for _ in range(12)], n_boot=100)
+    assert good.n_boot_failed == 0 and good.n_runs_fit == 12 and np.isfinite(good.err)
+    with pytest.raises(ConfigError):
+        fit_theta(runs, max_failed=1.0)
+
+
 def test_window_and_input_errors():
     rng = np.random.default_rng(7)
     d = power_law_gaps(rng, 1000, "pos", 0.3)

@@ -92,7 +92,8 @@ def _power_line(ax, fit, hist, color, sign):
     expo = fit.exponent if sign > 0 else -fit.exponent
     a = np.exp(np.mean(np.log(dens[k]) - expo * np.log(c[k])))
     name = "θ" if sign > 0 else "γ"
-    ax.plot(x, a * x**expo, "--", color=color, label=f"{name} = {fit.exponent:.2f} ± {fit.err:.2f}")
+    err = f"± {fit.err:.2f}" if np.isfinite(fit.err) else "(error undefined)"
+    ax.plot(x, a * x**expo, "--", color=color, label=f"{name} = {fit.exponent:.2f} {err}")
 
 
 def gaps_figure(tr) -> Figure:

@@ -27,7 +27,13 @@ Estimators:
   ``a x^{a−1} / (x_max^a − x_min^a)`` on ``[x_min, x_max]`` (valid for any real ``a``).
 
 Errors: bootstrap, seeded. With per-run gap arrays, whole runs are resampled (the gaps of one run
-are correlated); with one pooled array (or fewer than 5 runs), single gaps are resampled.
+are correlated); with one pooled array (or fewer than 5 runs), single gaps are resampled. The
+window is fixed by the full data; a replicate with fewer than 3 gaps in it has no estimate. When
+more than ``max_failed`` (default 5 %) of the replicates have none, the error is undefined (nan):
+the surviving replicates are those that drew the few runs holding the window's gaps, and their
+spread says nothing about the estimate's (measured: a window filled by one run of six gave
+"± 0.001" before this rule). ``n_boot_failed`` and ``n_runs_fit`` (runs with a gap in the window)
+are reported either way.
 """
 
 from __future__ import annotations
@@ -201,6 +207,8 @@ class GapExponentFit:
         x_min, x_max: the fit window in ``|Δ|``.
         n_fit: gaps inside the window; n_side: gaps on that side in all.
         n_boot, n_runs: bootstrap replicates; runs pooled.
+        n_boot_failed: replicates with fewer than 3 gaps in the window (no estimate).
+        n_runs_fit: runs with at least one gap in the window.
         resample: ``"runs"`` or ``"points"`` (what the bootstrap resampled).
         level: confidence level of ``interval``.
     """
@@ -219,6 +227,8 @@ class GapExponentFit:
     n_runs: int
     resample: str
     level: float
+    n_boot_failed: int = 0
+    n_runs_fit: int = 0
 
 
 def _side_values(d: np.ndarray, side: str) -> np.ndarray:
@@ -297,6 +307,7 @@ def fit_gap_exponent(
     level: float = 0.68,
     resample: str = "auto",
     seed: int = 0,
+    max_failed: float = 0.05,
 ) -> GapExponentFit:
     """Fit θ (``side="pos"``) or γ (``side="neg"``) on the small gaps.
 
@@ -313,6 +324,8 @@ def fit_gap_exponent(
         level: confidence level of the percentile interval (0.68 ≈ ±1σ).
         resample: ``"runs"``, ``"points"``, or ``"auto"`` (runs when ≥ 5 runs are given).
         seed: seed of the bootstrap generator.
+        max_failed: largest fraction of bootstrap replicates allowed to have no estimate (fewer
+            than 3 gaps in the window) before ``err`` and ``interval`` are reported as nan.
 
     Returns:
         A :class:`GapExponentFit`.
@@ -325,6 +338,8 @@ def fit_gap_exponent(
     check_positive("n_boot", n_boot, allow_zero=True, integer=True)
     if not isinstance(level, float | int) or not 0.0 < level < 1.0:
         raise ConfigError(f"level={level!r} must lie in (0, 1)")
+    if not isinstance(max_failed, float | int) or not 0.0 <= max_failed < 1.0:
+        raise ConfigError(f"max_failed={max_failed!r} must lie in [0, 1)")
     pooled, runs = _pool(delta)
     if resample == "auto":
         resample = "runs" if len(runs) >= 5 else "points"
@@ -362,7 +377,8 @@ def fit_gap_exponent(
             sample = np.sort(xs[rng.integers(0, xs.size, xs.size)])
         boot[b] = estimate(sample)
     ok = np.isfinite(boot)
-    if ok.sum() >= 2:
+    n_failed = int(n_boot - ok.sum())
+    if ok.sum() >= 2 and n_failed <= max_failed * n_boot:
         e = to_exp(boot[ok])
         q = 0.5 * (1.0 - level)
         err = float(np.std(e, ddof=1))
@@ -384,6 +400,8 @@ def fit_gap_exponent(
         n_runs=len(runs),
         resample=resample,
         level=float(level),
+        n_boot_failed=n_failed,
+        n_runs_fit=sum(bool(np.any((r >= lo) & (r <= hi))) for r in side_runs),
     )
 
 

@@ -281,15 +281,23 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 )
             )
             continue
-        # within 2 bootstrap standard errors, or 0.1 (the paper's own spread across settings)
-        ok = abs(fit.exponent - ref) <= max(2 * fit.err, 0.1)
+        # within 2 bootstrap standard errors, or 0.1 (the paper's own spread across settings);
+        # an undefined error (see fit_gap_exponent's max_failed) never passes
+        ok = math.isfinite(fit.err) and abs(fit.exponent - ref) <= max(2 * fit.err, 0.1)
+        undefined = (
+            ""
+            if math.isfinite(fit.err)
+            else f", error undefined: {fit.n_boot_failed} of {fit.n_boot} bootstrap replicates "
+            "had < 3 gaps in the window"
+        )
         claims.append(
             Claim(
                 key,
                 f"gap exponent {name} near N* (CDF log-log fit, pooled seeds)",
                 f"{name} ≈ {ref}",
                 f"{name} = {_pm(fit.exponent, fit.err)} "
-                f"({fit.n_fit} gaps in [{fit.x_min:.1e}, {fit.x_max:.1e}])",
+                f"({fit.n_fit} gaps in [{fit.x_min:.1e}, {fit.x_max:.1e}] from "
+                f"{fit.n_runs_fit} of {fit.n_runs} runs{undefined})",
                 bool(ok),
                 value=fit.exponent,
                 error=fit.err,
