@@ -8,6 +8,7 @@ nothing written.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 import typer
@@ -69,18 +70,75 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def _one_line(message: str) -> str:
+    """A message on one line (a multi-line one joined with ``; ``)."""
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
+def _usage_message(err) -> str:
+    """A typer/click usage error as one line that names the bad value.
+
+    typer >= 0.20 checks option types with pydantic, whose message ("Input should be a valid
+    integer") leaves the value out; it is taken from the validation error and put in.
+    """
+    msg = err.format_message()
+    errors = getattr(err.__cause__, "errors", None)
+    if callable(errors) and msg.startswith("Invalid value for "):
+        try:
+            bad = errors()[0]["input"]
+        except (IndexError, KeyError, TypeError, ValueError):
+            pass
+        else:
+            msg = msg.replace("Invalid value for ", f"Invalid value {bad!r} for ", 1)
+    return _one_line(msg)
+
+
+def _invoked_command(args: list[str]):
+    """The click command that ``args`` select (the root group when none is named)."""
+    cmd = typer.main.get_command(app)
+    for a in args:
+        subs = getattr(cmd, "commands", None)
+        if subs is None:
+            break
+        if a in subs:
+            cmd = subs[a]
+    return cmd
+
+
+def _as_flag(message: str, args: list[str]) -> str:
+    """``name=value ...`` (a config's own validation) as ``--flag=value ...`` when the invoked
+    command has that flag and the user gave it, so the message names what was typed.
+
+    The flag is ``--name`` with ``-`` for ``_``, or :data:`._options.FIELD_FLAGS` [name].
+    """
+    from ._options import FIELD_FLAGS
+
+    m = re.match(r"([A-Za-z_]\w*)=", message)
+    if m is None:
+        return message
+    name = m.group(1)
+    flag = FIELD_FLAGS.get(name, "--" + name.replace("_", "-"))
+    given = any(a == flag or a.startswith(flag + "=") for a in args)
+    try:
+        opts = {o for p in _invoked_command(args).params for o in p.opts}
+    except Exception:  # a nicer message is optional; never mask the error
+        return message
+    return flag + message[len(name) :] if given and flag in opts else message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``weightscape`` script; returns the exit code."""
     # typer >= 0.20 vendors click; its exception classes are only reachable under typer._click.
     from typer._click import exceptions as click_exc
 
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=args, standalone_mode=False)
     except WeightscapeError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {_as_flag(_one_line(err), args)}", err=True)
         return 2
     except click_exc.ClickException as err:  # usage errors, bad parameters
-        typer.echo(f"error: {err.format_message()}", err=True)
+        typer.echo(f"error: {_usage_message(err)}", err=True)
         return 2
     except typer.Exit as err:
         return err.exit_code

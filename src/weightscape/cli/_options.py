@@ -11,7 +11,24 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["Force", "RunOut", "RunOutPath"]
+__all__ = ["FIELD_FLAGS", "Force", "RunOut", "RunOutPath"]
+
+#: Config fields whose command-line flag has another name than ``--field-name``. A config's
+#: validation message ``field=value ...`` is shown as ``--flag=value ...`` when the user gave
+#: that flag (:func:`weightscape.cli.main`).
+FIELD_FLAGS = {
+    "n_chains": "--mc-chains",
+    "n_samples": "--mc-samples",
+    "burn_in": "--mc-burn-in",
+    "thin": "--mc-thin",
+    "n_triplets": "--triplets",
+    "n_draws": "--draws",
+    "n_runs": "--runs",
+    "fmt": "--references-format",
+    "max_workers": "--workers",
+    "threads_per_worker": "--threads",
+    "max_pack_size": "--max-pack",
+}
 
 _RUN_OUT = typer.Option("--out", help="Run directory to create.")
 

@@ -145,6 +145,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         else:
             if cols is not None:
                 raise ConfigError("--slice selects columns of --references; give a file too")
+            _positive(mc_samples=mc_samples)  # (0 is a valid MetropolisConfig: burn-in only)
             sampling = ReferenceSampling(
                 n_per_class=n_per_class,
                 classes=tuple(c.strip() for c in classes.split(",") if c.strip()),

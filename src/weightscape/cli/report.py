@@ -15,8 +15,13 @@ def report(
     ),
 ) -> None:
     """Write FOLDER/report.html (figures embedded) and the figures as PNG and PDF."""
+    from ..errors import RunDirError
     from ..plots import build_report
 
+    if folder.is_file():
+        raise RunDirError(
+            f"{str(folder)!r} is a file; give the folder of a reproduce, sweep or run"
+        )
     path = build_report(folder)
     typer.echo(f"report: {path}")
 

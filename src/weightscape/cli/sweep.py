@@ -150,8 +150,10 @@ def collect_cmd(
     """Write runs.parquet and series.parquet of the finished runs and print the runs table."""
     from rich.table import Table
 
+    from ..errors import check_positive
     from ..store import collect_sweep
 
+    check_positive("--limit", limit, allow_zero=True, integer=True)  # before anything is written
     data = collect_sweep(path)
     df = data.runs
     keys = set(data.spec.get("config_keys", [])) | set(data.spec.get("base", {}))

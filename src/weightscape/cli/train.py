@@ -24,19 +24,24 @@ def parse_int_list(text: str, name: str) -> list[int]:
             if "-" in part[1:]:
                 a, b = part.split("-", 1) if not part.startswith("-") else (part, "")
                 lo, hi = int(a), int(b)
-                if hi < lo:
-                    raise ValueError
-                out.extend(range(lo, hi + 1))
             else:
-                out.append(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise ConfigError(
                 f"--{name}={text!r} is not a list of integers (use e.g. 0-7 or 3,5,9)"
             ) from None
+        if hi < lo:
+            raise ConfigError(
+                f"--{name}={text!r}: the range {part!r} is empty (it ends below its start); "
+                f"use e.g. {hi}-{lo}"
+            )
+        out.extend(range(lo, hi + 1))
     return out
 
 
 def _read_config(path: Path) -> dict:
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a folder; give a .toml or .json file")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     text = path.read_bytes()

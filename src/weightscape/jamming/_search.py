@@ -72,8 +72,12 @@ class Problem:
     data_seed: int = 0
 
     def __post_init__(self):
+        from ..data import available
+        from ..errors import check_choice
+
         check_positive("P", self.P, integer=True)
         check_positive("depth", self.depth, integer=True)
+        check_choice("data", self.data, available())  # before any folder or run is made
         if isinstance(self.data_options, dict):
             object.__setattr__(self, "data_options", tuple(sorted(self.data_options.items())))
 

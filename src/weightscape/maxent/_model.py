@@ -238,6 +238,8 @@ class IsingModel:
                         f"{str(path)!r} holds arrays {sorted(z.files)}; expected 'J' and 'h'"
                     )
                 J, h = z["J"], z["h"]
+        except DatasetError:
+            raise
         except (OSError, ValueError) as err:
             raise DatasetError(f"cannot read {str(path)!r} as .npz: {err}") from None
         return cls(
