@@ -136,7 +136,7 @@ BROKEN = Study(name="toy_broken", title="Broken", paper="none", run=broken_run, 
 
 
 # ``toy_sweep``: a study that runs a real sweep (the sweeps package's demo.ridge task) with the
-# context's executor and resume flag, as the paper studies do.
+# context's executor, Slurm options and resume flag, as the paper studies do.
 SWEEP_RESULTS: list = []
 RIDGE = {"base": {"steps": 20, "log_every": 10}, "axes": {"width": [4, 16], "seed": [0, 1]}}
 
@@ -147,7 +147,9 @@ def sweep_run(ctx: StudyContext) -> StudyOutcome:
 
     sweep = Sweep(task="demo.ridge", **RIDGE)
     SWEEP_RESULTS.append(
-        run_sweep(sweep, ctx.out / "sweep", executor=ctx.executor, resume=ctx.resume)
+        run_sweep(
+            sweep, ctx.out / "sweep", executor=ctx.executor, resume=ctx.resume, slurm=ctx.slurm
+        )
     )
     runs = open_sweep(ctx.out / "sweep").runs
     worst = float((runs["loss"] - runs["loss_exact"]).min())

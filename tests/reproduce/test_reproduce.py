@@ -134,6 +134,18 @@ def _bad_cases(tmp):
         "negative seed": (["toy", *base, "--seed", "-1"], "seed=-1"),
         "no --out": (["toy", "--scale", "smoke"], "--out"),
         "no study": (["--scale", "smoke", "--out", str(tmp / "out")], "STUDIES"),
+        "slurm option, inline executor": (
+            ["toy", *base, "--slurm", "partition=gpu"],
+            "need executor 'slurm', got executor='inline'",
+        ),
+        "unknown slurm option": (
+            ["toy", *base, "--executor", "slurm", "--slurm", "colour=red"],
+            "unknown slurm option 'colour'",
+        ),
+        "malformed slurm option": (
+            ["toy", *base, "--executor", "slurm", "--slurm", "partition"],
+            "--slurm 'partition' is not of the form key=value",
+        ),
     }
 
 
@@ -145,6 +157,46 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(toys, tmp_path, capsys,
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert msg.lower() in err[0].lower()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_slurm_without_sbatch_is_refused_before_writing(toys, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no sbatch anywhere
+    out = tmp_path / "out"
+    code, _, err = _reproduce(
+        capsys, "toy", "--scale", "smoke", "--out", out, "--executor", "slurm"
+    )
+    err = err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "needs sbatch on PATH" in err[0], err
+    assert not out.exists()
+
+
+def test_slurm_options_reach_the_studies(toys, tmp_path, capsys, monkeypatch):
+    """The options land in every study's context (checked with a dry run, which needs no
+    Slurm); a CUDA device adds gpus=1 unless the user chose the GPUs."""
+    import torch
+
+    from weightscape.config import Precision
+    from weightscape.reproduce import Plan, Study
+
+    seen = []
+
+    def plan(ctx):
+        seen.append(ctx.slurm)
+        return Plan(runs=("one",), cpu_s=1.0)
+
+    register_study(Study(name="probe", title="probe", paper="none", run=plan, plan=plan))
+    kw = dict(executor="slurm", dry_run=True)
+    run_reproduce("probe", "smoke", tmp_path / "a", slurm={"partition": "p", "time": 30}, **kw)
+    assert seen[-1] == {"partition": "p", "time": 30}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # Precision checks the device
+    cuda = Precision(device="cuda")
+    run_reproduce("probe", "smoke", tmp_path / "b", precision=cuda, **kw)
+    assert seen[-1] == {"gpus": 1}
+    run_reproduce("probe", "smoke", tmp_path / "c", precision=cuda, slurm={"gpus": 4}, **kw)
+    assert seen[-1] == {"gpus": 4}
+    run_reproduce("probe", "smoke", tmp_path / "d", executor="inline", dry_run=True)
+    assert seen[-1] is None
+    assert not any(tmp_path.iterdir())  # dry runs write nothing
 
 
 def test_existing_out_is_refused_unchanged(toys, tmp_path, capsys):
@@ -323,3 +375,38 @@ def test_study_sweep_on_the_local_executor(toys, tmp_path, capsys):
     assert local["request"]["executor"] == "local"
     # Same configs and seeds: the same float64 numbers up to summation order (1e-12 relative).
     assert abs(local["claims"][0]["value"] - inline["claims"][0]["value"]) <= 1e-12
+
+
+def _slurm_marks(fn):
+    from ..sweeps.test_slurm import needs_slurm
+
+    for m in needs_slurm:
+        fn = m(fn)
+    return fn
+
+
+@_slurm_marks
+def test_study_sweep_on_a_real_slurm_with_options(toys, tmp_path, capsys):
+    """--executor slurm with --slurm options: the study's sweep runs as Slurm jobs whose sbatch
+    scripts carry the options, with the same claim value as inline."""
+    from ._toy import SWEEP_RESULTS, TOY_SWEEP
+
+    register_study(TOY_SWEEP)
+    SWEEP_RESULTS.clear()
+    code, _, _ = _reproduce(capsys, "toy_sweep", "--scale", "smoke", "--out", tmp_path / "i")
+    assert code == 0
+    out = tmp_path / "s"
+    code, lines, _ = _reproduce(
+        capsys, "toy_sweep", "--scale", "smoke", "--out", out, "--executor", "slurm",
+        "--slurm", "time=7", "--slurm", "job_name=ws-repro-test",
+    )  # fmt: skip
+    assert code == 0 and CLAIM_LINE.match(lines[0])["verdict"] == "holds"
+    res = SWEEP_RESULTS[-1]
+    assert res.failures == [] and res.job_ids
+    scripts = list((out / "toy_sweep" / "sweep" / "logs").glob("*submission.sh"))
+    assert scripts
+    text = scripts[0].read_text()
+    assert "--time=7" in text and "--job-name=ws-repro-test" in text
+    inline, slurm = (json.loads((p / "summary.json").read_text()) for p in (tmp_path / "i", out))
+    assert slurm["request"]["slurm"] == {"time": 7, "job_name": "ws-repro-test"}
+    assert abs(slurm["claims"][0]["value"] - inline["claims"][0]["value"]) <= 1e-12

@@ -18,6 +18,12 @@ def reproduce(
         ..., "--out", help="Output folder (must not exist, unless --resume/--force)."
     ),
     executor: str = typer.Option("inline", "--executor", help="inline, local, or slurm."),
+    slurm: list[str] = typer.Option(
+        [],
+        "--slurm",
+        help="Slurm option key=value for --executor slurm, repeatable (partition=gpu, time=240, "
+        "gpus=1, mem_gb=16, account=...); --device cuda requests gpus=1 unless given.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT, re-using finished work."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it is a reproduce folder."),
     dry_run: bool = typer.Option(
@@ -32,6 +38,7 @@ def reproduce(
     """Reproduce a study's claims; print one verdict line per claim and the report path."""
     from ..config import Precision
     from ..reproduce import run_reproduce
+    from ..sweeps import parse_assignments
 
     result = run_reproduce(
         studies,
@@ -43,6 +50,7 @@ def reproduce(
         force=force,
         precision=Precision(dtype=dtype, device=device),
         seed=seed,
+        slurm=parse_assignments(slurm, flag="--slurm") or None,
     )
     if result.failed:
         typer.echo(f"error: failed studies: {', '.join(result.failed)}", err=True)

@@ -73,6 +73,8 @@ def cover_check(
     executor: str = "memory",
     out: str | Path | None = None,
     resume: bool = True,
+    max_workers: int | None = None,
+    slurm: dict | None = None,
 ) -> CoverCheck:
     """Train ``instances`` linear classifiers per P at ``N = d`` and compare with Cover and LP.
 
@@ -82,7 +84,7 @@ def cover_check(
         instances: instances per P (each its own data draw, labels iid ±1).
         protocol: training protocol (default :func:`depth0_protocol`).
         seed: base seed of the data draws.
-        executor, out, resume: as in :func:`weightscape.jamming.run_records`.
+        executor, out, resume, max_workers, slurm: as in :func:`weightscape.jamming.run_records`.
     """
     check_positive("N", N, integer=True)
     check_positive("instances", instances, integer=True)
@@ -100,7 +102,9 @@ def cover_check(
                 data_options={"labels": "iid"},
             )
             configs.append(c)
-    recs = run_records(configs, executor=executor, out=out, resume=resume)
+    recs = run_records(
+        configs, executor=executor, out=out, resume=resume, max_workers=max_workers, slurm=slurm
+    )
     runs = records_frame(recs, prot.plateau)
     lp = []
     for r in recs:

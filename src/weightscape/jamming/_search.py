@@ -415,12 +415,27 @@ def scan_widths(
     out: str | Path | None = None,
     resume: bool = True,
     n_boot: int = 1000,
+    max_workers: int | None = None,
+    slurm: dict | None = None,
 ) -> NStarSearch:
-    """Exhaustive scan: every width × seed in one batched computation; N* fitted on all runs."""
+    """Exhaustive scan: every width × seed in one batched computation; N* fitted on all runs.
+
+    ``executor``, ``out``, ``resume``, ``max_workers``, ``slurm`` are passed to
+    :func:`weightscape.jamming.run_records`.
+    """
     seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
     t0 = time.perf_counter()
     configs = [problem.config(protocol, int(w), s) for w in widths for s in seeds]
-    recs = _run_round(configs, None, executor=executor, out=out, resume=resume, tag="scan")
+    recs = _run_round(
+        configs,
+        None,
+        executor=executor,
+        out=out,
+        resume=resume,
+        tag="scan",
+        max_workers=max_workers,
+        slurm=slurm,
+    )
     frame = records_frame(recs, protocol.plateau)
     frame["round"] = 0
     return _finish(problem, frame, recs, 1, time.perf_counter() - t0, n_boot)
@@ -489,9 +504,12 @@ def scan_p(
     out: str | Path | None = None,
     resume: bool = True,
     n_boot: int = 1000,
+    max_workers: int | None = None,
+    slurm: dict | None = None,
 ) -> tuple[NStarResult | None, pd.DataFrame, list[RunRecord]]:
     """Sweep P at fixed architecture (one batched computation); the crossing P* of the jammed
-    fraction (increasing in P) by the same logistic fit.
+    fraction (increasing in P) by the same logistic fit. ``executor``, ``out``, ``resume``,
+    ``max_workers``, ``slurm`` are passed to :func:`weightscape.jamming.run_records`.
 
     Returns:
         ``(P* fit, runs table, records)``; the fit's ``nstar`` is P* (its table is per P).
@@ -501,7 +519,16 @@ def scan_p(
     for P in Ps:
         pr = Problem(P=int(P), depth=depth, data=data, d=d, data_options=data_options or {})
         configs += [pr.config(protocol, width, s) for s in seeds]
-    recs = _run_round(configs, None, executor=executor, out=out, resume=resume, tag="scanP")
+    recs = _run_round(
+        configs,
+        None,
+        executor=executor,
+        out=out,
+        resume=resume,
+        tag="scanP",
+        max_workers=max_workers,
+        slurm=slurm,
+    )
     frame = records_frame(recs, protocol.plateau)
     try:
         fit = fit_nstar(frame.P.to_numpy(), frame.outcome.to_numpy(), n_boot=n_boot)

@@ -293,16 +293,21 @@ def generalization_curve(
     executor: str = "memory",
     out: str | Path | None = None,
     resume: bool = True,
+    max_workers: int | None = None,
+    slurm: dict | None = None,
 ) -> Generalization:
     """Train every width × seed at fixed P on a real dataset (MNIST-PCA preset of the paper) in
     one batched computation; test error at the end and with early stopping (the best test error
-    over the measurement steps)."""
+    over the measurement steps). ``executor``, ``out``, ``resume``, ``max_workers``, ``slurm``
+    are passed to :func:`weightscape.jamming.run_records`."""
     seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
     name = dataset or available_real_dataset()
     opts = {"preset": "geiger2019-pca10", "test_size": int(test_size)}
     prob = Problem(P=int(P), depth=depth, data=name, data_options=opts)
     configs = [prob.config(protocol, int(w), s) for w in widths for s in seeds]
-    recs = run_records(configs, executor=executor, out=out, resume=resume)
+    recs = run_records(
+        configs, executor=executor, out=out, resume=resume, max_workers=max_workers, slurm=slurm
+    )
     runs = records_frame(recs, protocol.plateau)
     n_test = len(recs[0].gaps_test) if recs[0].gaps_test is not None else test_size
     es = []

@@ -179,7 +179,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
     scfg = SearchConfig(**s["search"])
     ex = "memory" if ctx.executor == "inline" and ctx.scale == "smoke" else ctx.executor
     sweeps = ctx.out / "sweeps"
-    common = dict(executor=ex, resume=True if ex == "memory" else ctx.resume)
+    common = dict(executor=ex, resume=True if ex == "memory" else ctx.resume, slurm=ctx.slurm)
     claims, figures, tables, notes = [], [], {}, []
     headline: dict = {"protocol": prot.name, "max_steps": prot.max_steps}
 

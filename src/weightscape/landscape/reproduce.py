@@ -424,6 +424,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
             executor=ctx.executor,
             resume=ctx.resume,
             precision=ctx.precision,
+            slurm=ctx.slurm,
         )
     nt = _net_tables(results)
     tables.update(nt)

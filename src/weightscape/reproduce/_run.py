@@ -21,7 +21,16 @@ from ..errors import ConfigError, RunDirError, check_choice
 from ..plots import REPRODUCE_SCHEMA, STUDY_SCHEMA, build_report, save_figure
 from ..store import provenance, write_json, write_parquet, write_text
 from ._registry import StudyNotImplementedError, get_study, known_studies
-from ._types import EXECUTORS, SCALES, Claim, Plan, Study, StudyContext, StudyOutcome
+from ._types import (
+    EXECUTORS,
+    SCALES,
+    Claim,
+    Plan,
+    Study,
+    StudyContext,
+    StudyOutcome,
+    check_slurm_options,
+)
 
 __all__ = ["MARKER", "ReproduceResult", "run_reproduce"]
 
@@ -315,6 +324,7 @@ def run_reproduce(
     force: bool = False,
     precision: Precision | None = None,
     seed: int = 0,
+    slurm: dict | None = None,
 ) -> ReproduceResult:
     """Reproduce the claims of one or more studies into ``out``.
 
@@ -335,6 +345,11 @@ def run_reproduce(
         force: overwrite an existing reproduce folder.
         precision: dtype/device for the studies (float64 on the CPU by default).
         seed: base seed handed to every study.
+        slurm: Slurm options for the studies' sweeps with ``executor="slurm"`` (``partition``,
+            ``time`` in minutes, ``gpus``, ``mem_gb``, ``account``, ...; see
+            :class:`~weightscape.sweeps.SlurmExecutor`). With a CUDA ``precision.device`` and no
+            ``gpus``/``gpus_per_node`` given, one GPU per job is requested (``gpus=1``). Studies
+            without sweeps (maxent: one batched computation) run in this process.
 
     Raises:
         ConfigError: a bad study, scale, executor, seed or combination of flags (one line).
@@ -352,6 +367,17 @@ def run_reproduce(
         raise ConfigError(f"precision={precision!r} must be a weightscape.Precision")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    slurm = check_slurm_options(slurm, executor)
+    if (
+        executor == "slurm"
+        and precision.device.startswith("cuda")
+        and not {"gpus", "gpus_per_node"} & set(slurm or {})
+    ):
+        slurm = {**(slurm or {}), "gpus": 1}  # a CUDA run on a node without a GPU cannot start
+    if executor == "slurm" and not dry_run:
+        from ..sweeps import make_executor
+
+        make_executor("slurm", out, options=slurm).check_available()  # sbatch on PATH
     chosen, missing, prefixed = _resolve_studies(studies)
     for st in chosen:
         if scale not in st.scales:
@@ -371,6 +397,7 @@ def run_reproduce(
                 resume=resume,
                 precision=precision,
                 seed=seed,
+                slurm=slurm,
             ),
         )
         for st in chosen
@@ -390,6 +417,7 @@ def run_reproduce(
         "requested": [studies] if isinstance(studies, str) else list(studies),
         "scale": scale,
         "executor": executor,
+        "slurm": slurm,
         "resume": resume,
         "seed": seed,
         "dtype": precision.dtype,

@@ -61,6 +61,9 @@ class StudyContext:
         resume: True when the user passed ``--resume``: re-use finished runs of earlier sweeps.
         precision: dtype and device for the study's computations (float64 on the CPU by default).
         seed: base seed; a study derives all its seeds from it.
+        slurm: Slurm options for the studies' sweeps (``partition``, ``time``, ``gpus``, ...: see
+            :class:`~weightscape.sweeps.SlurmExecutor`); only with ``executor="slurm"``. Pass
+            them on as ``run_sweep(..., slurm=ctx.slurm)``.
     """
 
     scale: str
@@ -69,6 +72,7 @@ class StudyContext:
     resume: bool = False
     precision: Precision = field(default_factory=Precision)
     seed: int = 0
+    slurm: Mapping[str, Any] | None = None
 
     def __post_init__(self):
         check_choice("scale", self.scale, SCALES)
@@ -79,6 +83,7 @@ class StudyContext:
             raise ConfigError(f"precision={self.precision!r} must be a weightscape.Precision")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        object.__setattr__(self, "slurm", check_slurm_options(self.slurm, self.executor))
 
     @property
     def device(self) -> str:
@@ -101,7 +106,32 @@ class StudyContext:
             "dtype": self.precision.dtype,
             "device": self.precision.device,
             "seed": self.seed,
+            "slurm": dict(self.slurm) if self.slurm else None,
         }
+
+
+def check_slurm_options(slurm, executor: str) -> dict | None:
+    """Validate Slurm options for ``executor`` (a copy, or None when there are none).
+
+    Raises:
+        ConfigError: options without ``executor="slurm"``, or a key the Slurm backend does not
+            know (the message lists the allowed keys).
+    """
+    if not slurm:
+        return None
+    if not isinstance(slurm, Mapping):
+        raise ConfigError(f"slurm={slurm!r} must be a mapping of Slurm options")
+    if executor != "slurm":
+        raise ConfigError(
+            f"Slurm options {sorted(slurm)} need executor 'slurm', got executor={executor!r}"
+        )
+    from ..sweeps import slurm_options
+
+    allowed = slurm_options()
+    for key in slurm:
+        if key not in allowed:
+            raise ConfigError(f"unknown slurm option {key!r}; allowed: {', '.join(allowed)}")
+    return dict(slurm)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from ._inline import InlineExecutor
 from ._local import LocalExecutor
 from ._pack import Pack, PackJob, make_packs, run_pack, thread_limits
 from ._run import SweepResult, SweepStatus, run_sweep, sweep_status
-from ._slurm import SlurmExecutor, squeue_states
+from ._slurm import SlurmExecutor, slurm_options, squeue_states
 from ._spec import (
     HASH_LENGTH,
     Sweep,
@@ -109,6 +109,7 @@ __all__ = [
     "ridge_exact",
     "run_pack",
     "run_sweep",
+    "slurm_options",
     "squeue_states",
     "sweep_status",
     "task_names",

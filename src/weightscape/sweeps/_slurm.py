@@ -14,7 +14,7 @@ from ..errors import SweepError
 from ._executor import EXECUTORS, Executor, PackHandle
 from ._pack import Pack, PackJob
 
-__all__ = ["ACTIVE_STATES", "SlurmExecutor", "squeue_states"]
+__all__ = ["ACTIVE_STATES", "SlurmExecutor", "slurm_options", "squeue_states"]
 
 # Our short names for the common options → submitit's AutoExecutor parameter names.
 _ALIASES = {
@@ -49,7 +49,9 @@ ACTIVE_STATES = {
 }
 
 
-def allowed_options() -> list[str]:
+def slurm_options() -> list[str]:
+    """Every key :class:`SlurmExecutor` accepts in ``slurm={...}`` (our short names and
+    submitit's), sorted."""
     return sorted(set(_ALIASES) | _GENERIC | _SLURM)
 
 
@@ -130,7 +132,7 @@ class SlurmExecutor(Executor):
     poll_s = 1.0
 
     def _check_options(self) -> None:
-        allowed = set(allowed_options())
+        allowed = set(slurm_options())
         for key in self.options:
             if key not in allowed:
                 raise SweepError(f"unknown slurm option {key!r}; allowed: {sorted(allowed)}")
