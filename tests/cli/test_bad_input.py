@@ -128,6 +128,9 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "--config", "{c.yaml}", *OUT], ["c.yaml", ".toml"]),
     (["train", "--data", "random", "--out", "{exists}"], ["exists", "already exists"]),
     (["train", "--data", "random", "--out", "{samples.npz}"], ["samples.npz"]),
+    (["train", "--data", "random", "--stop", "unsat_zero,never", *OUT], ["never", "unsat_zero"]),
+    (["train", "--data", "random", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
+    (["train", "--data", "random", "--force", "--out", "{c.yaml}"], ["R/c.yaml", "is a file"]),
     # ---- hessian
     (["hessian", "{missing}"], ["R/missing", "does not exist"]),
     (["hessian", "{run}/arrays.npz"], ["R/run/arrays.npz"]),
@@ -187,6 +190,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["reproduce", "jamming", "--scale", "smoke", "--resume", "--out", "{junk}"], ["R/junk"]),
     (["reproduce", "jamming", "--scale", "smoke", "--force", "--out", "{run}"], ["R/run"]),
     (["reproduce", "jamming", *OUT], ["--scale"]),
+    (
+        ["reproduce", "jamming", "--scale", "smoke", "--seed", "-1", *OUT],
+        ["--seed=-1", "non-negative"],
+    ),
     # ---- jamming phase-diagram
     (["jamming", "phase-diagram", "--depths", "1,x", *OUT], ["1,x"]),
     (["jamming", "phase-diagram", "--depths", "0", *OUT], ["--depths '0'", "positive"]),
@@ -297,6 +304,8 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["maxent", "landscape", "{model.npz}", "--references", "{refs.txt}", "--out", "{exists}"],
         ["exists"],
     ),
+    (["maxent", "landscape", "{model.npz}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
+    (["maxent", "landscape", "{model.npz}", "--force", "--out", "{model.npz}"], ["is a file"]),
     # ---- maxent train
     (["maxent", "train", "--arch", "20-x-10", *OUT], ["20-x-10"]),
     (["maxent", "train", "--arch", "20", *OUT], ["'20'"]),
@@ -311,6 +320,9 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "train", "--l2", "-1", *OUT], ["--l2=-1", ">= 0"]),
     (["maxent", "train", "--preset", "nope", *OUT], ["nope", "zou2021-pca20"]),
     (["maxent", "train", "--init-std", "0", *OUT], ["--init-std=0"]),
+    (["maxent", "train", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
+    (["maxent", "train", "--out", "{exists}"], ["R/exists", "already exists", "--force"]),
+    (["maxent", "train", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
     # ---- maxent sample
     (["maxent", "sample", "{missing}", *OUT], ["missing"]),
     (["maxent", "sample", "{notrun}", *OUT], ["R/notrun"]),
@@ -319,6 +331,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "sample", "{notrun}", "--kind", "median", *OUT], ["--kind='median'", "quantile"]),
     (["maxent", "sample", "{notrun}", "--threshold", "1.5", *OUT], ["--threshold=1.5", "[0, 1]"]),
     (["maxent", "sample", "{notrun}", "--threshold", "-0.1", *OUT], ["--threshold=-0.1", "[0, 1]"]),
+    (["maxent", "sample", "{notrun}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
+    (["maxent", "sample", "{notrun}", "--out", "{exists}"], ["R/exists", "already exists"]),
     # ---- maxent fit
     (["maxent", "fit", "{missing}.npz", *OUT], ["missing.npz"]),
     (["maxent", "fit", "{notrun}", *OUT], ["R/notrun/samples.npz"]),
@@ -341,6 +355,8 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["--keep-from=-1", ">= 0"],
     ),
     (["maxent", "fit", "{samples.npz}", "--out", "{exists}"], ["exists"]),
+    (["maxent", "fit", "{samples.npz}", "--force", "--out", "{samples.npz}"], ["is a file"]),
+    (["maxent", "fit", "{samples.npz}", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
     # ---- maxent validate
     (["maxent", "validate", "{missing}.npz", *OUT], ["missing.npz"]),
     (["maxent", "validate", "{noJ.npz}", "--samples", "{samples.npz}", *OUT], ["R/noJ.npz", "'J'"]),
@@ -354,6 +370,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "validate", "{fit}", "--triplets", "-1", *OUT], ["--triplets=-1", ">= 0"]),
     (["maxent", "validate", "{fit}", "--layer", "LB", *OUT], ["LB", "N = 4"]),
     (["maxent", "validate", "{fit}", "--layer", "MID", *OUT], ["MID", "LB"]),
+    (["maxent", "validate", "{fit}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
+    (["maxent", "validate", "{fit}", "--out", "{exists}"], ["R/exists", "already exists"]),
     # ---- maxent relabel
     (
         ["maxent", "relabel", "{samples.npz}", "--fractions", "abc", *OUT],
@@ -364,6 +382,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "relabel", "{samples.npz}", "--layers", "MID", *OUT], ["MID", "LB"]),
     (["maxent", "relabel", "{samples.npz}", "--l2", "-1", *OUT], ["--l2=-1", ">= 0"]),
     (["maxent", "relabel", "{samples.npz}", "--max-iter", "0", *OUT], ["--max-iter=0", "> 0"]),
+    (["maxent", "relabel", "{samples.npz}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
+    (["maxent", "relabel", "{samples.npz}", "--out", "{exists}"], ["R/exists", "already exists"]),
     # ---- maxent frozen-centre
     (["maxent", "frozen-centre", "--arch", "784-x-10", *OUT], ["784-x-10"]),
     (["maxent", "frozen-centre", "--data", "cifar", *OUT], ["cifar", "mnist-sample"]),
@@ -375,6 +395,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "frozen-centre", "--frozen-layer", "7", *OUT], ["--frozen-layer=7", "0..2"]),
     (["maxent", "frozen-centre", "--frozen-layer", "-1", *OUT], ["--frozen-layer=-1", "0..2"]),
     (["maxent", "frozen-centre", "--P", "0", *OUT], ["--P", "0"]),
+    (["maxent", "frozen-centre", "--test-size", "0", *OUT], ["--test-size=0"]),
+    (["maxent", "frozen-centre", "--preset", "nope", *OUT], ["nope", "zou2021-pca20"]),
+    (["maxent", "frozen-centre", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
+    (["maxent", "frozen-centre", "--out", "{exists}"], ["R/exists", "already exists"]),
 ]
 
 
@@ -403,3 +427,17 @@ def test_bad_input_is_one_line_exit_2_nothing_written(root, monkeypatch, capsys,
     for needle in needles:
         assert _fill(needle, "R", out) in msg, (needle, msg)
     assert _snapshot(root) == before  # --out not created, inputs and cwd untouched
+
+
+def test_force_replaces_a_run_folder_or_an_empty_one(root, tmp_path, capsys):
+    """The other side of the --force refusals above: a weightscape run folder (with config.json)
+    or an empty folder is replaced."""
+    argv = ["train", "--data", "random", "-o", "P=10", "-o", "d=3", "--width", "2"]
+    argv += ["--max-steps", "3", "--quiet", "--force", "--out"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([*argv, str(empty)]) == 0
+    (empty / "stale.txt").write_text("from the old run\n")
+    assert main([*argv, str(empty)]) == 0  # now a run folder: replaced as a whole
+    assert (empty / "DONE").exists() and not (empty / "stale.txt").exists()
+    capsys.readouterr()

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["FIELD_FLAGS", "Force", "RunOut", "RunOutPath"]
+__all__ = ["FIELD_FLAGS", "Force", "RunOut", "RunOutPath", "check_out", "create_run"]
 
 #: Config fields whose command-line flag has another name than ``--field-name``. A config's
 #: validation message ``field=value ...`` is shown as ``--flag=value ...`` when the user gave
@@ -38,3 +38,37 @@ Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing --ou
 RunOut = Annotated[str, _RUN_OUT]
 #: ``--out DIR`` (as :class:`~pathlib.Path`): the same option for commands that take a Path.
 RunOutPath = Annotated[Path, _RUN_OUT]
+
+
+def check_out(out: str | Path, force: bool) -> None:
+    """Refuse an ``--out`` that a command must not write, before it computes anything.
+
+    An existing ``--out`` needs ``--force``, and ``--force`` replaces only an empty folder or a
+    weightscape run folder (one with ``config.json``): never a file or another folder.
+    """
+    from ..errors import RunDirError
+
+    path = Path(out)
+    if not path.exists():
+        return
+    if not force:
+        raise RunDirError(
+            f"output directory {str(path)!r} already exists",
+            "choose a new --out, or pass --force to overwrite",
+        )
+    if not path.is_dir():
+        raise RunDirError(f"--out {str(path)!r} is a file; --force replaces run folders only")
+    if any(path.iterdir()) and not (path / "config.json").is_file():
+        raise RunDirError(
+            f"--out {str(path)!r} is not a weightscape run folder (no config.json); --force "
+            "replaces run folders only, choose a new --out"
+        )
+
+
+def create_run(out: str | Path, force: bool):
+    """:func:`check_out`, then the new :class:`~weightscape.store.RunDir` (``--force``: the old
+    run folder replaced)."""
+    from ..store import RunDir
+
+    check_out(out, force)
+    return RunDir.create(out, exist="overwrite" if force else "error")

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError
-from ._options import Force, RunOut
+from ._options import Force, RunOut, check_out, create_run
 
 __all__ = ["COMMANDS", "register"]
 
@@ -106,6 +106,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         landscape.parquet (long table), landscape.npz, references.npz, summary.json,
         config.json and figures/ under --out.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from ..config import Precision
         from ..maxent import (
             BetheConfig,
@@ -118,6 +119,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         )
 
         # ---- validate everything before anything is written
+        _check_seed(seed)
         mdl = load_model_arg(model, couplings, fields)
         cols = parse_slice(slice_)
         bp = BetheConfig(
@@ -159,9 +161,7 @@ def _add_landscape(sub: typer.Typer) -> None:
                 seed=seed,
             )
             refs = sample_references(mdl, sampling)  # before --out exists: may fail
-        from ..store import RunDir
-
-        rd = RunDir.create(out, exist="overwrite" if force else "error")
+        rd = create_run(out, force)
         payload = run_landscape(mdl, refs, sampling, cfg, rd, plots=plots)
         for row in payload["references"]:
             typer.echo(_line(row))
@@ -283,10 +283,10 @@ def _positive(**flags) -> None:
             raise ConfigError(f"{flag}={value!r} must be > 0")
 
 
-def _create_run(out: str, force: bool):
-    from ..store import RunDir
-
-    return RunDir.create(out, exist="overwrite" if force else "error")
+def _check_seed(seed: int) -> None:
+    """``--seed`` must be a non-negative integer (NumPy's generators refuse negative seeds)."""
+    if seed < 0:
+        raise ConfigError(f"--seed={seed!r} must be an integer >= 0")
 
 
 def _guarded(rd, write) -> None:
@@ -378,6 +378,7 @@ def _add_train(sub: typer.Typer) -> None:
         summary.json (data set named, final loss, mean test accuracy of the mean-sign net),
         config.json (config, seed, data recipe, provenance) and DONE under --out.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from dataclasses import asdict
 
         from ..maxent import LRNetConfig, layer_map
@@ -396,7 +397,7 @@ def _add_train(sub: typer.Typer) -> None:
         recipe = data_recipe(data, preset, P, test_size, seed)
         ds = load_recipe(recipe)
         _check_arch_fits(cfg.widths, ds, arch)
-        rd = _create_run(out, force)
+        rd = create_run(out, force)
 
         def write(rd):
             import numpy as np
@@ -473,11 +474,13 @@ def _add_sample(sub: typer.Typer) -> None:
         Writes samples.npz (bit-packed spins, per-sample accuracy and run id, layer map,
         threshold and its kind), samples.parquet, summary.json, config.json and DONE.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from dataclasses import asdict
 
         from ..maxent import SampleConfig, draw_weight_samples, load_lrnet
 
         _positive(draws=draws)
+        _check_seed(seed)
         scfg = SampleConfig(n_draws=draws, threshold=threshold, kind=kind, seed=seed)
         trd, tmeta = _open_train_run(run)
         res = load_lrnet(trd.path / "lrnet.npz")
@@ -488,7 +491,7 @@ def _add_sample(sub: typer.Typer) -> None:
                 f"--threshold={threshold!r} ({kind}) keeps no sample: the best draw has "
                 f"accuracy {float(ws.all_accuracy.max()):.4f}; lower it or use --kind quantile"
             )
-        rd = _create_run(out, force)
+        rd = create_run(out, force)
 
         def write(rd):
             import numpy as np
@@ -678,6 +681,7 @@ def _add_fit(sub: typer.Typer) -> None:
         Writes model.npz (J, h), fit_report.json (method, iterations, seconds, moment errors),
         layer_table.parquet/.json (J mean/std/max|J|, field spread per layer), config.json, DONE.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from ..maxent import EXACT_LEARNING_MAX_SPINS
 
         ws, meta = _open_samples(samples)
@@ -704,7 +708,7 @@ def _add_fit(sub: typer.Typer) -> None:
 
             fit_data = symmetrised_moments(ws.sigma, _arch(meta, samples)).slice(a, b)
         model, report = inv.fit(fit_data)  # before --out exists: a failing fit writes nothing
-        rd = _create_run(out, force)
+        rd = create_run(out, force)
 
         def write(rd):
             from dataclasses import asdict
@@ -782,10 +786,12 @@ def _add_validate(sub: typer.Typer) -> None:
         Writes validation.json (r and RMS per statistic), moments.parquet (scatter),
         layer_table.parquet/.json, figures/scatter.*, config.json and DONE.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from pathlib import Path as _P
 
         from ..maxent import IsingModel, MetropolisConfig, validate_model
 
+        _check_seed(seed)
         mpath = _P(model)
         fit_meta = {}
         if mpath.is_dir():
@@ -834,7 +840,7 @@ def _add_validate(sub: typer.Typer) -> None:
         res = validate_model(mdl, data, mc, n_triplets=n_triplets, triplet_seed=seed,
                              data_moments=data_moments, hidden_symmetry=sym_arch,
                              start=a)  # fmt: skip
-        rd = _create_run(out, force)
+        rd = create_run(out, force)
 
         def write(rd):
             from dataclasses import asdict
@@ -931,8 +937,10 @@ def _add_relabel(sub: typer.Typer) -> None:
         Writes relabel.parquet/.json (J mean/std/max|J|, field spread per fraction and
         layer), models.npz (J_<fraction>_<layer>, h_<...>), config.json and DONE.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from ..maxent import PseudoLikelihood, PseudoLikelihoodConfig, relabel_experiment
 
+        _check_seed(seed)
         fr = _parse_floats(fractions, "--fractions")
         if any(not 0.0 <= f <= 1.0 for f in fr):
             raise ConfigError(f"--fractions={fractions!r}: each fraction must lie in [0, 1]")
@@ -948,7 +956,7 @@ def _add_relabel(sub: typer.Typer) -> None:
             PseudoLikelihoodConfig(l2=l2, max_iter=max_iter, newton_steps=0, evaluate="none")
         )
         res = relabel_experiment(ws.sigma, arch, fr, layers=names, method=pl, seed=seed)
-        rd = _create_run(out, force)
+        rd = create_run(out, force)
 
         def write(rd):
             rd.write_metrics(res.table, "relabel")
@@ -1004,6 +1012,7 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
         Writes curves.parquet (mode, epoch, run, test accuracy, loss), summary.json,
         lrnet_frozen.npz / lrnet_full.npz, figures/frozen_centre.*, config.json and DONE.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from dataclasses import asdict
 
         from ..maxent import FrozenCentreConfig, LRNetConfig
@@ -1021,7 +1030,7 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
         recipe = data_recipe(data, preset, P, test_size, seed)
         ds = load_recipe(recipe)
         _check_arch_fits(cfg.lrnet.widths, ds, arch)
-        rd = _create_run(out, force)
+        rd = create_run(out, force)
 
         def write(rd):
             from ..maxent import frozen_centre_experiment, plot_frozen_centre, save_lrnet

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError
-from ._options import Force, RunOutPath
+from ._options import Force, RunOutPath, check_out, create_run
 
 __all__ = ["parse_int_list", "register"]
 
@@ -104,8 +104,8 @@ def register(app: typer.Typer) -> None:
 
         Writes OUT/config.json, metrics.parquet, summary.parquet/json, arrays.npz and DONE.
         """
+        check_out(out, force)  # an --out it must not write: refused before any work
         from ..runs import run_members, write_ensemble_run
-        from ..store import RunDir
         from ..sweeps import flatten_config, parse_assignments
         from .data import parse_options
 
@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
 
         for r in {r.data_key(): r for r in member_recipes(members)}.values():
             load(r.data_name, **dict(r.data_options))
-        rd = RunDir.create(out, exist="overwrite" if force else "error")
+        rd = create_run(out, force)
         try:
             outcome = run_members(members, progress=None if not quiet else False)
             write_ensemble_run(rd, members, outcome)

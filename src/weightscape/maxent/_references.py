@@ -217,6 +217,7 @@ class ReferenceSampling:
 
     def __post_init__(self):
         check_positive("n_per_class", self.n_per_class, integer=True)
+        check_positive("seed", self.seed, allow_zero=True, integer=True)  # NumPy refuses < 0
         if not self.classes:
             raise ConfigError(
                 f"classes={self.classes!r} must name at least one of {ENERGY_CLASSES}"
