@@ -1,7 +1,9 @@
-"""Typer options shared by several commands, declared once (``Annotated`` aliases).
+"""Typer options shared by several commands, declared once.
 
 Use as ``force: Force = False`` and ``out: RunOut = ...`` (``...``: required); the flag names
-and help texts are then the same in every command that takes them.
+and help texts are then the same in every command that takes them. Options whose default is
+shared too are ``typer.Option`` values (``Annotated`` cannot carry a default): use as
+``lr: float = LRNET_LR``; their checks run as the command line is parsed, before any work.
 """
 
 from __future__ import annotations
@@ -11,7 +13,19 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["FIELD_FLAGS", "Force", "RunOut", "RunOutPath", "check_out", "create_run"]
+__all__ = [
+    "FIELD_FLAGS",
+    "LRNET_BATCH_SIZE",
+    "LRNET_DATA",
+    "LRNET_LR",
+    "LRNET_P",
+    "LRNET_TEST_SIZE",
+    "Force",
+    "RunOut",
+    "RunOutPath",
+    "check_out",
+    "create_run",
+]
 
 #: Config fields whose command-line flag has another name than ``--field-name``. A config's
 #: validation message ``field=value ...`` is shown as ``--flag=value ...`` when the user gave
@@ -38,6 +52,40 @@ Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing --ou
 RunOut = Annotated[str, _RUN_OUT]
 #: ``--out DIR`` (as :class:`~pathlib.Path`): the same option for commands that take a Path.
 RunOutPath = Annotated[Path, _RUN_OUT]
+
+
+def _must_be_positive(flag: str):
+    """A typer callback: ``flag``'s value (when given) must be > 0, else a one-line error."""
+
+    def check(value):
+        if value is not None and not value > 0:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{flag}={value!r} must be > 0")
+        return value
+
+    return check
+
+
+# ---- the LR-net commands of the max-ent study (maxent train, maxent frozen-centre). --data, --P
+# and --test-size are checked together by cli.maxent.data_recipe (the data set's choices).
+#: ``--data``: the data set the LR-nets learn.
+LRNET_DATA = typer.Option("mnist-sample", "--data", help="mnist, fashion-mnist or mnist-sample.")
+#: ``--P``: training points.
+LRNET_P = typer.Option(None, "--P", help="Training points (default all; the paper's op: 500).")
+#: ``--test-size``: test points.
+LRNET_TEST_SIZE = typer.Option(
+    None, "--test-size", help="Test points (default: the given test set, else 1000 held out)."
+)
+#: ``--batch-size``: examples per Adam step (> 0).
+LRNET_BATCH_SIZE = typer.Option(
+    200,
+    "--batch-size",
+    help="Examples per Adam step.",
+    callback=_must_be_positive("--batch-size"),
+)
+#: ``--lr``: Adam's learning rate (> 0).
+LRNET_LR = typer.Option(0.3, "--lr", help="Adam learning rate.", callback=_must_be_positive("--lr"))
 
 
 def check_out(out: str | Path, force: bool) -> None:

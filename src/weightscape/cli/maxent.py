@@ -17,7 +17,17 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError
-from ._options import Force, RunOut, check_out, create_run
+from ._options import (
+    LRNET_BATCH_SIZE,
+    LRNET_DATA,
+    LRNET_LR,
+    LRNET_P,
+    LRNET_TEST_SIZE,
+    Force,
+    RunOut,
+    check_out,
+    create_run,
+)
 
 __all__ = ["COMMANDS", "register"]
 
@@ -350,22 +360,14 @@ def _add_train(sub: typer.Typer) -> None:
         arch: str = typer.Option(
             "20-15-15-10", "--arch", help="Widths, e.g. 20-15-15-10 or 20-10."
         ),
-        data: str = typer.Option(
-            "mnist-sample", "--data", help="mnist, fashion-mnist or mnist-sample."
-        ),
+        data: str = LRNET_DATA,
         preset: str = typer.Option("zou2021-pca20", "--preset", help="Data preset (or none)."),
-        P: int = typer.Option(
-            None, "--P", help="Training points (default all; the paper's op: 500)."
-        ),
-        test_size: int = typer.Option(
-            None,
-            "--test-size",
-            help="Test points (default: the given test set, else 1000 held out).",
-        ),
+        P: int = LRNET_P,
+        test_size: int = LRNET_TEST_SIZE,
         runs: int = typer.Option(4, "--runs", help="Independent LR-net runs trained together."),
         epochs: int = typer.Option(20, "--epochs", help="Epochs."),
-        batch_size: int = typer.Option(200, "--batch-size", help="Examples per Adam step."),
-        lr: float = typer.Option(0.3, "--lr", help="Adam learning rate."),
+        batch_size: int = LRNET_BATCH_SIZE,
+        lr: float = LRNET_LR,
         l2: float = typer.Option(1e-5, "--l2", help="L2 on theta (Adam weight decay)."),
         init_std: float = typer.Option(0.1, "--init-std", help="theta ~ N(0, init_std^2)."),
         seed: int = typer.Option(0, "--seed", help="Seed of init, batches, noise and data split."),
@@ -383,7 +385,7 @@ def _add_train(sub: typer.Typer) -> None:
 
         from ..maxent import LRNetConfig, layer_map
 
-        _positive(runs=runs, epochs=epochs, batch_size=batch_size, lr=lr, init_std=init_std)
+        _positive(runs=runs, epochs=epochs, init_std=init_std)
         cfg = LRNetConfig(
             arch=arch,
             n_runs=runs,
@@ -987,18 +989,14 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
     @sub.command("frozen-centre")
     def frozen_centre(
         arch: str = typer.Option("784-100-100-10", "--arch", help="Widths (odd number of layers)."),
-        data: str = typer.Option(
-            "mnist-sample", "--data", help="mnist, fashion-mnist or mnist-sample."
-        ),
+        data: str = LRNET_DATA,
         preset: str = typer.Option("none", "--preset", help="Data preset (none: raw pixels)."),
-        P: int = typer.Option(None, "--P", help="Training points (default all)."),
-        test_size: int = typer.Option(
-            None, "--test-size", help="Test points (default: given test set, else 1000 held out)."
-        ),
+        P: int = LRNET_P,
+        test_size: int = LRNET_TEST_SIZE,
         runs: int = typer.Option(2, "--runs", help="Runs per mode."),
         epochs: int = typer.Option(10, "--epochs", help="Epochs."),
-        batch_size: int = typer.Option(200, "--batch-size", help="Examples per Adam step."),
-        lr: float = typer.Option(0.3, "--lr", help="Adam learning rate."),
+        batch_size: int = LRNET_BATCH_SIZE,
+        lr: float = LRNET_LR,
         frozen_layer: int = typer.Option(
             None, "--frozen-layer", help="Weight layer redrawn every epoch (default: central)."
         ),
@@ -1017,7 +1015,7 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
 
         from ..maxent import FrozenCentreConfig, LRNetConfig
 
-        _positive(runs=runs, epochs=epochs, batch_size=batch_size, lr=lr, eval_draws=eval_draws)
+        _positive(runs=runs, epochs=epochs, eval_draws=eval_draws)
         cfg = FrozenCentreConfig(
             lrnet=LRNetConfig(
                 arch=arch, n_runs=runs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed
