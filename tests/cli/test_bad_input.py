@@ -61,6 +61,7 @@ def root(tmp_path_factory) -> Path:
     save_weight_samples(ws, r / "samples.npz", arch="4-2-2")
     (r / "bad.toml").write_text("[net\ndepth = 2\n")
     (r / "c.yaml").write_text("depth: 2\n")
+    (r / "list.json").write_text("[1, 2]\n")
     (r / "spec.toml").write_text('task = "nope"\n')
     (r / "refs.txt").write_text("1 -1 1 -1\n-1 1 -1 1\n")
     (r / "fit").mkdir()  # a fit run dir with a report naming its samples
@@ -131,6 +132,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "--data", "random", "--stop", "unsat_zero,never", *OUT], ["never", "unsat_zero"]),
     (["train", "--data", "random", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
     (["train", "--data", "random", "--force", "--out", "{c.yaml}"], ["R/c.yaml", "is a file"]),
+    (["train", "--config", "{list.json}", *OUT], ["R/list.json", "list", "table"]),
+    (["train", "--data", "random", "-o", "P=0", *OUT], ["P=0", ">= 1"]),
     # ---- hessian
     (["hessian", "{missing}"], ["R/missing", "does not exist"]),
     (["hessian", "{run}/arrays.npz"], ["R/run/arrays.npz"]),
@@ -162,6 +165,35 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["sweep", "run", "--task", "train", "--resume", "--out", "{junk}"], ["R/junk"]),
     (["sweep", "run", "--task", "train", "--dry-run", "--executor", "nope"], ["nope", "inline"]),
     (["sweep", "run", "--task", "train", "--dry-run", "--set", "train.lr=-1"], ["-1"]),
+    (
+        [
+            "sweep",
+            "run",
+            "--task",
+            "train",
+            "--set",
+            "data.name=mnist",
+            "--set",
+            "data.path={missing}",
+            *OUT,
+        ],
+        ["R/missing", "download"],
+    ),
+    (
+        [
+            "sweep",
+            "run",
+            "--task",
+            "train",
+            "--set",
+            "data.name=mnist-sample",
+            "--set",
+            "data.train_size=99999",
+            *OUT,
+        ],
+        ["99999", "5000"],
+    ),
+    (["sweep", "run", "--task", "train", "--set", "data.P=-5", *OUT], ["P=-5", ">= 1"]),
     (["sweep", "status", "{missing}"], ["missing"]),
     (["sweep", "status", "{junk}"], ["junk"]),
     (["sweep", "collect", "{missing}"], ["missing"]),
@@ -208,6 +240,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["jamming", "phase-diagram", "--max-rounds", "0", *OUT], ["--max-rounds=0", "> 0"]),
     (["jamming", "phase-diagram", "--ratio-guess", "-1", *OUT], ["--ratio-guess=-1", "> 0"]),
     (["jamming", "phase-diagram", "--data", "nope", *OUT], ["--data='nope'", "random"]),
+    (
+        ["jamming", "phase-diagram", "--data", "mnist-sample", "--P", "99999", *OUT],
+        ["99999", "5000"],
+    ),
     (["jamming", "phase-diagram", "--executor", "nope", *OUT], ["--executor='nope'", "inline"]),
     (["jamming", "phase-diagram", "--out", "{exists}"], ["exists", "--resume"]),
     # ---- maxent landscape
@@ -441,3 +477,21 @@ def test_force_replaces_a_run_folder_or_an_empty_one(root, tmp_path, capsys):
     assert main([*argv, str(empty)]) == 0  # now a run folder: replaced as a whole
     assert (empty / "DONE").exists() and not (empty / "stale.txt").exists()
     capsys.readouterr()
+
+
+def test_a_failing_landscape_leaves_no_folder(root, tmp_path, capsys, monkeypatch):
+    """A landscape that fails after its --out was made removes it (nothing half-written)."""
+    import weightscape.maxent as maxent
+    from weightscape.errors import NumericalError
+
+    def fail(*args, **kwargs):
+        raise NumericalError("BP diverged (planted for this test)")
+
+    monkeypatch.setattr(maxent, "entropy_landscapes", fail)
+    out = tmp_path / "land"
+    argv = ["maxent", "landscape", str(root / "model.npz"), "--references", str(root / "refs.txt")]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: BP diverged (planted for this test)"
+    ]
+    assert not out.exists()

@@ -67,6 +67,11 @@ def register(app: typer.Typer) -> None:
         o = Path(out)
         if o.exists() and any(o.iterdir()) and not resume:
             raise RunDirError(f"--out {out!r} exists; pass --resume or choose a new folder")
+        if data != "random":  # its files and sizes, before any folder is made
+            from ..jamming import Problem
+            from .train import check_data
+
+            check_data([Problem(P=p, depth=1, data=data).config(prot, 1, 0) for p in ps])
         pdg = phase_diagram(
             ds,
             ps,

@@ -172,10 +172,14 @@ def _add_landscape(sub: typer.Typer) -> None:
             )
             refs = sample_references(mdl, sampling)  # before --out exists: may fail
         rd = create_run(out, force)
-        payload = run_landscape(mdl, refs, sampling, cfg, rd, plots=plots)
-        for row in payload["references"]:
-            typer.echo(_line(row))
-        typer.echo(f"wrote {rd.path}")
+
+        def write(rd):
+            payload = run_landscape(mdl, refs, sampling, cfg, rd, plots=plots)
+            for row in payload["references"]:
+                typer.echo(_line(row))
+            typer.echo(f"wrote {rd.path}")
+
+        _guarded(rd, write)
 
 
 def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True) -> dict:

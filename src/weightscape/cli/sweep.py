@@ -88,6 +88,10 @@ def run_cmd(
         return
     if out is None:
         raise SweepError("--out DIR is required (or pass --dry-run)")
+    if sweep.task == "train":  # its data, before the sweep folder is made
+        from .train import check_data
+
+        check_data(sweep.expand(), seeds=False)
     result = run_sweep(
         sweep,
         out,

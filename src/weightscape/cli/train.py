@@ -12,7 +12,7 @@ import typer
 from ..errors import ConfigError
 from ._options import Force, RunOutPath, check_out, create_run
 
-__all__ = ["parse_int_list", "register"]
+__all__ = ["check_data", "parse_int_list", "register"]
 
 
 def parse_int_list(text: str, name: str) -> list[int]:
@@ -44,15 +44,38 @@ def _read_config(path: Path) -> dict:
         raise ConfigError(f"config file {str(path)!r} is a folder; give a .toml or .json file")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
+    if path.suffix not in (".toml", ".json"):
+        raise ConfigError(f"config file {str(path)!r} must end in .toml or .json")
     text = path.read_bytes()
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text.decode())
-        if path.suffix == ".json":
-            return json.loads(text)
+        cfg = tomllib.loads(text.decode()) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {str(path)!r} cannot be parsed: {err}") from None
-    raise ConfigError(f"config file {str(path)!r} must end in .toml or .json")
+    if not isinstance(cfg, dict):
+        raise ConfigError(
+            f"config file {str(path)!r} holds a {type(cfg).__name__}; it must be a table of run "
+            "keys (a JSON object)"
+        )
+    return cfg
+
+
+def check_data(configs, *, seeds: bool = True) -> None:
+    """Load the data of flat train configs once per recipe, before any folder is made, so that
+    missing files or a bad data option are a one-line error and nothing is written.
+
+    ``seeds=False``: one load per data set and options other than ``seed`` (a grid of seeds
+    needs no more loads to show that its files and sizes are fine).
+    """
+    from ..data import load
+    from ..runs import member_recipes
+
+    seen = set()
+    for r in member_recipes(configs):
+        opts = r.data_options if seeds else tuple(o for o in r.data_options if o[0] != "seed")
+        key = (r.data_name, opts)
+        if key not in seen:
+            seen.add(key)
+            load(r.data_name, **dict(r.data_options))
 
 
 def build_member_configs(base: dict, widths: list, seeds: list[int]) -> list[dict]:
@@ -149,12 +172,7 @@ def register(app: typer.Typer) -> None:
             seed_list = [int(s) for s in file_seeds]
         base.pop("seed", None)
         members = build_member_configs(base, widths, seed_list)
-        # Load the data before creating the folder, so a missing file writes nothing.
-        from ..data import load
-        from ..runs import member_recipes
-
-        for r in {r.data_key(): r for r in member_recipes(members)}.values():
-            load(r.data_name, **dict(r.data_options))
+        check_data(members)  # before the folder is made: a missing file writes nothing
         rd = create_run(out, force)
         try:
             outcome = run_members(members, progress=None if not quiet else False)
