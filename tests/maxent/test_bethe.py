@@ -257,7 +257,7 @@ def test_config_and_input_validation():
     with pytest.raises(ConfigError, match="criterion"):
         BetheConfig(criterion="l2")
     with pytest.raises(ConfigError, match="accel"):
-        BetheConfig(accel="anderson")
+        BetheConfig(accel="broyden")
     with pytest.raises(ConfigError, match="min_damping"):
         BetheConfig(damping=0.3, min_damping=0.5)
     model = random_model(5, 0.1, seed=0)

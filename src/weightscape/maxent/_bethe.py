@@ -55,7 +55,13 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DatasetError, NumericalError, check_choice, check_positive
-from ._bp import ATANH_GUARD, BP_DEFAULT_DAMPING, PAIR_DENOM_GUARD
+from ._bp import (
+    ANDERSON_DEFAULT_HISTORY,
+    ATANH_GUARD,
+    BP_DEFAULT_DAMPING,
+    PAIR_DENOM_GUARD,
+    AndersonMixer,
+)
 from ._model import IsingModel
 
 __all__ = [
@@ -67,7 +73,7 @@ __all__ = [
     "bethe_solve",
 ]
 
-ACCELERATIONS = ("none", "adaptive")
+ACCELERATIONS = ("none", "adaptive", "anderson")
 # Convergence criteria on the residual R = F(M) - M (F: the undamped BP update), d = configured
 # damping:
 #   max_change   (1-d) max|R|  - the largest change a damped step makes (the spec's default);
@@ -100,6 +106,9 @@ class BetheConfig:
         accel: ``"adaptive"`` (default: damping lowered while the residual falls, same fixed
             points in fewer sweeps) or ``"none"`` (fixed damping, the authors' scheme).
         min_damping: floor of the adaptive damping (``0 ≤ min_damping ≤ damping``).
+        history: differences kept by ``accel="anderson"`` (safeguarded Anderson mixing of the
+            undamped update, :class:`~weightscape.maxent._bp.AndersonMixer`; ``damping`` is its
+            fallback step when the residual grows).
     """
 
     damping: float = BP_DEFAULT_DAMPING
@@ -108,6 +117,7 @@ class BetheConfig:
     criterion: str = "max_change"
     accel: str = "adaptive"
     min_damping: float = 0.0
+    history: int = ANDERSON_DEFAULT_HISTORY
 
     def __post_init__(self):
         if isinstance(self.damping, bool) or not isinstance(self.damping, int | float):
@@ -124,6 +134,7 @@ class BetheConfig:
             raise ConfigError(
                 f"min_damping={self.min_damping!r} must lie in [0, damping={self.damping}]"
             )
+        check_positive("history", self.history, integer=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -371,6 +382,11 @@ def _solve(
     scale = 1.0 if config.criterion == "max_residual" else 1.0 - d0
     use_max = config.criterion != "mean_change"
     adaptive = config.accel == "adaptive"
+    mixer = (
+        AndersonMixer(B, n * n, config.history, dtype, device)
+        if config.accel == "anderson"
+        else None
+    )
     # Bookkeeping on the host in NumPy (one device→host copy of the criterion per sweep).
     iters = np.zeros(B, dtype=np.int64)
     last = np.full(B, math.nan)
@@ -385,21 +401,30 @@ def _solve(
     for it in range(config.max_iter):
         b = M.shape[0]
         negR = kern.residual(ha, M, ws)  # M - F(M)
-        if step_d is None or not np.array_equal(step_d, damp):  # (1 - d) only when d changed
-            step_d = damp
-            step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
-        M.addcmul_(negR, step, value=-1.0)  # damped step M + (1 - d)(F(M) - M)
+        if mixer is None:
+            if step_d is None or not np.array_equal(step_d, damp):  # (1 - d) only when changed
+                step_d = damp
+                step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
+            M.addcmul_(negR, step, value=-1.0)  # damped step M + (1 - d)(F(M) - M)
+        norms = None
         if n > 1:
             flat = negR.view(b, -1)
             if use_max:  # max |R| = max(max R, -min R): two read-only passes, no |R| buffer
-                hi, lo = torch.stack((flat.amax(1), flat.amin(1))).to(torch.float64).cpu().numpy()
-                crit = np.maximum(hi, -lo) * scale
+                stats = [flat.amax(1), flat.amin(1)]
             else:
-                crit = flat.abs().mean(1).to(torch.float64).cpu().numpy() * scale
+                stats = [flat.abs().mean(1)]
+            if mixer is not None:
+                stats.append(torch.linalg.vector_norm(flat, dim=1))
+            host = torch.stack(stats).to(torch.float64).cpu().numpy()
+            crit = (np.maximum(host[0], -host[1]) if use_max else host[0]) * scale
+            norms = host[-1]
         else:
             crit = np.zeros(b)
         if not np.isfinite(crit).all():
             raise NumericalError("BP messages became non-finite; check J and h for huge values")
+        if mixer is not None and n > 1:  # Anderson step; elements that stop take the damped one
+            stop = (crit < config.tol) | (it == config.max_iter - 1)
+            mixer.step(M.view(b, -1), flat.neg_(), norms, d0, stop)
         if adaptive:
             damp = np.where(
                 crit < prev,
@@ -431,6 +456,8 @@ def _solve(
             keep = ~done
             ksel = torch.from_numpy(keep.nonzero()[0]).to(device)
             M, ha = M[ksel], ha[ksel]
+            if mixer is not None:
+                mixer.keep(ksel, keep)
             active, damp, prev = active[keep], damp[keep], prev[keep]
     m, H, fe, en = kern.thermodynamics(h, out_M, ws)
     result = BetheResult(
