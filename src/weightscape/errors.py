@@ -59,11 +59,12 @@ def check_choice(name: str, value, allowed) -> None:
 
 
 def check_positive(name: str, value, *, allow_zero: bool = False, integer: bool = False) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a positive (or non-negative) number."""
+    """Raise :class:`ConfigError` unless ``value`` is a positive (or non-negative) number (NaN is
+    neither; ``inf`` passes)."""
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok_type:
         kind = "an integer" if integer else "a number"
         raise ConfigError(f"{name}={value!r} must be {kind}")
-    if value < 0 or (value == 0 and not allow_zero):
+    if value != value or value < 0 or (value == 0 and not allow_zero):  # NaN fails too
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name}={value!r} must be {bound}")

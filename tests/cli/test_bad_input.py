@@ -134,6 +134,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "--data", "random", "--force", "--out", "{c.yaml}"], ["R/c.yaml", "is a file"]),
     (["train", "--config", "{list.json}", *OUT], ["R/list.json", "list", "table"]),
     (["train", "--data", "random", "-o", "P=0", *OUT], ["P=0", ">= 1"]),
+    (["train", "--data", "random", "--kappa", "nan", *OUT], ["--kappa=nan", ">= 0"]),
+    (["train", "--data", "random", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub", "is a file"]),
     # ---- hessian
     (["hessian", "{missing}"], ["R/missing", "does not exist"]),
     (["hessian", "{run}/arrays.npz"], ["R/run/arrays.npz"]),
@@ -147,6 +149,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["hessian", "{notrun}", "--method", "nope"], ["nope", "auto"]),
     (["hessian", "{notrun}", "--memory-mib", "0"], ["--memory-mib=0", "> 0"]),
     (["hessian", "{notrun}", "--rtol", "-1"], ["--rtol=-1", ">= 0"]),
+    (["hessian", "{run}", "--rtol", "nan"], ["--rtol=nan", ">= 0"]),
     # ---- sweep
     (["sweep", "run", *OUT], ["SPEC", "--task"]),
     (["sweep", "run", "--task", "nope", *OUT], ["nope", "train"]),
@@ -194,6 +197,7 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["99999", "5000"],
     ),
     (["sweep", "run", "--task", "train", "--set", "data.P=-5", *OUT], ["P=-5", ">= 1"]),
+    (["sweep", "run", "--task", "train", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub"]),
     (["sweep", "status", "{missing}"], ["missing"]),
     (["sweep", "status", "{junk}"], ["junk"]),
     (["sweep", "collect", "{missing}"], ["missing"]),
@@ -226,6 +230,7 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["reproduce", "jamming", "--scale", "smoke", "--seed", "-1", *OUT],
         ["--seed=-1", "non-negative"],
     ),
+    (["reproduce", "jamming", "--scale", "smoke", "--out", "{c.yaml}/sub"], ["R/c.yaml"]),
     # ---- jamming phase-diagram
     (["jamming", "phase-diagram", "--depths", "1,x", *OUT], ["1,x"]),
     (["jamming", "phase-diagram", "--depths", "0", *OUT], ["--depths '0'", "positive"]),
@@ -246,6 +251,9 @@ CASES: list[tuple[list[str], list[str]]] = [
     ),
     (["jamming", "phase-diagram", "--executor", "nope", *OUT], ["--executor='nope'", "inline"]),
     (["jamming", "phase-diagram", "--out", "{exists}"], ["exists", "--resume"]),
+    (["jamming", "phase-diagram", "--ratio-guess", "nan", *OUT], ["--ratio-guess=nan", "> 0"]),
+    (["jamming", "phase-diagram", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub", "is a file"]),
+    (["jamming", "phase-diagram", "--out", "{c.yaml}"], ["R/c.yaml", "is a file"]),
     # ---- maxent landscape
     (["maxent", "landscape", *OUT], ["MODEL", "--couplings"]),
     (["maxent", "landscape", "{missing}.npz", *OUT], ["missing.npz"]),
@@ -342,6 +350,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     ),
     (["maxent", "landscape", "{model.npz}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
     (["maxent", "landscape", "{model.npz}", "--force", "--out", "{model.npz}"], ["is a file"]),
+    (["maxent", "landscape", "{model.npz}", "--tol", "nan", *OUT], ["--tol=nan", "> 0"]),
     # ---- maxent train
     (["maxent", "train", "--arch", "20-x-10", *OUT], ["20-x-10"]),
     (["maxent", "train", "--arch", "20", *OUT], ["'20'"]),
@@ -359,6 +368,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "train", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
     (["maxent", "train", "--out", "{exists}"], ["R/exists", "already exists", "--force"]),
     (["maxent", "train", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
+    (["maxent", "train", "--lr", "inf", *OUT], ["--lr=inf", "finite"]),
+    (["maxent", "train", "--lr", "nan", *OUT], ["--lr=nan", "> 0"]),
     # ---- maxent sample
     (["maxent", "sample", "{missing}", *OUT], ["missing"]),
     (["maxent", "sample", "{notrun}", *OUT], ["R/notrun"]),
@@ -393,6 +404,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "fit", "{samples.npz}", "--out", "{exists}"], ["exists"]),
     (["maxent", "fit", "{samples.npz}", "--force", "--out", "{samples.npz}"], ["is a file"]),
     (["maxent", "fit", "{samples.npz}", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
+    (["maxent", "fit", "{samples.npz}", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub"]),
     # ---- maxent validate
     (["maxent", "validate", "{missing}.npz", *OUT], ["missing.npz"]),
     (["maxent", "validate", "{noJ.npz}", "--samples", "{samples.npz}", *OUT], ["R/noJ.npz", "'J'"]),

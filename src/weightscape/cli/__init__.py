@@ -140,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     except click_exc.ClickException as err:  # usage errors, bad parameters
         typer.echo(f"error: {_usage_message(err)}", err=True)
         return 2
+    except OSError as err:
+        if err.filename is None:
+            raise
+        # a path the file system refuses (an --out that cannot be made, an unreadable input)
+        typer.echo(
+            f"error: {str(err.filename)!r}: {err.strerror or err} (check the path and its "
+            "permissions)",
+            err=True,
+        )
+        return 2
     except typer.Exit as err:
         return err.exit_code
     except typer.Abort:

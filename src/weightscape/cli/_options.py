@@ -8,6 +8,7 @@ shared too are ``typer.Option`` values (``Annotated`` cannot carry a default): u
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ __all__ = [
     "Force",
     "RunOut",
     "RunOutPath",
+    "check_creatable",
     "check_out",
     "create_run",
 ]
@@ -55,13 +57,14 @@ RunOutPath = Annotated[Path, _RUN_OUT]
 
 
 def _must_be_positive(flag: str):
-    """A typer callback: ``flag``'s value (when given) must be > 0, else a one-line error."""
+    """A typer callback: ``flag``'s value (when given) must be a finite number > 0, else a
+    one-line error."""
 
     def check(value):
-        if value is not None and not value > 0:
+        if value is not None and not 0 < value < math.inf:
             from ..errors import ConfigError
 
-            raise ConfigError(f"{flag}={value!r} must be > 0")
+            raise ConfigError(f"{flag}={value!r} must be " + ("finite" if value > 0 else "> 0"))
         return value
 
     return check
@@ -88,6 +91,18 @@ LRNET_BATCH_SIZE = typer.Option(
 LRNET_LR = typer.Option(0.3, "--lr", help="Adam learning rate.", callback=_must_be_positive("--lr"))
 
 
+def check_creatable(out: str | Path) -> None:
+    """An ``--out`` that does not exist yet must lie under a folder, not under a file."""
+    from ..errors import RunDirError
+
+    path = Path(out).absolute()
+    for above in path.parents:
+        if above.exists():
+            if not above.is_dir():
+                raise RunDirError(f"--out {str(out)!r} cannot be made: {str(above)!r} is a file")
+            return
+
+
 def check_out(out: str | Path, force: bool) -> None:
     """Refuse an ``--out`` that a command must not write, before it computes anything.
 
@@ -98,6 +113,7 @@ def check_out(out: str | Path, force: bool) -> None:
 
     path = Path(out)
     if not path.exists():
+        check_creatable(path)
         return
     if not force:
         raise RunDirError(

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError, RunDirError
+from ._options import check_creatable
 
 __all__ = ["parse_ints", "register"]
 
@@ -65,8 +66,11 @@ def register(app: typer.Typer) -> None:
             ratio_guess=ratio_guess,
         )
         o = Path(out)
+        if o.exists() and not o.is_dir():
+            raise RunDirError(f"--out {out!r} is a file; choose a new folder")
         if o.exists() and any(o.iterdir()) and not resume:
             raise RunDirError(f"--out {out!r} exists; pass --resume or choose a new folder")
+        check_creatable(o)
         if data != "random":  # its files and sizes, before any folder is made
             from ..jamming import Problem
             from .train import check_data
