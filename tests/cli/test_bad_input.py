@@ -62,6 +62,8 @@ def root(tmp_path_factory) -> Path:
     (r / "bad.toml").write_text("[net\ndepth = 2\n")
     (r / "c.yaml").write_text("depth: 2\n")
     (r / "list.json").write_text("[1, 2]\n")
+    (r / "seeds.toml").write_text('seeds = [0, "a"]\n[data]\nname = "random"\n')
+    (r / "range.toml").write_text('seeds = "3-1"\n[data]\nname = "random"\n')
     (r / "spec.toml").write_text('task = "nope"\n')
     (r / "refs.txt").write_text("1 -1 1 -1\n-1 1 -1 1\n")
     (r / "fit").mkdir()  # a fit run dir with a report naming its samples
@@ -136,6 +138,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "--data", "random", "-o", "P=0", *OUT], ["P=0", ">= 1"]),
     (["train", "--data", "random", "--kappa", "nan", *OUT], ["--kappa=nan", ">= 0"]),
     (["train", "--data", "random", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub", "is a file"]),
+    (["train", "--config", "{seeds.toml}", *OUT], ["R/seeds.toml", "seeds=[0, 'a']", "[0, 1]"]),
+    (["train", "--config", "{range.toml}", *OUT], ["R/range.toml", "seeds='3-1'", "1-3"]),
     # ---- hessian
     (["hessian", "{missing}"], ["R/missing", "does not exist"]),
     (["hessian", "{run}/arrays.npz"], ["R/run/arrays.npz"]),

@@ -160,3 +160,16 @@ def test_hessian_command_reads_a_train_run(tmp_path):
             h0 = z[f"eigs_H0_{m}"]
             assert h0.min() >= -1e-10 * h0.max()
     assert (summary["n_unsat"] == 0).any() and (summary["n_unsat"] > 0).any()
+
+
+def test_config_file_seeds_and_widths_as_in_the_flags(tmp_path):
+    # seeds/widths in a config file may be written as on the command line ("0-1", a single int)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('seeds = "0-1"\nwidths = 4\n[data]\nname = "random"\nP = 20\nd = 3\n')
+    out = tmp_path / "r"
+    assert (
+        main(["train", "--config", str(cfg), "--max-steps", "2", "--quiet", "--out", str(out)]) == 0
+    )
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["seeds"] == [0, 1]
+    assert [m["net.width"] for m in meta["config"]["members"]] == [4, 4]

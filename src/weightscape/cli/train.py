@@ -15,8 +15,10 @@ from ._options import Force, RunOutPath, check_out, create_run
 __all__ = ["check_data", "parse_int_list", "register"]
 
 
-def parse_int_list(text: str, name: str) -> list[int]:
-    """``"0-7"`` → 0..7, ``"3,5,9"`` → [3, 5, 9], ``"4"`` → [4]."""
+def parse_int_list(text: str, name: str, label: str | None = None) -> list[int]:
+    """``"0-7"`` → 0..7, ``"3,5,9"`` → [3, 5, 9], ``"4"`` → [4]; errors name ``label``
+    (default ``--name``)."""
+    label = f"--{name}" if label is None else label
     out: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
@@ -28,15 +30,34 @@ def parse_int_list(text: str, name: str) -> list[int]:
                 lo = hi = int(part)
         except ValueError:
             raise ConfigError(
-                f"--{name}={text!r} is not a list of integers (use e.g. 0-7 or 3,5,9)"
+                f"{label}={text!r} is not a list of integers (use e.g. 0-7 or 3,5,9)"
             ) from None
         if hi < lo:
             raise ConfigError(
-                f"--{name}={text!r}: the range {part!r} is empty (it ends below its start); "
+                f"{label}={text!r}: the range {part!r} is empty (it ends below its start); "
                 f"use e.g. {hi}-{lo}"
             )
         out.extend(range(lo, hi + 1))
     return out
+
+
+def _file_ints(value, key: str, path: Path) -> list:
+    """``seeds``/``widths`` of a config file: a list, one integer, or a string like ``"0-7"``
+    or ``"3,5,9"``. Seeds must be integers; a widths entry may also be a list of per-layer
+    widths (checked with the rest of the member config)."""
+    label = f"config file {str(path)!r}: {key}"
+
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if isinstance(value, str):
+        return parse_int_list(value, key, label)
+    if is_int(value):
+        return [value]
+    ok = (lambda v: is_int(v) or isinstance(v, list)) if key == "widths" else is_int
+    if isinstance(value, list) and value and all(ok(v) for v in value):
+        return list(value)
+    raise ConfigError(f'{label}={value!r} is not a list of integers (use e.g. [0, 1] or "0-7")')
 
 
 def _read_config(path: Path) -> dict:
@@ -162,14 +183,14 @@ def register(app: typer.Typer) -> None:
         if width is not None:
             widths = parse_int_list(width, "width")
         elif file_widths is not None:
-            widths = list(file_widths)
+            widths = _file_ints(file_widths, "widths", config)
         else:
             widths = [base.pop("net.width", 10)]
         base.pop("net.width", None)
         if seeds != "0" or file_seeds is None:
             seed_list = parse_int_list(seeds, "seeds")
         else:
-            seed_list = [int(s) for s in file_seeds]
+            seed_list = _file_ints(file_seeds, "seeds", config)
         base.pop("seed", None)
         members = build_member_configs(base, widths, seed_list)
         check_data(members)  # before the folder is made: a missing file writes nothing
