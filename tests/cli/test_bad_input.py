@@ -65,6 +65,7 @@ def root(tmp_path_factory) -> Path:
     (r / "seeds.toml").write_text('seeds = [0, "a"]\n[data]\nname = "random"\n')
     (r / "range.toml").write_text('seeds = "3-1"\n[data]\nname = "random"\n')
     (r / "spec.toml").write_text('task = "nope"\n')
+    (r / "base.toml").write_text('task = "train"\nbase = 3\n')
     (r / "refs.txt").write_text("1 -1 1 -1\n-1 1 -1 1\n")
     (r / "fit").mkdir()  # a fit run dir with a report naming its samples
     IsingModel.from_couplings(J + J.T).save(r / "fit" / "model.npz")
@@ -160,6 +161,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["sweep", "run", "{missing}.toml", *OUT], ["missing.toml"]),
     (["sweep", "run", "{bad.toml}", *OUT], ["bad.toml"]),
     (["sweep", "run", "{spec.toml}", *OUT], ["nope"]),
+    (["sweep", "run", "{base.toml}", *OUT], ["base", "table", "3"]),
     (["sweep", "run", "--task", "train", "--executor", "nope", *OUT], ["nope", "inline"]),
     (["sweep", "run", "--task", "train", "--set", "nokey", *OUT], ["nokey", "key=value"]),
     (["sweep", "run", "--task", "train", "--set", "net.foo=1", *OUT], ["net.foo"]),

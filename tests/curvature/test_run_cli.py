@@ -72,7 +72,7 @@ def test_custom_loader(tmp_path):
         (["--members", "7"], "out of range"),
         (["--members", "a"], "--members"),
         (["--method", "fast"], "method"),
-        (["--memory-mib", "0"], "memory_mib"),
+        (["--memory-mib", "0"], "--memory-mib"),
     ],
 )
 def test_user_errors_exit_2_and_write_nothing(tmp_path, capsys, args, message):

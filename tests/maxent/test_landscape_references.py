@@ -152,12 +152,12 @@ def test_cli_landscape_sampled_references(files, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--x-step", "0.07"], "x_step"),
+        (["--x-step", "0.07"], "--x-step"),
         (["--slice", "0:4"], "--slice"),
         (["--couplings", "J.txt"], "not both"),
         (["--damping", "1.5"], "damping"),
         (["--accel", "fast"], "accel"),
-        (["--first-sweep", "left"], "first_sweep"),
+        (["--first-sweep", "left"], "--first-sweep"),
     ],
 )
 def test_cli_bad_inputs_write_nothing(files, capsys, extra, message):

@@ -109,6 +109,8 @@ class Sweep:
     def __post_init__(self):
         task = get_task(self.task)
         object.__setattr__(self, "task", task.name)
+        if not isinstance(self.base, Mapping):
+            raise SweepError(f"base must be a table {{key: value}}, got {self.base!r}")
         base = flatten_config(dict(self.base))
         check_keys(task, base, "base")
         base = {k: coerce_value(task, k, v) for k, v in base.items()}
