@@ -513,3 +513,39 @@ def test_a_failing_landscape_leaves_no_folder(root, tmp_path, capsys, monkeypatc
         "error: BP diverged (planted for this test)"
     ]
     assert not out.exists()
+
+
+def test_the_installed_entry_point_behaves_the_same(tmp_path):
+    """The script path (``python -m weightscape.cli``, what ``weightscape`` runs): exit 2, one
+    line on stderr, no traceback, nothing written (a bad value refused by an option's own check
+    while the command line is parsed)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    cmd = [
+        sys.executable,
+        "-m",
+        "weightscape.cli",
+        "maxent",
+        "train",
+        "--lr",
+        "0",
+        "--out",
+        str(out),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == ["error: --lr=0.0 must be > 0"]
+    assert not out.exists() and not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the refusal on a machine without CUDA"
+)
+def test_cuda_requested_without_cuda(root, capsys):
+    out = root / "cuda-out"
+    assert main(["train", "--data", "random", "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --device='cuda' requested but CUDA is not available; use 'cpu'"]
+    assert not out.exists()

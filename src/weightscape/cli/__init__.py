@@ -7,6 +7,7 @@ nothing written.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import sys
@@ -93,9 +94,14 @@ def _usage_message(err) -> str:
     return _one_line(msg)
 
 
+@functools.cache
+def _click_root():
+    return typer.main.get_command(app)
+
+
 def _invoked_command(args: list[str]):
     """The click command that ``args`` select (the root group when none is named)."""
-    cmd = typer.main.get_command(app)
+    cmd = _click_root()
     for a in args:
         subs = getattr(cmd, "commands", None)
         if subs is None:

@@ -1090,7 +1090,8 @@ def register(app: typer.Typer) -> None:
     """Add the ``maxent`` sub-typer with every command of :data:`COMMANDS`."""
     sub = typer.Typer(
         name="maxent",
-        help="Max-ent (Ising) models of weight space: train, sample, fit, validate, landscape.",
+        help="Max-ent (Ising) models of weight space: train, sample, fit, validate, relabel, "
+        "landscape, frozen centre.",
         no_args_is_help=True,
     )
     for add in COMMANDS:
