@@ -186,3 +186,48 @@ def test_anderson_in_bethe_solve_batched_equals_bp_solve():
         Ms, rs, _ = bethe_solve(model, cfg, fields=fields[b])
         np.testing.assert_allclose(Ms, M[b], atol=1e-12, rtol=0)
         assert int(rs.iterations[0]) == int(res.iterations[b])
+
+
+def test_anderson_gives_up_mixing_after_repeated_restarts():
+    """After ANDERSON_MAX_RESTARTS residual increases in one solve an element takes the damped
+    step for good (driven here with norms that grow at every other step on F(x) = 0.5 x: the
+    steps are then exactly the damped iteration x ← x + (1 - d)(F(x) - x) = 0.75 x)."""
+    from weightscape.maxent._bp import ANDERSON_MAX_RESTARTS, AndersonMixer
+
+    x = torch.ones(1, 1, dtype=torch.float64)
+    mixer = AndersonMixer(1, 1, 2, torch.float64, "cpu", bounds=None)
+    flags = []
+    for k in range(4 * ANDERSON_MAX_RESTARTS):
+        r = 0.5 * x - x
+        norm = np.array([2.0 if k % 2 else 1.0])  # "grew" at every odd step
+        before = float(x)
+        flags.append(bool(mixer.step(x, r, norm, 0.5, np.array([False]))[0]))
+        if mixer.restarts[0] >= ANDERSON_MAX_RESTARTS:
+            assert flags[-1] and float(x) == 0.75 * before
+    assert mixer.restarts[0] >= ANDERSON_MAX_RESTARTS and all(flags[2 * ANDERSON_MAX_RESTARTS :])
+
+
+def test_adaptive_anderson_is_adaptive_on_fast_contractions():
+    """accel="adaptive+anderson" mixes only after ANDERSON_ENGAGE_SWEEPS sweeps in a row that
+    lowered the criterion by less than ANDERSON_ENGAGE_RATIO: on weak couplings (every sweep
+    divides the residual by > 10) it is the adaptive scheme, sweep for sweep; with one slow real
+    mode it reaches the fixed point of damped bp_solve in far fewer sweeps than adaptive damping."""
+    from weightscape.maxent import BetheConfig, bethe_solve
+
+    weak = random_model(25, 0.02, 0.4, seed=3)
+    cfg = {"tol": 1e-13, "criterion": "max_residual", "max_iter": 3000}
+    Ma, ra, ta = bethe_solve(weak, BetheConfig(**cfg, accel="adaptive"))
+    Mh, rh, th = bethe_solve(weak, BetheConfig(**cfg, accel="adaptive+anderson"))
+    assert bool(ra.converged[0]) and float((ta[1:, 0] / ta[:-1, 0]).max()) < 0.9
+    assert torch.equal(Ma, Mh) and torch.equal(ta, th)
+    # one pattern just below the ordering threshold (J0 = 0.95) plus noise: one slow real mode
+    rng = np.random.default_rng(0)
+    xi = rng.choice([-1.0, 1.0], 30)
+    J = 0.95 / 30 * np.outer(xi, xi) + rng.normal(0, 0.05, (30, 30))
+    slow = IsingModel.from_couplings((J + J.T) / 2, rng.normal(0, 0.05, 30))
+    M0, r0, _ = bp_solve(slow, BPConfig(damping=0.5, tol=1e-13, max_iter=3000))
+    _, ra, _ = bethe_solve(slow, BetheConfig(**cfg, accel="adaptive"))
+    Mh, rh, _ = bethe_solve(slow, BetheConfig(**cfg, accel="adaptive+anderson"))
+    assert r0.converged and bool(rh.converged[0])
+    np.testing.assert_allclose(Mh, M0, atol=1e-11, rtol=0)
+    assert 3 * int(rh.iterations[0]) < int(ra.iterations[0])  # 30 vs 284 sweeps

@@ -73,7 +73,7 @@ __all__ = [
     "bethe_solve",
 ]
 
-ACCELERATIONS = ("none", "adaptive", "anderson")
+ACCELERATIONS = ("none", "adaptive", "anderson", "adaptive+anderson")
 # Convergence criteria on the residual R = F(M) - M (F: the undamped BP update), d = configured
 # damping:
 #   max_change   (1-d) max|R|  - the largest change a damped step makes (the spec's default);
@@ -85,6 +85,14 @@ BETHE_DEFAULT_TOL = 1e-6
 # Adaptive damping: decrement after a sweep that lowered the residual; ceiling after increases.
 ADAPT_STEP = 0.125
 ADAPT_MAX_DAMPING = 0.95
+# accel="adaptive+anderson": an element switches from adaptive damping to Anderson mixing (for the
+# rest of its solve) after ANDERSON_ENGAGE_SWEEPS consecutive sweeps that lowered its convergence
+# criterion by less than the factor ANDERSON_ENGAGE_RATIO (or raised it): a slow real mode (near
+# a spinodal) or a growing residual, where adaptive damping climbs towards ADAPT_MAX_DAMPING and
+# can stall. Fast contractions never pay for the mixing (one isolated slow sweep, common in the
+# first sweeps of a warm start, does not count).
+ANDERSON_ENGAGE_RATIO = 0.9
+ANDERSON_ENGAGE_SWEEPS = 2
 # Below this value of 1 - m_i y_{j→i} the subtraction formula loses more than ~1e4 ulps: recompute
 # those messages with tanh/atanh (only reachable when |tanh J| > 1 - 1e-4, i.e. |J| > 4.95).
 SUBTRACTION_GUARD = 1e-4
@@ -381,12 +389,12 @@ def _solve(
     d0 = float(config.damping)
     scale = 1.0 if config.criterion == "max_residual" else 1.0 - d0
     use_max = config.criterion != "mean_change"
-    adaptive = config.accel == "adaptive"
-    mixer = (
-        AndersonMixer(B, n * n, config.history, dtype, device)
-        if config.accel == "anderson"
-        else None
-    )
+    adaptive = config.accel in ("adaptive", "adaptive+anderson")
+    mixer = None
+    if config.accel in ("anderson", "adaptive+anderson"):
+        mixer = AndersonMixer(B, n * n, config.history, dtype, device)
+    engaged = np.full(B, config.accel == "anderson")  # elements whose steps Anderson mixes
+    slow_run = np.zeros(B, dtype=np.int64)  # consecutive slow sweeps (adaptive+anderson)
     # Bookkeeping on the host in NumPy (one device→host copy of the criterion per sweep).
     iters = np.zeros(B, dtype=np.int64)
     last = np.full(B, math.nan)
@@ -401,7 +409,8 @@ def _solve(
     for it in range(config.max_iter):
         b = M.shape[0]
         negR = kern.residual(ha, M, ws)  # M - F(M)
-        if mixer is None:
+        mixing = mixer is not None and bool(engaged.any())
+        if not mixing:
             if step_d is None or not np.array_equal(step_d, damp):  # (1 - d) only when changed
                 step_d = damp
                 step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
@@ -413,7 +422,7 @@ def _solve(
                 stats = [flat.amax(1), flat.amin(1)]
             else:
                 stats = [flat.abs().mean(1)]
-            if mixer is not None:
+            if mixing:
                 stats.append(torch.linalg.vector_norm(flat, dim=1))
             host = torch.stack(stats).to(torch.float64).cpu().numpy()
             crit = (np.maximum(host[0], -host[1]) if use_max else host[0]) * scale
@@ -422,9 +431,17 @@ def _solve(
             crit = np.zeros(b)
         if not np.isfinite(crit).all():
             raise NumericalError("BP messages became non-finite; check J and h for huge values")
-        if mixer is not None and n > 1:  # Anderson step; elements that stop take the damped one
+        if mixing and n > 1:  # Anderson step of the engaged elements; the others (and those that
+            # stop now) take their damped step
             stop = (crit < config.tol) | (it == config.max_iter - 1)
-            mixer.step(M.view(b, -1), flat.neg_(), norms, d0, stop)
+            fallback = np.where(engaged, d0, damp)
+            mixer.step(M.view(b, -1), flat.neg_(), norms, fallback, stop | ~engaged)
+        if mixer is not None and not engaged.all():  # adaptive+anderson: engage slow elements
+            slow_run = np.where(crit >= ANDERSON_ENGAGE_RATIO * prev, slow_run + 1, 0)
+            start = ~engaged & (slow_run >= ANDERSON_ENGAGE_SWEEPS)
+            if start.any():
+                mixer.reset(start)
+                engaged = engaged | start
         if adaptive:
             damp = np.where(
                 crit < prev,
@@ -458,6 +475,7 @@ def _solve(
             M, ha = M[ksel], ha[ksel]
             if mixer is not None:
                 mixer.keep(ksel, keep)
+                engaged, slow_run = engaged[keep], slow_run[keep]
             active, damp, prev = active[keep], damp[keep], prev[keep]
     m, H, fe, en = kern.thermodynamics(h, out_M, ws)
     result = BetheResult(

@@ -66,6 +66,11 @@ ANDERSON_REGULARISATION = 1e-10
 # lower the residual come before mixing resumes (one is not enough: alternating mixed and damped
 # steps can climb for ever near a spinodal, seen on a fitted model of the maxent study).
 ANDERSON_COOLDOWN = 3
+# ... and after this many restarts in one solve an element keeps the damped step for good: past a
+# spinodal the branch's fixed point is gone (or unstable), the damped iteration must drift away
+# from it (slowly: growth factor ≈ 1 per sweep) and mixed steps, which seek fixed points whatever
+# their stability, would keep pulling it back (seen on a fitted model: 785 restarts, no escape).
+ANDERSON_MAX_RESTARTS = 10
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,9 @@ class AndersonMixer:
     (``d``: the configured damping); mixing resumes only after ``ANDERSON_COOLDOWN`` damped
     steps that lowered the residual (differences are collected meanwhile). Mixing so never
     compounds a growing residual (e.g. near a spinodal, where the current branch's fixed point
-    loses stability): there the iteration is the damped one.
+    loses stability): there the iteration is the damped one. After ``ANDERSON_MAX_RESTARTS``
+    restarts an element takes damped steps only (the plain damped iteration, which drifts away
+    from an unstable or vanished fixed point as BP without mixing would).
 
     Mixed steps are clipped to ``bounds`` (default ``[-1, 1]``, where messages live: an
     extrapolated message beyond ±1 would make ``atanh(tanh J · m)`` undefined); ``None`` turns
@@ -149,25 +156,35 @@ class AndersonMixer:
         self.prev_norm, self.started = self.prev_norm[keep], self.started[keep]
         self.restarts, self.cool = self.restarts[keep], self.cool[keep]
 
-    def step(self, M: torch.Tensor, r: torch.Tensor, norms: np.ndarray, damping: float, frozen):
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget everything about the elements ``rows`` (bool ``[b]``): they start afresh."""
+        self.filled[rows] = False
+        self.started[rows] = False
+        self.cool[rows] = 0
+        self.restarts[rows] = 0
+        self.prev_norm[rows] = math.inf
+
+    def step(self, M: torch.Tensor, r: torch.Tensor, norms: np.ndarray, damping, frozen):
         """One mixing step: ``M`` ``[b, L]`` updated in place from its residual ``r`` ``[b, L]``.
 
         Args:
             norms: ``‖r‖₂`` per element ``[b]`` (host).
-            damping: the fallback step is ``M + (1 - damping) r``.
+            damping: the fallback step is ``M + (1 - damping) r`` (a float, or ``[b]``).
             frozen: bool ``[b]``: elements that take the damped step without mixing (e.g. the
                 last step of an element that has converged).
 
         Returns:
-            bool ``[b]``: elements that took the damped step (residual grew, or frozen).
+            bool ``[b]``: elements that took the damped step (frozen, residual grew, cooling
+            down after a restart, or given up mixing).
         """
-        grew = self.started & (norms > self.prev_norm)
-        fallback = grew | frozen | (self.cool > 0)
+        grew = self.started & ~frozen & (norms > self.prev_norm)
+        self.restarts[grew] += 1
+        fallback = grew | frozen | (self.cool > 0) | (self.restarts >= ANDERSON_MAX_RESTARTS)
         self.cool = np.where(grew, ANDERSON_COOLDOWN, np.maximum(self.cool - 1, 0))
-        new = self.started & ~grew & ~frozen  # a difference to store
+        given_up = self.restarts >= ANDERSON_MAX_RESTARTS
+        new = self.started & ~grew & ~frozen & ~given_up  # a difference to store
         h = self.head
         self.filled[grew] = False  # restart: these elements forget their history
-        self.restarts[grew] += 1
         self.filled[:, h] = False
         if new.any():
             torch.sub(r, self.r_prev, out=self.dR[:, h])
