@@ -33,7 +33,7 @@ def test_shared_out_and_force_options_are_the_same_in_every_command(capsys):
         p = _command(path)
         force, out = p["force"], p["out"]
         assert force.opts == ["--force"] and force.is_flag and force.default is False, path
-        assert force.help == "Overwrite an existing --out.", path
+        assert force.help == "Replace an existing --out (a run folder or an empty folder).", path
         assert out.opts == ["--out"] and out.required, path
         if path in run_dir:
             assert out.help == "Run directory to create.", path

@@ -48,8 +48,11 @@ FIELD_FLAGS = {
 
 _RUN_OUT = typer.Option("--out", help="Run directory to create.")
 
-#: ``--force``: overwrite an existing run directory.
-Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")]
+#: ``--force``: replace an existing run directory (see :func:`check_out`).
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Replace an existing --out (a run folder or an empty folder)."),
+]
 #: ``--out DIR`` (as ``str``): the run directory a command creates.
 RunOut = Annotated[str, _RUN_OUT]
 #: ``--out DIR`` (as :class:`~pathlib.Path`): the same option for commands that take a Path.
