@@ -193,3 +193,27 @@ def test_budget_check():
     chk = budget_check(a, b)
     assert not chk.stable
     assert chk.err == pytest.approx(math.hypot(a.err, b.err))
+
+
+def test_error_is_robust_to_flat_bootstrap_replicates():
+    # Outcomes of a P sweep measured at depth 2 (fast protocol, N = 210): jammed counts per P are
+    # not monotone, so some bootstrap replicates have a logistic slope near 0 and put the crossing
+    # at e^{±hundreds}. Oracle: the error is the σ-equivalent half-range of the replicates'
+    # central 68 %, recomputed here from the same seeded replicates, and stays within the swept
+    # range, while their standard deviation is astronomically large.
+    from weightscape.jamming._nstar import _bootstrap
+
+    P = np.array([294, 336, 378, 420, 462, 504, 588])
+    jam = np.array([2, 4, 1, 0, 0, 1, 3])
+    n = np.array([6, 6, 6, 3, 3, 1, 3])
+    x = np.repeat(P, n).astype(float)
+    out = np.concatenate([[1] * j + [0] * (k - j) for j, k in zip(jam, n, strict=True)])
+    r = fit_nstar(x, out.astype(bool), n_boot=500, seed=0)
+    boot = _bootstrap(np.log(x), out.astype(np.int64), 500, 0)
+    vals = np.exp(boot[np.isfinite(boot)])
+    q = special.ndtr(-1.0)
+    lo, hi = np.quantile(vals, [q, 1 - q])
+    assert r.method == "logistic"
+    assert r.err == pytest.approx(0.5 * (hi - lo), rel=1e-12)
+    assert np.std(vals) > 1e6 * r.err  # what the plain standard deviation would have said
+    assert r.err < P.max() - P.min()

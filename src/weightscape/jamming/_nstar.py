@@ -54,11 +54,13 @@ class NStarResult:
     Attributes:
         nstar: N* (number of weights, biases excluded); ``nan`` when all decided runs share one
             outcome (``method`` ``"all_jammed"`` / ``"all_sat"``: N* lies outside the sweep).
-        err: standard error of N* (bootstrap std, in units of N); for ``"separated"`` data the
+        err: standard error of N* (in units of N): half the range of the central 68.27 % of
+            the bootstrap replicates (σ for a normal bootstrap distribution, robust to the
+            replicates whose logistic slope is nearly 0); for ``"separated"`` data the
             half-width of the bracket.
         interval: ``(lo, hi)``: bootstrap percentile interval at ``level``; for ``"separated"``
             the bracket; for ``"all_jammed"`` ``(max N, inf)``, for ``"all_sat"`` ``(0, min N)``.
-        log_err: bootstrap std of ``ln N*`` (``nan`` unless ``method == "logistic"``).
+        log_err: bootstrap error of ``ln N*`` (``nan`` unless ``method == "logistic"``).
         slope: fitted ``d logit(p_jam) / d ln N`` (``±inf`` for separated data, ``nan`` when
             undefined).
         level: confidence level of ``interval``.
@@ -338,8 +340,12 @@ def fit_nstar(
     if n_ok >= 2:
         q = 0.5 * (1.0 - level)
         lo, hi = np.quantile(np.exp(boot[ok]), [q, 1.0 - q])
-        err = float(np.std(np.exp(boot[ok]), ddof=1))
-        log_err = float(np.std(boot[ok], ddof=1))
+        # σ-equivalent errors from the central 68.27 % of the replicates (equal to the standard
+        # deviation for a normal bootstrap distribution), not the standard deviation itself: a
+        # replicate whose logistic slope is nearly 0 puts N* at e^{±1000} and would make the
+        # standard deviation (once measured: ± 2e38 at N* ≈ 500) dominate every χ² it enters
+        err = _half_sigma_range(np.exp(boot[ok]))
+        log_err = _half_sigma_range(boot[ok])
     else:
         lo = hi = err = log_err = math.nan
     return NStarResult(
@@ -405,6 +411,15 @@ def _logistic_newton_batch(x, n_runs, n_jam, max_iter: int = 100, tol: float = 1
             break
     theta[~done] = np.nan
     return theta
+
+
+_SIGMA_Q = float(special.ndtr(-1.0))  # 0.1587: the quantiles at ±1σ of a normal
+
+
+def _half_sigma_range(values: np.ndarray) -> float:
+    """Half the distance between the 15.87 % and 84.13 % quantiles (σ for a normal sample)."""
+    lo, hi = np.quantile(values, [_SIGMA_Q, 1.0 - _SIGMA_Q])
+    return float(0.5 * (hi - lo))
 
 
 def _bootstrap(x, codes, n_boot, seed) -> np.ndarray:
