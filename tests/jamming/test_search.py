@@ -173,3 +173,49 @@ def test_authors_reading_of_budget_runs():
     assert list(out.outcome) == ["jammed", "undecided", "sat", "jammed"]
     assert out.ndelta_frac[0] == pytest.approx(0.3) and "authors' rule" in out.reason[0]
     assert list(fr.outcome) == ["undecided", "undecided", "sat", "jammed"]  # input untouched
+
+
+def _fast_prot(max_steps=4000):
+    return dataclasses.replace(
+        get_protocol("fast"),
+        max_steps=max_steps,
+        plateau=PlateauRule(min_step=800, ndelta_atol=2, ndelta_rtol=0.05, loss_rtol=0.05),
+    )
+
+
+@pytest.mark.slow
+def test_fixed_n_sweep_agrees_with_the_width_search():
+    # Two readings of one transition line in the (P, N) plane: P swept at fixed N (Fig. 1B) and
+    # N searched at fixed P. Oracle: at depth 1, the width search at P = round(P*) puts N* at the
+    # fixed-N sweep's N within the combined bootstrap errors (2σ). Plumbing against independent
+    # computations: the width is the integer width whose N is closest to the target (brute
+    # force), each P has its own data draws, P* is fit_nstar on the returned runs, and the depth
+    # test is depth_independence on the returned table.
+    from weightscape.jamming import depth_independence, fit_nstar, fixed_n_diagram, n_weights
+
+    prot = _fast_prot()
+    ratios = (0.8, 1.1, 1.4, 1.7, 2.0, 2.4)
+    fx = fixed_n_diagram((1, 2), 30, ratios, prot, seeds=6, n_boot=300)
+    for row in fx.table.itertuples():
+        best = min(range(1, 40), key=lambda h, L=row.depth: abs(n_weights(L, h) - 30))
+        assert (row.width, row.N) == (best, n_weights(row.depth, best))
+        g = fx.runs[fx.runs.depth == row.depth]
+        assert sorted(g.P.unique()) == sorted({round(a * row.N) for a in ratios})
+        assert (g.groupby("seed").data_seed.nunique() == g.P.nunique()).all()
+        assert np.allclose(g.alpha, g.P / row.N)
+        ref = fit_nstar(g.P.to_numpy(), g.outcome.to_numpy(), n_boot=300)
+        assert (row.method, row.P_star) == (ref.method, ref.nstar)
+    t = fx.table.dropna(subset=["ratio", "ratio_err"])
+    assert len(t) == 2
+    dt = depth_independence(t.ratio, t.ratio_err, t.depth)
+    assert (fx.depth_test.chi2, fx.depth_test.p_value) == (dt.chi2, dt.p_value)
+    r1 = fx.table.set_index("depth").loc[1]
+    assert r1.method == "logistic" and np.isfinite(r1.P_star_err)
+    s = search_nstar(
+        Problem(P=round(r1.P_star), depth=1),
+        prot,
+        SearchConfig(seeds=6, widths_per_round=3, ratio_guess=1.5, n_boot=300),
+    )
+    # N* at P = P*, against N; the fixed-N error carried to N through N*/N = P*/P
+    err = np.hypot(s.nstar.err, r1.N * r1.P_star_err / r1.P_star)
+    assert abs(s.nstar.nstar - r1.N) <= 2 * err, (s.nstar.nstar, r1.N, err)

@@ -12,6 +12,7 @@ from ._cover import cover_probability
 
 __all__ = [
     "cover_figure",
+    "fixed_n_figure",
     "gaps_figure",
     "generalization_figure",
     "ndelta_figure",
@@ -42,6 +43,35 @@ def phase_figure(table: pd.DataFrame, fits: dict, title: str = "") -> Figure:
     ax.set(xlabel="P", ylabel="N* (weights)", title=title or "N*(P) per depth")
     ax.legend(fontsize=7)
     bx.set(xlabel="P", ylabel="P / N*", title="P/N* at the transition")
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fixed_n_figure(fx) -> Figure:
+    """P swept at fixed N per depth (:class:`~weightscape.jamming.FixedNDiagram`). Left: the
+    jammed fraction of the decided runs vs P/N with its binomial standard error, P*/N marked.
+    Right: N_Δ/N at the end of every run vs P/N (bimodal at the transition)."""
+    fig = Figure(figsize=(10, 4))
+    ax, bx = fig.subplots(1, 2)
+    for i, row in enumerate(fx.table.itertuples()):
+        color = f"C{i}"
+        g = fx.runs[fx.runs.depth == row.depth]
+        dec = g[g.outcome.isin(["jammed", "sat"])]
+        frac = dec.groupby("alpha").outcome.apply(lambda o: float((o == "jammed").mean()))
+        n = dec.groupby("alpha").size()
+        se = np.sqrt(frac * (1 - frac) / n)
+        ax.errorbar(frac.index, frac, yerr=se, fmt="o-", capsize=3, color=color,
+                    label=f"L = {row.depth}, h = {row.width}, N = {row.N}")  # fmt: skip
+        if math.isfinite(row.ratio):
+            err = f" ± {row.ratio_err:.2f}" if math.isfinite(row.ratio_err) else ""
+            ax.axvline(row.ratio, ls="--", color=color, alpha=0.6,
+                       label=f"P*/N = {row.ratio:.2f}{err}")  # fmt: skip
+        bx.scatter(g.alpha, g.ndelta_frac, s=14, alpha=0.7, color=color, label=f"L = {row.depth}")
+    ax.set(xlabel="P / N", ylabel="fraction jammed (decided runs)",
+           title="P swept at fixed N (companion Fig. 1B)")  # fmt: skip
+    ax.legend(fontsize=7)
+    bx.set(xlabel="P / N", ylabel="N_Δ / N at the end", title="N_Δ/N at the end of every run")
     bx.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
-"""Phase diagram: N*(P) per depth, P/N* with errors, N* = P / c fits and depth independence."""
+"""Phase diagram: N*(P) per depth, P/N* with errors, N* = P / c fits and depth independence;
+and the fixed-N variant (P swept at one architecture per depth, the companion paper's Fig. 1B)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._capacity import CapacityFit, DepthTest, fit_capacity, fit_capacity_by_depth
-from ._protocol import Protocol
-from ._search import NStarSearch, Problem, SearchConfig, search_nstar
+from ..errors import ConfigError, check_positive
+from ._capacity import (
+    CapacityFit,
+    DepthTest,
+    depth_independence,
+    fit_capacity,
+    fit_capacity_by_depth,
+)
+from ._nstar import NStarResult
+from ._protocol import Protocol, n_weights, width_for_n
+from ._search import NStarSearch, Problem, SearchConfig, scan_p, search_nstar
 
-__all__ = ["PhaseDiagram", "phase_diagram", "phase_table"]
+__all__ = ["FixedNDiagram", "PhaseDiagram", "fixed_n_diagram", "phase_diagram", "phase_table"]
 
 
 @dataclass
@@ -125,3 +134,120 @@ def phase_diagram(
     table = phase_table(searches)
     fits, test = _fits(table)
     return PhaseDiagram(table, fits, test, list(searches))
+
+
+@dataclass
+class FixedNDiagram:
+    """Result of :func:`fixed_n_diagram`.
+
+    Attributes:
+        table: one row per depth: ``depth, width, N, P_star, P_star_err, ratio`` (P*/N),
+            ``ratio_err``, ``method`` (of the P* fit: ``logistic``, ``separated``, ``all_sat``,
+            ``all_jammed``), ``n_runs, n_undecided, n_trap``.
+        runs: every run (the columns of :func:`weightscape.jamming.records_frame`, plus
+            ``alpha = P / N``).
+        fits: ``{depth: NStarResult}`` of P* (its ``nstar`` is P*; None where no fit exists).
+        depth_test: χ² test that P*/N is the same at every depth (None with fewer than two
+            depths where P* has a finite error).
+    """
+
+    table: pd.DataFrame
+    runs: pd.DataFrame
+    fits: dict[int, NStarResult | None]
+    depth_test: DepthTest | None
+
+
+def fixed_n_diagram(
+    depths: Sequence[int],
+    N: int,
+    ratios: Sequence[float],
+    protocol: Protocol,
+    seeds: int | Sequence[int] = 8,
+    *,
+    data_seed: int = 0,
+    executor: str = "memory",
+    out: str | Path | None = None,
+    resume: bool = True,
+    n_boot: int = 1000,
+    max_workers: int | None = None,
+    slurm: dict | None = None,
+    log=None,
+) -> FixedNDiagram:
+    """P swept at a fixed architecture per depth, random data with ``d = h`` (the companion
+    paper's Fig. 1B: N ≈ 8k for L = 2, 3, 5, P around P/N ≈ 2.8–3.3).
+
+    At each depth the width is the one whose ``N = n_weights(depth, h)`` is closest to ``N``
+    (so the depths' N differ by a few per cent), ``P = round(alpha · N_depth)`` for each
+    ``alpha`` in ``ratios``, and :func:`scan_p` finds P*, the P where the jammed fraction crosses
+    1/2, with its bootstrap error. Unlike the width search at fixed P, P is not tied to an
+    integer width grid, so P*/N is resolved finely even where adjacent widths differ in N by
+    tens of per cent (small widths at depth ≥ 3).
+
+    Args:
+        depths: hidden-layer counts (≥ 1).
+        N: target number of weights.
+        ratios: ``P / N`` values swept (≥ 2 distinct P per depth).
+        protocol: training protocol.
+        seeds: seeds per P.
+        data_seed: base data seed (each P its own draws, see :func:`scan_p`).
+        executor, out, resume, max_workers, slurm: as in :func:`scan_p` (depth ``L`` writes
+            under ``out/L<L>``).
+        n_boot: bootstrap replicates of each P* fit.
+        log: optional ``log(message)`` callable for progress.
+    """
+    check_positive("N", N, integer=True)
+    if len(depths) == 0:
+        raise ConfigError("depths must name at least one depth")
+    rows, frames, fits = [], [], {}
+    for L in depths:
+        L = int(L)
+        check_positive("depth", L, integer=True)
+        h0 = width_for_n(L, N)
+        width = min(
+            {max(1, math.floor(h0)), max(1, math.ceil(h0))},
+            key=lambda h: abs(n_weights(L, h) - N),
+        )
+        n_l = n_weights(L, width)
+        Ps = sorted({max(2, round(a * n_l)) for a in ratios})
+        if len(Ps) < 2:
+            raise ConfigError(f"ratios={list(ratios)!r} give fewer than 2 distinct P at depth {L}")
+        if log is not None:
+            log(f"fixed-N sweep: depth {L}, width {width} (N = {n_l}), P in {Ps}")
+        fit, frame, _ = scan_p(
+            L,
+            width,
+            Ps,
+            protocol,
+            seeds,
+            data_seed=data_seed,
+            executor=executor,
+            out=None if out is None else Path(out) / f"L{L}",
+            resume=resume,
+            n_boot=n_boot,
+            max_workers=max_workers,
+            slurm=slurm,
+        )
+        frame = frame.assign(alpha=frame.P / n_l)
+        frames.append(frame)
+        fits[L] = fit
+        ok = fit is not None and math.isfinite(fit.nstar)
+        err = fit.err if ok and math.isfinite(fit.err) and fit.err > 0 else math.nan
+        rows.append(
+            {
+                "depth": L,
+                "width": width,
+                "N": n_l,
+                "P_star": fit.nstar if ok else math.nan,
+                "P_star_err": err,
+                "ratio": fit.nstar / n_l if ok else math.nan,
+                "ratio_err": err / n_l,
+                "method": fit.method if fit is not None else "none",
+                "n_runs": len(frame),
+                "n_undecided": int(frame.outcome.eq("undecided").sum()),
+                "n_trap": int(frame.outcome.eq("trap").sum()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    good = table[table.ratio.notna() & table.ratio_err.notna()]
+    test = depth_independence(good.ratio, good.ratio_err, good.depth) if len(good) >= 2 else None
+    return FixedNDiagram(table, pd.concat(frames, ignore_index=True), fits, test)

@@ -500,6 +500,7 @@ def scan_p(
     data: str = "random",
     d: int | None = None,
     data_options: dict | None = None,
+    data_seed: int = 0,
     executor: str = "memory",
     out: str | Path | None = None,
     resume: bool = True,
@@ -511,13 +512,25 @@ def scan_p(
     fraction (increasing in P) by the same logistic fit. ``executor``, ``out``, ``resume``,
     ``max_workers``, ``slurm`` are passed to :func:`weightscape.jamming.run_records`.
 
+    Every P gets its own data draws (member ``s`` at the ``i``-th P uses data seed
+    ``data_seed + s + 100_003·i``): with one seed for all P the smaller sets would be the first
+    rows of the larger ones, and the outcomes at neighbouring P would not be independent, as the
+    bootstrap of the fit assumes. The net's initialisation seed is ``s`` at every P.
+
     Returns:
         ``(P* fit, runs table, records)``; the fit's ``nstar`` is P* (its table is per P).
     """
     seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
     configs = []
-    for P in Ps:
-        pr = Problem(P=int(P), depth=depth, data=data, d=d, data_options=data_options or {})
+    for i, P in enumerate(Ps):
+        pr = Problem(
+            P=int(P),
+            depth=depth,
+            data=data,
+            d=d,
+            data_options=data_options or {},
+            data_seed=data_seed + 100_003 * i,
+        )
         configs += [pr.config(protocol, width, s) for s in seeds]
     recs = _run_round(
         configs,

@@ -3,13 +3,16 @@
 Scales (see ``docs/studies/jamming.md``):
 
 * ``smoke`` (< 3 min on a 2-core CPU): depth 1, random data, P ∈ {40, 80, 120}, 4 seeds, the
-  ``fast`` protocol at a 4k-step budget; a depth-0 Cover check at N = 5. Shows the SAT/UNSAT switch.
+  ``fast`` protocol at a 4k-step budget; a depth-0 Cover check at N = 5; P swept at N ≈ 30 for
+  depths 1 and 2. Shows the SAT/UNSAT switch.
 * ``small`` (≤ 30 min): depths 1, 2, 3, random data, P ∈ {100, 200, 300, 400}, 6 seeds, the
   ``fast`` protocol (Adam 3e-3, 20k steps, plateau rule), budget-doubling check at the deepest
   depth and largest P; depth-0 Cover at N = 20 and 50; spectra near N*; test error vs N on
-  MNIST-PCA (Fashion-MNIST or the bundled MNIST sample when MNIST is absent) at P = 300.
+  MNIST-PCA (Fashion-MNIST or the bundled MNIST sample when MNIST is absent) at P = 300; P swept
+  at fixed N ≈ 200 per depth (the companion paper's Fig. 1B at small size).
 * ``paper``: depths 2, 3, 5, P from 1k to 8k, 16 seeds, the ``geiger2019`` protocol (adam0, 1M
-  steps) with the plateau rule; for a GPU or Slurm.
+  steps) with the plateau rule, and Fig. 1B (N ≈ 8k, L = 2, 3, 5, P/N from 2.6 to 3.4); for a
+  GPU or Slurm.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ._depth0 import cover_check, depth0_protocol
 from ._diagnose import PlateauRule
 from ._figures import (
     cover_figure,
+    fixed_n_figure,
     gaps_figure,
     generalization_figure,
     ndelta_figure,
@@ -31,7 +35,7 @@ from ._figures import (
     spectra_figure,
 )
 from ._nstar import budget_check, fit_nstar
-from ._phase import phase_diagram
+from ._phase import fixed_n_diagram, phase_diagram
 from ._protocol import get_protocol
 from ._search import SearchConfig, scan_widths
 from ._transition import (
@@ -65,6 +69,14 @@ SCALES: dict[str, dict] = {
         "budget_check": False,
         "spectra": True,
         "generalization": None,
+        # the reproduce path of Fig. 1B at toy size (widths 5 and 4: N = 30, 36)
+        "fixed_n": {
+            "N": 30,
+            "depths": (1, 2),
+            "ratios": (0.8, 1.1, 1.4, 1.7, 2.0, 2.4),
+            "seeds": 4,
+            "n_boot": 300,
+        },
     },
     "small": {
         "protocol": {"name": "fast"},
@@ -93,6 +105,15 @@ SCALES: dict[str, dict] = {
             "seeds": 3,
             "test_size": 2000,
         },
+        # Fig. 1B at small size: widths 14, 10, 8 (N = 210, 210, 200); P/N brackets the
+        # width searches' P/N* (1.8-2.3 at this budget)
+        "fixed_n": {
+            "N": 200,
+            "depths": (1, 2, 3),
+            "ratios": (1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8),
+            "seeds": 6,
+            "n_boot": 500,
+        },
     },
     "paper": {
         "protocol": {"name": "geiger2019"},
@@ -120,6 +141,14 @@ SCALES: dict[str, dict] = {
             "widths": (5, 8, 12, 18, 25, 30, 40, 60, 100),
             "seeds": 4,
             "test_size": 10_000,
+        },
+        # the companion paper's Fig. 1B: widths 62, 51, 40 (N = 7750, 7854, 8040)
+        "fixed_n": {
+            "N": 8000,
+            "depths": (2, 3, 5),
+            "ratios": (2.6, 2.7, 2.8, 2.9, 3.0, 3.1, 3.2, 3.3, 3.4),
+            "seeds": 8,
+            "n_boot": 1000,
         },
     },
 }
@@ -158,6 +187,12 @@ def plan(ctx: StudyContext) -> Plan:
     if s["generalization"]:
         g = s["generalization"]
         runs.append(f"generalization: P = {g['P']}, depth {g['depth']}, {len(g['widths'])} widths")
+    if s["fixed_n"]:
+        f = s["fixed_n"]
+        runs.append(
+            f"P swept at fixed N ≈ {f['N']} (Fig. 1B): depths {list(f['depths'])}, P/N in "
+            f"{list(f['ratios'])}, {f['seeds']} seeds"
+        )
     # smoke, small: measured CPU time of a clean run (docs/studies/jamming.md: smoke 39 s user,
     # commit 8eee86c; small 860 s user + 15 s system and 1.38 GB peak RSS, commit 99d66eb, plus
     # ≈ 60 s since the budget check moved to L3 P400: 125 s CPU measured vs ≈ 68 s at L2 P300);
@@ -251,6 +286,66 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 error=dt.c_mean_err,
                 paper_value=3.0,
             )
+        )
+    # claim 2b: the same question with P swept at fixed N (companion paper's Fig. 1B); the rule
+    # is claim 2's (χ² of one common value, p > 0.01), fixed before the first run
+    if s["fixed_n"]:
+        f = s["fixed_n"]
+        ctx.log(f"P swept at fixed N ≈ {f['N']}: depths {list(f['depths'])}")
+        fx = fixed_n_diagram(
+            f["depths"],
+            f["N"],
+            f["ratios"],
+            prot,
+            f["seeds"],
+            data_seed=ctx.seed,
+            out=sweeps / "fixed_n",
+            n_boot=f["n_boot"],
+            log=ctx.log,
+            **common,
+        )
+        tables["fixed_n"] = fx.table
+        tables["fixed_n_runs"] = fx.runs.drop(columns=["reason"], errors="ignore")
+        figures.append(
+            (
+                "fixed_n",
+                fixed_n_figure(fx),
+                f"P swept at fixed N ≈ {f['N']} per depth (companion Fig. 1B): jammed fraction "
+                "and N_Δ/N vs P/N; random data, d = h",
+            )
+        )
+        per = "; ".join(
+            f"L={r.depth} (h={r.width}, N={r.N}): P*/N = {_pm(r.ratio, r.ratio_err)}"
+            + ("" if r.method == "logistic" else f" ({r.method})")
+            for r in fx.table.itertuples()
+        )
+        dt = fx.depth_test
+        if dt is not None:
+            ours = (
+                f"{per}; common {_pm(dt.c_mean, dt.c_mean_err)}, χ² = {dt.chi2:.2f} "
+                f"(dof {dt.dof}), p = {dt.p_value:.3f}"
+            )
+            ok, value, error = bool(dt.p_value > 0.01), dt.c_mean, dt.c_mean_err
+        else:
+            ours, ok, value, error = f"{per}; P* not located at two depths", False, None, None
+        claims.append(
+            Claim(
+                "2b",
+                "P*/N at fixed N does not depend on depth (P swept at a fixed architecture)",
+                "P*/N ≈ 3 at every depth (Fig. 1B: N ≈ 8k, L = 2, 3, 5)",
+                ours,
+                ok,
+                value=value,
+                error=error,
+                paper_value=3.0,
+            )
+        )
+        headline.update(
+            {
+                f"P*/N fixed N (L={r.depth})": round(r.ratio, 3)
+                for r in fx.table.itertuples()
+                if math.isfinite(r.ratio)
+            }
         )
     # claim 3 + 4: at the transition
     tr = transition_stats(pdg.searches, n_boot=s["search"]["n_boot"])
