@@ -1,7 +1,9 @@
-"""``weightscape jamming ...``: the N* search and the phase diagram of study A."""
+"""``weightscape jamming ...``: the N* search, the phase diagram and the fixed-N sweeps of
+study A."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -9,7 +11,15 @@ import typer
 from ..errors import ConfigError, RunDirError
 from ._options import check_creatable
 
-__all__ = ["parse_ints", "register"]
+__all__ = ["parse_floats", "parse_ints", "register"]
+
+#: ``--slurm key=value`` (repeatable), shared by the commands that take ``--executor``.
+_SLURM = typer.Option(
+    [],
+    "--slurm",
+    help="Slurm option key=value for --executor slurm, repeatable (partition=gpu, time=240, "
+    "gpus=1, mem_gb=16, account=...).",
+)
 
 
 def parse_ints(name: str, text: str) -> list[int]:
@@ -23,8 +33,81 @@ def parse_ints(name: str, text: str) -> list[int]:
     return vals
 
 
+def parse_floats(name: str, text: str) -> list[float]:
+    """``"1.4,1.6"`` → ``[1.4, 1.6]`` (positive finite numbers)."""
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{name} {text!r} must be comma-separated numbers") from None
+    if not vals or any(not 0 < v < math.inf for v in vals):
+        raise ConfigError(f"--{name} {text!r} must list positive finite numbers")
+    return vals
+
+
+def _slurm_options(items: list[str], executor: str, out: Path) -> dict | None:
+    """``--slurm key=value ...`` → the Slurm options (None without any); refused without
+    ``--executor slurm``, with a key the Slurm backend does not know, or where ``sbatch`` is
+    missing. Writes nothing."""
+    from ..sweeps import make_executor, parse_assignments
+
+    opts = parse_assignments(items, flag="--slurm")
+    if opts and executor != "slurm":
+        given = " ".join(f"--slurm {i!r}" for i in items)
+        raise ConfigError(f"{given} needs --executor slurm; got --executor {executor!r}")
+    if executor == "slurm":
+        make_executor("slurm", out, options=opts).check_available()  # keys, sbatch on PATH
+    return opts or None
+
+
+def _check_out(out: str, resume: bool) -> Path:
+    """An ``--out`` folder that does not exist, is empty, or is continued with ``--resume``."""
+    o = Path(out)
+    if o.exists() and not o.is_dir():
+        raise RunDirError(f"--out {out!r} is a file; choose a new folder")
+    if o.exists() and any(o.iterdir()) and not resume:
+        raise RunDirError(f"--out {out!r} exists; pass --resume or choose a new folder")
+    check_creatable(o)
+    return o
+
+
+def _fixed_n_sizes(depths: list[int], N: int, ratios: list[float]) -> list[tuple[int, int, int]]:
+    """``(depth, width, N_depth)`` per depth as :func:`weightscape.jamming.fixed_n_diagram`
+    chooses them; a ratio grid with fewer than two distinct P at some depth is refused here,
+    before any depth is computed (the library checks each depth just before running it)."""
+    from ..jamming import n_weights, width_for_n
+
+    sizes = []
+    for L in depths:
+        h0 = width_for_n(L, N)
+        width = min(
+            {max(1, math.floor(h0)), max(1, math.ceil(h0))}, key=lambda h: abs(n_weights(L, h) - N)
+        )
+        n_l = n_weights(L, width)
+        Ps = sorted({max(2, round(a * n_l)) for a in ratios})
+        if len(Ps) < 2:
+            raise ConfigError(
+                f"--ratios {','.join(map(str, ratios))!r} give fewer than 2 distinct P at depth "
+                f"{L} (N = {n_l}); give at least two ratios that differ by more than 1/N"
+            )
+        sizes.append((L, width, n_l))
+    return sizes
+
+
+def _finite(x):
+    """A float for JSON: NaN and ±inf as None."""
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _pm(x: float, err: float, fmt: str) -> str:
+    if not math.isfinite(x):
+        return "not located"
+    return f"{x:{fmt}}" + (f" ± {err:{fmt}}" if math.isfinite(err) else " (no error)")
+
+
 def register(app: typer.Typer) -> None:
-    grp = typer.Typer(help="Jamming transition (study A): N* search and phase diagram.")
+    grp = typer.Typer(
+        help="Jamming transition (study A): N* search, phase diagram, fixed-N P sweeps."
+    )
     app.add_typer(grp, name="jamming")
 
     @grp.command("phase-diagram")
@@ -42,6 +125,7 @@ def register(app: typer.Typer) -> None:
         ratio_guess: float = typer.Option(1.5, "--ratio-guess", help="First guess of P/N*."),
         data: str = typer.Option("random", "--data", help="random (d = h) or a dataset name."),
         executor: str = typer.Option("inline", "--executor", help="inline, local or slurm."),
+        slurm: list[str] = _SLURM,
         resume: bool = typer.Option(False, "--resume", help="Continue an existing folder."),
     ) -> None:
         """N*(P) per depth by the batched search; P/N* fits and a depth-independence test.
@@ -65,12 +149,8 @@ def register(app: typer.Typer) -> None:
             max_rounds=max_rounds,
             ratio_guess=ratio_guess,
         )
-        o = Path(out)
-        if o.exists() and not o.is_dir():
-            raise RunDirError(f"--out {out!r} is a file; choose a new folder")
-        if o.exists() and any(o.iterdir()) and not resume:
-            raise RunDirError(f"--out {out!r} exists; pass --resume or choose a new folder")
-        check_creatable(o)
+        slurm_opts = _slurm_options(slurm, executor, Path(out) / "search")
+        o = _check_out(out, resume)
         if data != "random":  # its files and sizes, before any folder is made
             from ..jamming import Problem
             from .train import check_data
@@ -85,6 +165,7 @@ def register(app: typer.Typer) -> None:
             executor=executor,
             out=o / "search",
             resume=True,
+            slurm=slurm_opts,
             log=lambda m: typer.echo(m, err=True),
         )
         write_parquet(o / "phase.parquet", pdg.table)
@@ -121,4 +202,125 @@ def register(app: typer.Typer) -> None:
         if dt is not None:
             typer.echo(
                 f"depth independence: χ² = {dt.chi2:.2f} (dof {dt.dof}), p = {dt.p_value:.3f}"
+            )
+
+    @grp.command("fixed-n")
+    def fixed_n_cmd(
+        out: str = typer.Option(
+            ..., "--out", help="Output folder (must not exist unless --resume)."
+        ),
+        depths: str = typer.Option("1,2,3", "--depths", help="Depths L, e.g. 1,2,3."),
+        N: int = typer.Option(200, "--N", help="Target number of weights (d = h, per depth)."),
+        ratios: str = typer.Option(
+            "1.4,1.6,1.8,2.0,2.2,2.4,2.6,2.8", "--ratios", help="P/N values swept, e.g. 1.4,1.6."
+        ),
+        protocol: str = typer.Option("fast", "--protocol", help="Protocol preset."),
+        max_steps: int = typer.Option(None, "--max-steps", help="Override the step budget."),
+        seeds: int = typer.Option(6, "--seeds", help="Seeds per P."),
+        n_boot: int = typer.Option(500, "--n-boot", help="Bootstrap replicates of each P* fit."),
+        data_seed: int = typer.Option(0, "--data-seed", help="Base data seed."),
+        executor: str = typer.Option("inline", "--executor", help="inline, local or slurm."),
+        slurm: list[str] = _SLURM,
+        resume: bool = typer.Option(False, "--resume", help="Continue an existing folder."),
+    ) -> None:
+        """P swept at a fixed N per depth (the companion paper's Fig. 1B): P*/N per depth and a
+        depth-independence test. Random data, d = h.
+
+        At each depth the width whose N is closest to --N, P = round(ratio · N) for every
+        ratio; P* is where the jammed fraction crosses 1/2 (logistic fit, bootstrap error).
+        Writes OUT/fixed_n.parquet (one row per depth), OUT/runs.parquet, OUT/fixed_n.json,
+        OUT/fixed_n.png and .pdf, and the sweeps under OUT/sweeps/.
+        """
+        from ..errors import check_choice, check_positive
+        from ..jamming import fixed_n_diagram, get_protocol
+        from ..jamming._figures import fixed_n_figure  # not re-exported by weightscape.jamming
+        from ..plots import save_figure
+        from ..store import provenance, write_json, write_parquet
+        from ..sweeps import EXECUTORS
+
+        check_choice("executor", executor, list(EXECUTORS))
+        ds, rs = parse_ints("depths", depths), parse_floats("ratios", ratios)
+        check_positive("N", N, integer=True)
+        check_positive("seeds", seeds, integer=True)
+        check_positive("n_boot", n_boot, integer=True)
+        check_positive("data_seed", data_seed, allow_zero=True, integer=True)
+        kw = {} if max_steps is None else {"max_steps": max_steps}
+        prot = get_protocol(protocol, **kw)
+        _fixed_n_sizes(ds, N, rs)
+        slurm_opts = _slurm_options(slurm, executor, Path(out) / "sweeps")
+        o = _check_out(out, resume)
+        fx = fixed_n_diagram(
+            ds,
+            N,
+            rs,
+            prot,
+            seeds,
+            data_seed=data_seed,
+            executor=executor,
+            out=o / "sweeps",
+            resume=True,
+            n_boot=n_boot,
+            slurm=slurm_opts,
+            log=lambda m: typer.echo(m, err=True),
+        )
+        write_parquet(o / "fixed_n.parquet", fx.table)
+        write_parquet(o / "runs.parquet", fx.runs)
+        dt = fx.depth_test
+        per_depth = [
+            {
+                "depth": int(r.depth),
+                "width": int(r.width),
+                "N": int(r.N),
+                "P_star": _finite(r.P_star),
+                "P_star_err": _finite(r.P_star_err),
+                "ratio": _finite(r.ratio),
+                "ratio_err": _finite(r.ratio_err),
+                "method": r.method,
+                "n_runs": int(r.n_runs),
+                "n_undecided": int(r.n_undecided),
+                "n_trap": int(r.n_trap),
+            }
+            for r in fx.table.itertuples()
+        ]
+        write_json(
+            o / "fixed_n.json",
+            {
+                "protocol": prot.to_dict(),
+                "config": {
+                    "depths": ds,
+                    "N": N,
+                    "ratios": rs,
+                    "seeds": seeds,
+                    "n_boot": n_boot,
+                    "data": "random",
+                    "data_seed": data_seed,
+                    "executor": executor,
+                    "slurm": slurm_opts,
+                },
+                "provenance": provenance(prot.device),
+                "depths": per_depth,
+                "depth_test": None
+                if dt is None
+                else {
+                    "c_mean": dt.c_mean,
+                    "c_mean_err": dt.c_mean_err,
+                    "chi2": dt.chi2,
+                    "dof": dt.dof,
+                    "p_value": dt.p_value,
+                },
+            },
+        )
+        save_figure(fixed_n_figure(fx), o / "fixed_n")
+        for r in fx.table.itertuples():
+            typer.echo(
+                f"L={r.depth} (h={r.width}, N={r.N}): P* = {_pm(r.P_star, r.P_star_err, '.1f')} "
+                f"({r.method}), P*/N = {_pm(r.ratio, r.ratio_err, '.3f')}; {r.n_runs} runs, "
+                f"{r.n_undecided} undecided, {r.n_trap} traps"
+            )
+        if dt is None:
+            typer.echo("depth independence: not tested (P* located at fewer than two depths)")
+        else:
+            typer.echo(
+                f"depth independence: common P*/N = {dt.c_mean:.3f} ± {dt.c_mean_err:.3f}, "
+                f"χ² = {dt.chi2:.2f} (dof {dt.dof}), p = {dt.p_value:.3f}"
             )
