@@ -91,7 +91,12 @@ def _add_landscape(sub: typer.Typer) -> None:
         criterion: str = typer.Option(
             "max_change", "--criterion", help="max_change, max_residual or mean_change."
         ),
-        accel: str = typer.Option("adaptive", "--accel", help="adaptive or none."),
+        accel: str = typer.Option(
+            "adaptive+anderson",
+            "--accel",
+            help="adaptive+anderson (Anderson mixing once convergence turns slow), adaptive, "
+            "anderson or none (fixed damping, the authors' scheme).",
+        ),
         jump_threshold: float = typer.Option(
             None, "--jump-threshold", help="Jump: |dd| between neighbours above (default x-step)."
         ),

@@ -136,10 +136,12 @@ class AndersonMixer:
     def __init__(self, b: int, size: int, history: int, dtype, device, bounds=(-1.0, 1.0)):
         self.m = int(history)
         self.bounds = bounds
-        self.dR = torch.zeros(b, self.m, size, dtype=dtype, device=device)
-        self.dF = torch.zeros(b, self.m, size, dtype=dtype, device=device)
-        self.r_prev = torch.zeros(b, size, dtype=dtype, device=device)
-        self.f_prev = torch.zeros(b, size, dtype=dtype, device=device)
+        # buffers start uninitialised: a column is read only once ``filled``, r_prev / f_prev
+        # once ``started`` (Gram entries of unfilled columns are overwritten when they fill)
+        self.dR = torch.empty(b, self.m, size, dtype=dtype, device=device)
+        self.dF = torch.empty(b, self.m, size, dtype=dtype, device=device)
+        self.r_prev = torch.empty(b, size, dtype=dtype, device=device)
+        self.f_prev = torch.empty(b, size, dtype=dtype, device=device)
         self.gram = np.zeros((b, self.m, self.m))  # ⟨ΔR_i, ΔR_j⟩ of the filled columns
         self.filled = np.zeros((b, self.m), dtype=bool)
         self.prev_norm = np.full(b, math.inf)

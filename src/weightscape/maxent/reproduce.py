@@ -55,7 +55,6 @@ from matplotlib.figure import Figure
 from ..data import load
 from ..errors import DataNotFoundError
 from ..reproduce import Claim, Plan, Study, StudyContext, StudyOutcome, register_study
-from ._bethe import BetheConfig
 from ._bp_learning import BoltzmannBP, BoltzmannBPConfig
 from ._fit import model_moments
 from ._landscape import (
@@ -670,7 +669,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
                             regime=g, arch=arch)  # fmt: skip
     layers = layer_table(fits)
 
-    lcfg = LandscapeConfig(x_step=s["x_step"], bp=BetheConfig(), precision=ctx.precision)
+    lcfg = LandscapeConfig(x_step=s["x_step"], precision=ctx.precision)  # the landscape's BP
     landscapes, land_rows = {}, []
     for k, model in models.items():
         refs, labels = _references(model, datasets[k], s["refs"])
