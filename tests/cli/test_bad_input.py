@@ -273,7 +273,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["jamming", "fixed-n", "--ratios", "2,inf", *OUT], ["--ratios '2,inf'", "finite"]),
     (
         ["jamming", "fixed-n", "--N", "30", "--ratios", "1.0,1.01", *OUT],
-        ["--ratios '1.0,1.01'", "2 distinct P", "depth 1"],
+        ["--ratios", "[1.0, 1.01]", "2 distinct P", "depth 1"],
     ),
     (["jamming", "fixed-n", "--depths", "0", *OUT], ["--depths '0'", "positive"]),
     (["jamming", "fixed-n", "--depths", "1,x", *OUT], ["1,x"]),

@@ -70,29 +70,6 @@ def _check_out(out: str, resume: bool) -> Path:
     return o
 
 
-def _fixed_n_sizes(depths: list[int], N: int, ratios: list[float]) -> list[tuple[int, int, int]]:
-    """``(depth, width, N_depth)`` per depth as :func:`weightscape.jamming.fixed_n_diagram`
-    chooses them; a ratio grid with fewer than two distinct P at some depth is refused here,
-    before any depth is computed (the library checks each depth just before running it)."""
-    from ..jamming import n_weights, width_for_n
-
-    sizes = []
-    for L in depths:
-        h0 = width_for_n(L, N)
-        width = min(
-            {max(1, math.floor(h0)), max(1, math.ceil(h0))}, key=lambda h: abs(n_weights(L, h) - N)
-        )
-        n_l = n_weights(L, width)
-        Ps = sorted({max(2, round(a * n_l)) for a in ratios})
-        if len(Ps) < 2:
-            raise ConfigError(
-                f"--ratios {','.join(map(str, ratios))!r} give fewer than 2 distinct P at depth "
-                f"{L} (N = {n_l}); give at least two ratios that differ by more than 1/N"
-            )
-        sizes.append((L, width, n_l))
-    return sizes
-
-
 def _finite(x):
     """A float for JSON: NaN and ±inf as None."""
     return float(x) if x is not None and math.isfinite(x) else None
@@ -232,8 +209,7 @@ def register(app: typer.Typer) -> None:
         OUT/fixed_n.png and .pdf, and the sweeps under OUT/sweeps/.
         """
         from ..errors import check_choice, check_positive
-        from ..jamming import fixed_n_diagram, get_protocol
-        from ..jamming._figures import fixed_n_figure  # not re-exported by weightscape.jamming
+        from ..jamming import fixed_n_diagram, fixed_n_figure, fixed_n_sizes, get_protocol
         from ..plots import save_figure
         from ..store import provenance, write_json, write_parquet
         from ..sweeps import EXECUTORS
@@ -246,7 +222,7 @@ def register(app: typer.Typer) -> None:
         check_positive("data_seed", data_seed, allow_zero=True, integer=True)
         kw = {} if max_steps is None else {"max_steps": max_steps}
         prot = get_protocol(protocol, **kw)
-        _fixed_n_sizes(ds, N, rs)
+        fixed_n_sizes(ds, N, rs)  # every depth's P grid, before any folder is made
         slurm_opts = _slurm_options(slurm, executor, Path(out) / "sweeps")
         o = _check_out(out, resume)
         fx = fixed_n_diagram(

@@ -35,6 +35,7 @@ from ._diagnose import (
 )
 from ._figures import (
     cover_figure,
+    fixed_n_figure,
     gaps_figure,
     generalization_figure,
     ndelta_figure,
@@ -60,7 +61,14 @@ from ._nstar import (
     fit_nstar,
     logistic_jammed_fraction,
 )
-from ._phase import FixedNDiagram, PhaseDiagram, fixed_n_diagram, phase_diagram, phase_table
+from ._phase import (
+    FixedNDiagram,
+    PhaseDiagram,
+    fixed_n_diagram,
+    fixed_n_sizes,
+    phase_diagram,
+    phase_table,
+)
 from ._precision import PrecisionExample, count_unsatisfied, float32_gap_miscount_example
 from ._protocol import PROTOCOLS, Protocol, get_protocol, n_weights, width_for_n
 from ._runner import (
@@ -113,12 +121,14 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "NStarSearch", "Problem", "SearchConfig", "descending_search", "log_widths", "scan_p",
     "scan_widths", "search_nstar",
     # phase diagram, transition statistics, spectra, generalization
-    "FixedNDiagram", "PhaseDiagram", "fixed_n_diagram", "phase_diagram", "phase_table",
+    "FixedNDiagram", "PhaseDiagram", "fixed_n_diagram", "fixed_n_sizes", "phase_diagram",
+    "phase_table",
     "Transition", "transition_stats", "Spectra",
     "spectra_near_nstar", "Generalization", "generalization_curve", "available_real_dataset",
     "cusp_height",
     # figures
-    "cover_figure", "gaps_figure", "generalization_figure", "ndelta_figure", "phase_figure",
+    "cover_figure", "fixed_n_figure", "gaps_figure", "generalization_figure", "ndelta_figure",
+    "phase_figure",
     "spectra_figure",
 ]
 # fmt: on

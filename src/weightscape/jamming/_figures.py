@@ -58,11 +58,13 @@ def fixed_n_figure(fx) -> Figure:
         color = f"C{i}"
         g = fx.runs[fx.runs.depth == row.depth]
         dec = g[g.outcome.isin(["jammed", "sat"])]
-        frac = dec.groupby("alpha").outcome.apply(lambda o: float((o == "jammed").mean()))
-        n = dec.groupby("alpha").size()
-        se = np.sqrt(frac * (1 - frac) / n)
-        ax.errorbar(frac.index, frac, yerr=se, fmt="o-", capsize=3, color=color,
-                    label=f"L = {row.depth}, h = {row.width}, N = {row.N}")  # fmt: skip
+        label = f"L = {row.depth}, h = {row.width}, N = {row.N}"
+        if len(dec):
+            frac = (dec.outcome == "jammed").groupby(dec.alpha).mean()
+            se = np.sqrt(frac * (1 - frac) / dec.groupby("alpha").size())
+            ax.errorbar(frac.index, frac, yerr=se, fmt="o-", capsize=3, color=color, label=label)
+        else:  # every run undecided or a trap: nothing to plot, say so in the legend
+            ax.plot([], [], "o-", color=color, label=f"{label}: no decided run")
         if math.isfinite(row.ratio):
             err = f" ± {row.ratio_err:.2f}" if math.isfinite(row.ratio_err) else ""
             ax.axvline(row.ratio, ls="--", color=color, alpha=0.6,

@@ -22,7 +22,14 @@ from ._nstar import NStarResult
 from ._protocol import Protocol, n_weights, width_for_n
 from ._search import NStarSearch, Problem, SearchConfig, scan_p, search_nstar
 
-__all__ = ["FixedNDiagram", "PhaseDiagram", "fixed_n_diagram", "phase_diagram", "phase_table"]
+__all__ = [
+    "FixedNDiagram",
+    "PhaseDiagram",
+    "fixed_n_diagram",
+    "fixed_n_sizes",
+    "phase_diagram",
+    "phase_table",
+]
 
 
 @dataclass
@@ -157,6 +164,43 @@ class FixedNDiagram:
     depth_test: DepthTest | None
 
 
+def fixed_n_sizes(
+    depths: Sequence[int], N: int, ratios: Sequence[float]
+) -> list[tuple[int, int, int, list[int]]]:
+    """``[(depth, width, N_depth, Ps)]``: the architecture and the P grid of
+    :func:`fixed_n_diagram` at each depth, all checked before anything runs.
+
+    The width is the one whose ``N_depth = n_weights(depth, h)`` (``d = h``) is closest to ``N``;
+    ``Ps`` are the distinct ``round(alpha · N_depth)`` (at least 2) for ``alpha`` in ``ratios``.
+
+    Raises:
+        ConfigError: a bad ``N``, depth or ratio, or a ratio grid giving fewer than 2 distinct P
+            at some depth.
+    """
+    check_positive("N", N, integer=True)
+    if len(depths) == 0:
+        raise ConfigError("depths must name at least one depth")
+    for a in ratios:
+        check_positive("ratios", a)
+    out = []
+    for L in depths:
+        check_positive("depth", L, integer=True)
+        h0 = width_for_n(L, N)
+        width = min(
+            {max(1, math.floor(h0)), max(1, math.ceil(h0))},
+            key=lambda h, L=L: abs(n_weights(L, h) - N),
+        )
+        n_l = n_weights(L, width)
+        Ps = sorted({max(2, round(a * n_l)) for a in ratios})
+        if len(Ps) < 2:
+            raise ConfigError(
+                f"ratios={list(ratios)!r} give fewer than 2 distinct P at depth {L} (N = {n_l}); "
+                "give at least two ratios that differ by more than 1/N"
+            )
+        out.append((int(L), width, n_l, Ps))
+    return out
+
+
 def fixed_n_diagram(
     depths: Sequence[int],
     N: int,
@@ -178,7 +222,8 @@ def fixed_n_diagram(
 
     At each depth the width is the one whose ``N = n_weights(depth, h)`` is closest to ``N``
     (so the depths' N differ by a few per cent), ``P = round(alpha · N_depth)`` for each
-    ``alpha`` in ``ratios``, and :func:`scan_p` finds P*, the P where the jammed fraction crosses
+    ``alpha`` in ``ratios`` (:func:`fixed_n_sizes`, checked for every depth before the first
+    runs), and :func:`scan_p` finds P*, the P where the jammed fraction crosses
     1/2, with its bootstrap error. Unlike the width search at fixed P, P is not tied to an
     integer width grid, so P*/N is resolved finely even where adjacent widths differ in N by
     tens of per cent (small widths at depth ≥ 3).
@@ -195,22 +240,8 @@ def fixed_n_diagram(
         n_boot: bootstrap replicates of each P* fit.
         log: optional ``log(message)`` callable for progress.
     """
-    check_positive("N", N, integer=True)
-    if len(depths) == 0:
-        raise ConfigError("depths must name at least one depth")
     rows, frames, fits = [], [], {}
-    for L in depths:
-        L = int(L)
-        check_positive("depth", L, integer=True)
-        h0 = width_for_n(L, N)
-        width = min(
-            {max(1, math.floor(h0)), max(1, math.ceil(h0))},
-            key=lambda h: abs(n_weights(L, h) - N),
-        )
-        n_l = n_weights(L, width)
-        Ps = sorted({max(2, round(a * n_l)) for a in ratios})
-        if len(Ps) < 2:
-            raise ConfigError(f"ratios={list(ratios)!r} give fewer than 2 distinct P at depth {L}")
+    for L, width, n_l, Ps in fixed_n_sizes(depths, N, ratios):
         if log is not None:
             log(f"fixed-N sweep: depth {L}, width {width} (N = {n_l}), P in {Ps}")
         fit, frame, _ = scan_p(
