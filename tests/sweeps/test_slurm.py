@@ -46,6 +46,25 @@ def test_misspelt_option_is_one_line_listing_allowed(tmp_path):
     assert "\n" not in msg and "'partiton'" in msg and "'partition'" in msg and "'mem_gb'" in msg
 
 
+def test_unreachable_controller_is_an_error_before_writing(tmp_path, monkeypatch):
+    # sbatch installed but no controller: sinfo fails as Slurm's own tools do (a stand-in
+    # script with Slurm's message), and nothing is written
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "sbatch").write_text("#!/bin/sh\nexit 0\n")
+    (bin_ / "sinfo").write_text(
+        "#!/bin/sh\necho 'slurm_load_partitions: Unable to contact slurm controller' >&2\nexit 1\n"
+    )
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_))
+    s = Sweep(task="demo.ridge", base=SMALL)
+    with pytest.raises(SweepError, match=r"controller does not answer .*Unable to contact") as err:
+        run_sweep(s, tmp_path / "sw", executor="slurm")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "sw").exists()
+
+
 def test_no_sbatch_is_an_error_before_writing(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     s = Sweep(task="demo.ridge", base=SMALL)

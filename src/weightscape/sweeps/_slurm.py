@@ -163,10 +163,25 @@ class SlurmExecutor(Executor):
         return None
 
     def check_available(self) -> None:
+        """``sbatch`` on PATH and, where ``sinfo`` is installed, a controller that answers it
+        (else submitting would fail with submitit's traceback after the sweep folder exists)."""
+        hint = "run on a Slurm login node, or start one with scripts/slurm-up.sh"
         if shutil.which("sbatch") is None:
+            raise SweepError("executor 'slurm' needs sbatch on PATH", hint)
+        if shutil.which("sinfo") is None:
+            return
+        try:
+            out = subprocess.run(
+                ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=60
+            )
+        except subprocess.TimeoutExpired:
+            raise SweepError("executor 'slurm': sinfo got no answer in 60 s", hint) from None
+        except OSError as err:
+            raise SweepError(f"executor 'slurm': sinfo failed ({err})", hint) from None
+        if out.returncode != 0:
+            why = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
             raise SweepError(
-                "executor 'slurm' needs sbatch on PATH",
-                "run on a Slurm login node, or start one with scripts/slurm-up.sh",
+                f"executor 'slurm': the Slurm controller does not answer ({why})", hint
             )
 
     def _submit(self, packs: list[Pack]) -> list[PackHandle]:
