@@ -4,7 +4,7 @@ recomputes nothing, and bad input exits 2 with one line and nothing written.
 
 A tiny problem (N ≈ 30, depths 1 and 2, 2 seeds, 600 steps): most runs end undecided, which is
 enough for the plumbing; the ratio 0.1 gives P = 3 and 4, where some runs reach N_Δ = 0 (a
-depth with no decided run at all trips the figure, see the xfail below).
+depth with no decided run at all is drawn as a legend entry, see the figure test below).
 """
 
 from __future__ import annotations
@@ -164,6 +164,12 @@ def test_figure_with_an_all_undecided_depth(cli):
     assert any(t.startswith("L = 1") and not t.endswith("no decided run") for t in labels)
 
 
+def test_sizes_refuse_a_repeated_depth():
+    # the same depth twice would be a depth test of one depth against itself (χ² = 0, p = 1)
+    with pytest.raises(ConfigError, match=r"depths=\[1, 2, 1\] repeats a depth"):
+        fixed_n_sizes([1, 2, 1], 30, [1.0, 2.0])
+
+
 def test_parse_floats():
     assert parse_floats("ratios", "1.4, 2") == [1.4, 2.0]
     for bad in ("", "a,b", "0,1", "-3", "inf", "nan"):
@@ -184,6 +190,7 @@ BAD = [
     (["--N", "0"], ["--N=0", "> 0"]),
     (["--ratios", "a,b"], ["--ratios 'a,b'", "numbers"]),
     (["--depths", "0"], ["--depths '0'", "positive"]),
+    (["--depths", "1,1"], ["--depths '1,1'", "repeats"]),
     (["--seeds", "0"], ["--seeds=0", "> 0"]),
     (["--protocol", "adam9"], ["adam9", "fast"]),
     (["--slurm", "partition=cpu"], ["--slurm 'partition=cpu'", "--executor slurm", "inline"]),

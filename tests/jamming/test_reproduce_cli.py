@@ -15,6 +15,8 @@ def test_parse_ints():
     for bad in ("", "a,b", "0,1", "-3"):
         with pytest.raises(ConfigError):
             parse_ints("P", bad)
+    with pytest.raises(ConfigError, match=r"--depths '1,2,1' repeats a value"):
+        parse_ints("depths", "1,2,1")
 
 
 @pytest.mark.parametrize(

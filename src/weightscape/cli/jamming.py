@@ -23,13 +23,15 @@ _SLURM = typer.Option(
 
 
 def parse_ints(name: str, text: str) -> list[int]:
-    """``"1,2,3"`` → ``[1, 2, 3]`` (positive integers)."""
+    """``"1,2,3"`` → ``[1, 2, 3]`` (distinct positive integers)."""
     try:
         vals = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"--{name} {text!r} must be comma-separated integers") from None
     if not vals or any(v <= 0 for v in vals):
         raise ConfigError(f"--{name} {text!r} must list positive integers")
+    if len(set(vals)) < len(vals):  # a depth twice would be tested against itself
+        raise ConfigError(f"--{name} {text!r} repeats a value; give each value once")
     return vals
 
 

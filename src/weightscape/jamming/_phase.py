@@ -174,12 +174,14 @@ def fixed_n_sizes(
     ``Ps`` are the distinct ``round(alpha · N_depth)`` (at least 2) for ``alpha`` in ``ratios``.
 
     Raises:
-        ConfigError: a bad ``N``, depth or ratio, or a ratio grid giving fewer than 2 distinct P
-            at some depth.
+        ConfigError: a bad ``N``, depth or ratio, a depth given twice, or a ratio grid giving
+            fewer than 2 distinct P at some depth.
     """
     check_positive("N", N, integer=True)
     if len(depths) == 0:
         raise ConfigError("depths must name at least one depth")
+    if len(set(depths)) < len(depths):  # a depth twice would pass the depth test against itself
+        raise ConfigError(f"depths={list(depths)!r} repeats a depth; give each depth once")
     for a in ratios:
         check_positive("ratios", a)
     out = []
