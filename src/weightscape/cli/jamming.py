@@ -77,6 +77,13 @@ def _finite(x):
     return float(x) if x is not None and math.isfinite(x) else None
 
 
+def _depth_test_json(dt) -> dict | None:
+    """The depth-independence test (:class:`~weightscape.jamming.DepthTest`) for a JSON file."""
+    if dt is None:
+        return None
+    return {k: getattr(dt, k) for k in ("c_mean", "c_mean_err", "chi2", "dof", "p_value")}
+
+
 def _pm(x: float, err: float, fmt: str) -> str:
     if not math.isfinite(x):
         return "not located"
@@ -159,15 +166,7 @@ def register(app: typer.Typer) -> None:
             {
                 "protocol": prot.to_dict(),
                 "fits": pdg.fit_table().to_dict(orient="records"),
-                "depth_test": None
-                if dt is None
-                else {
-                    "c_mean": dt.c_mean,
-                    "c_mean_err": dt.c_mean_err,
-                    "chi2": dt.chi2,
-                    "dof": dt.dof,
-                    "p_value": dt.p_value,
-                },
+                "depth_test": _depth_test_json(dt),
             },
         )
         save_figure(phase_figure(pdg.table, pdg.fits), o / "phase_diagram")
@@ -277,15 +276,7 @@ def register(app: typer.Typer) -> None:
                 },
                 "provenance": provenance(prot.device),
                 "depths": per_depth,
-                "depth_test": None
-                if dt is None
-                else {
-                    "c_mean": dt.c_mean,
-                    "c_mean_err": dt.c_mean_err,
-                    "chi2": dt.chi2,
-                    "dof": dt.dof,
-                    "p_value": dt.p_value,
-                },
+                "depth_test": _depth_test_json(dt),
             },
         )
         save_figure(fixed_n_figure(fx), o / "fixed_n")
