@@ -164,10 +164,13 @@ def test_figure_with_an_all_undecided_depth(cli):
     assert any(t.startswith("L = 1") and not t.endswith("no decided run") for t in labels)
 
 
-def test_sizes_refuse_a_repeated_depth():
+def test_sizes_refuse_a_repeated_depth_and_an_infinite_ratio():
     # the same depth twice would be a depth test of one depth against itself (χ² = 0, p = 1)
     with pytest.raises(ConfigError, match=r"depths=\[1, 2, 1\] repeats a depth"):
         fixed_n_sizes([1, 2, 1], 30, [1.0, 2.0])
+    # an infinite ratio (no P) is a one-line ConfigError, not round()'s OverflowError
+    with pytest.raises(ConfigError, match=r"ratios=\[1.0, inf\] must be finite"):
+        fixed_n_sizes([1], 30, [1.0, math.inf])
 
 
 def test_parse_floats():

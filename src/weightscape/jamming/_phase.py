@@ -184,6 +184,8 @@ def fixed_n_sizes(
         raise ConfigError(f"depths={list(depths)!r} repeats a depth; give each depth once")
     for a in ratios:
         check_positive("ratios", a)
+        if not math.isfinite(a):  # check_positive lets inf through; round(inf · N) would raise
+            raise ConfigError(f"ratios={list(ratios)!r} must be finite")
     out = []
     for L in depths:
         check_positive("depth", L, integer=True)
