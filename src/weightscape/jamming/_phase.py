@@ -150,7 +150,8 @@ class FixedNDiagram:
     Attributes:
         table: one row per depth: ``depth, width, N, P_star, P_star_err, ratio`` (P*/N),
             ``ratio_err``, ``method`` (of the P* fit: ``logistic``, ``separated``, ``all_sat``,
-            ``all_jammed``; ``none`` when no run was decided), ``n_runs, n_undecided, n_trap``.
+            ``all_jammed``; ``none`` without a fit: no decided run, or a logistic slope of
+            exactly 0), ``n_runs, n_undecided, n_trap``.
         runs: every run (the columns of :func:`weightscape.jamming.records_frame`, plus
             ``alpha = P / N``).
         fits: ``{depth: NStarResult}`` of P* (its ``nstar`` is P*; None where no fit exists).
