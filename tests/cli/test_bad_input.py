@@ -405,6 +405,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "train", "--l2", "-1", *OUT], ["--l2=-1", ">= 0"]),
     (["maxent", "train", "--preset", "nope", *OUT], ["nope", "zou2021-pca20"]),
     (["maxent", "train", "--init-std", "0", *OUT], ["--init-std=0"]),
+    (["maxent", "train", "--init-std", "inf", *OUT], ["--init-std=inf", "finite"]),
     (["maxent", "train", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
     (["maxent", "train", "--out", "{exists}"], ["R/exists", "already exists", "--force"]),
     (["maxent", "train", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),

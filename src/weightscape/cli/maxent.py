@@ -12,6 +12,7 @@ the model in low/medium/high energy classes).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -295,11 +296,11 @@ def _check_choice(flag: str, value, allowed) -> None:
 
 
 def _positive(**flags) -> None:
-    """Each ``--flag`` (keyword with ``_`` for ``-``) must be a positive number."""
+    """Each ``--flag`` (keyword with ``_`` for ``-``) must be a positive finite number."""
     for name, value in flags.items():
-        if value is not None and not value > 0:
+        if value is not None and not 0 < value < math.inf:  # NaN fails too
             flag = "--" + name.replace("_", "-")
-            raise ConfigError(f"{flag}={value!r} must be > 0")
+            raise ConfigError(f"{flag}={value!r} must be " + ("finite" if value > 0 else "> 0"))
 
 
 def _check_seed(seed: int) -> None:
