@@ -258,6 +258,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["jamming", "phase-diagram", "--executor", "nope", *OUT], ["--executor='nope'", "inline"]),
     (["jamming", "phase-diagram", "--out", "{exists}"], ["exists", "--resume"]),
     (["jamming", "phase-diagram", "--ratio-guess", "nan", *OUT], ["--ratio-guess=nan", "> 0"]),
+    (["jamming", "phase-diagram", "--ratio-guess", "inf", *OUT], ["--ratio-guess=inf", "finite"]),
     (["jamming", "phase-diagram", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub", "is a file"]),
     (["jamming", "phase-diagram", "--out", "{c.yaml}"], ["R/c.yaml", "is a file"]),
     (
@@ -406,6 +407,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "train", "--preset", "nope", *OUT], ["nope", "zou2021-pca20"]),
     (["maxent", "train", "--init-std", "0", *OUT], ["--init-std=0"]),
     (["maxent", "train", "--init-std", "inf", *OUT], ["--init-std=inf", "finite"]),
+    (["maxent", "train", "--l2", "inf", *OUT], ["--l2=inf", "finite"]),
     (["maxent", "train", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
     (["maxent", "train", "--out", "{exists}"], ["R/exists", "already exists", "--force"]),
     (["maxent", "train", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),

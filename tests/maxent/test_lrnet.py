@@ -1,5 +1,7 @@
 """LR-net and weight samples: moments against Monte Carlo over binary weights, layer map."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -101,6 +103,9 @@ def test_layer_map_and_samples_threshold():
 def test_bad_configs():
     with pytest.raises(ConfigError):
         LRNetConfig(arch="20")
+    for name in ("lr", "l2", "init_std", "leak"):  # inf trained to loss nan
+        with pytest.raises(ConfigError, match=f"{name}=inf must be finite"):
+            LRNetConfig(**{name: math.inf})
     with pytest.raises(ConfigError):
         SampleConfig(kind="best")
     with pytest.raises(ConfigError):

@@ -101,6 +101,9 @@ class LRNetConfig:
         check_positive("l2", self.l2, allow_zero=True)
         check_positive("init_std", self.init_std)
         check_positive("leak", self.leak, allow_zero=True)
+        for name in ("lr", "l2", "init_std", "leak"):  # check_positive lets inf through
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be finite")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed={self.seed!r} must be an integer")
 
