@@ -193,11 +193,10 @@ def plan(ctx: StudyContext) -> Plan:
             f"P swept at fixed N ≈ {f['N']} (Fig. 1B): depths {list(f['depths'])}, P/N in "
             f"{list(f['ratios'])}, {f['seeds']} seeds"
         )
-    # smoke, small: measured CPU time of a clean run (docs/studies/jamming.md: smoke 39 s user,
-    # commit 8eee86c; small 860 s user + 15 s system and 1.38 GB peak RSS, commit 99d66eb, plus
-    # ≈ 60 s since the budget check moved to L3 P400: 125 s CPU measured vs ≈ 68 s at L2 P300);
-    # paper: not measured (an order of magnitude)
-    cpu = {"smoke": 40.0, "small": 940.0, "paper": 3e6}[ctx.scale]
+    # smoke, small: measured CPU time of a clean run with the fixed-N sweeps (docs/studies/
+    # jamming.md, 3 December 2026: smoke 78 s user at load 4, small 1391 s user and 1.39 GB
+    # peak RSS, commit 1f321c6); paper: not measured (an order of magnitude)
+    cpu = {"smoke": 80.0, "small": 1400.0, "paper": 3e6}[ctx.scale]
     gpu = {"smoke": 0.0, "small": 0.0, "paper": 2e5}[ctx.scale]
     return Plan(
         tuple(runs),
