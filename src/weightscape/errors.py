@@ -58,9 +58,11 @@ def check_choice(name: str, value, allowed) -> None:
         raise ConfigError(f"{name}={value!r} is not allowed; choose one of {allowed}")
 
 
-def check_positive(name: str, value, *, allow_zero: bool = False, integer: bool = False) -> None:
+def check_positive(
+    name: str, value, *, allow_zero: bool = False, integer: bool = False, finite: bool = False
+) -> None:
     """Raise :class:`ConfigError` unless ``value`` is a positive (or non-negative) number (NaN is
-    neither; ``inf`` passes)."""
+    neither; ``inf`` passes unless ``finite``)."""
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok_type:
         kind = "an integer" if integer else "a number"
@@ -68,3 +70,5 @@ def check_positive(name: str, value, *, allow_zero: bool = False, integer: bool 
     if value != value or value < 0 or (value == 0 and not allow_zero):  # NaN fails too
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name}={value!r} must be {bound}")
+    if finite and value == float("inf"):
+        raise ConfigError(f"{name}={value!r} must be finite")

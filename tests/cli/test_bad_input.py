@@ -392,6 +392,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["maxent", "landscape", "{model.npz}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
     (["maxent", "landscape", "{model.npz}", "--force", "--out", "{model.npz}"], ["is a file"]),
     (["maxent", "landscape", "{model.npz}", "--tol", "nan", *OUT], ["--tol=nan", "> 0"]),
+    (["maxent", "landscape", "{model.npz}", "--tol", "inf", *OUT], ["--tol=inf", "finite"]),
     # ---- maxent train
     (["maxent", "train", "--arch", "20-x-10", *OUT], ["20-x-10"]),
     (["maxent", "train", "--arch", "20", *OUT], ["'20'"]),

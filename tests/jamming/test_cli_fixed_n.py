@@ -169,7 +169,7 @@ def test_sizes_refuse_a_repeated_depth_and_an_infinite_ratio():
     with pytest.raises(ConfigError, match=r"depths=\[1, 2, 1\] repeats a depth"):
         fixed_n_sizes([1, 2, 1], 30, [1.0, 2.0])
     # an infinite ratio (no P) is a one-line ConfigError, not round()'s OverflowError
-    with pytest.raises(ConfigError, match=r"ratios=\[1.0, inf\] must be finite"):
+    with pytest.raises(ConfigError, match="ratios=inf must be finite"):
         fixed_n_sizes([1], 30, [1.0, math.inf])
 
 

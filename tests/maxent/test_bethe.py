@@ -258,6 +258,11 @@ def test_config_and_input_validation():
         BetheConfig(criterion="l2")
     with pytest.raises(ConfigError, match="accel"):
         BetheConfig(accel="broyden")
+    # an infinite tolerance would call every point converged after one sweep
+    with pytest.raises(ConfigError, match="tol=inf must be finite"):
+        BetheConfig(tol=math.inf)
+    with pytest.raises(ConfigError, match="tol=inf must be finite"):
+        BPConfig(tol=math.inf)
     with pytest.raises(ConfigError, match="min_damping"):
         BetheConfig(damping=0.3, min_damping=0.5)
     model = random_model(5, 0.1, seed=0)

@@ -184,9 +184,7 @@ def fixed_n_sizes(
     if len(set(depths)) < len(depths):  # a depth twice would pass the depth test against itself
         raise ConfigError(f"depths={list(depths)!r} repeats a depth; give each depth once")
     for a in ratios:
-        check_positive("ratios", a)
-        if not math.isfinite(a):  # check_positive lets inf through; round(inf · N) would raise
-            raise ConfigError(f"ratios={list(ratios)!r} must be finite")
+        check_positive("ratios", a, finite=True)  # round(inf · N) would raise
     out = []
     for L in depths:
         check_positive("depth", L, integer=True)

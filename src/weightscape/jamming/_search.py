@@ -145,11 +145,8 @@ class SearchConfig:
         object.__setattr__(self, "seeds", seeds)
         check_positive("widths_per_round", self.widths_per_round, integer=True)
         check_positive("max_rounds", self.max_rounds, integer=True)
-        check_positive("ratio_guess", self.ratio_guess)
-        check_positive("span", self.span)
-        for name in ("ratio_guess", "span"):  # check_positive lets inf through
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be finite")
+        check_positive("ratio_guess", self.ratio_guess, finite=True)
+        check_positive("span", self.span, finite=True)
         if self.span <= 1:
             raise ConfigError(f"span={self.span!r} must be > 1")
         check_positive("min_width", self.min_width, integer=True)

@@ -145,7 +145,7 @@ class BetheConfig:
             raise ConfigError(f"damping={self.damping!r} must be a number in [0, 1)")
         if not 0.0 <= self.damping < 1.0:
             raise ConfigError(f"damping={self.damping!r} must lie in [0, 1)")
-        check_positive("tol", self.tol)
+        check_positive("tol", self.tol, finite=True)  # inf: every point "converged" at once
         check_positive("max_iter", self.max_iter, integer=True)
         check_choice("criterion", self.criterion, CRITERIA)
         check_choice("accel", self.accel, ACCELERATIONS)

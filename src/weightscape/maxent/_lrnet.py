@@ -97,13 +97,10 @@ class LRNetConfig:
         check_positive("n_runs", self.n_runs, integer=True)
         check_positive("epochs", self.epochs, integer=True)
         check_positive("batch_size", self.batch_size, integer=True)
-        check_positive("lr", self.lr)
-        check_positive("l2", self.l2, allow_zero=True)
-        check_positive("init_std", self.init_std)
-        check_positive("leak", self.leak, allow_zero=True)
-        for name in ("lr", "l2", "init_std", "leak"):  # check_positive lets inf through
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be finite")
+        check_positive("lr", self.lr, finite=True)
+        check_positive("l2", self.l2, allow_zero=True, finite=True)
+        check_positive("init_std", self.init_std, finite=True)
+        check_positive("leak", self.leak, allow_zero=True, finite=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed={self.seed!r} must be an integer")
 
