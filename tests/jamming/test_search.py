@@ -219,3 +219,26 @@ def test_fixed_n_sweep_agrees_with_the_width_search():
     # N* at P = P*, against N; the fixed-N error carried to N through N*/N = P*/P
     err = np.hypot(s.nstar.err, r1.N * r1.P_star_err / r1.P_star)
     assert abs(s.nstar.nstar - r1.N) <= 2 * err, (s.nstar.nstar, r1.N, err)
+
+
+def test_fixed_n_counts_only_a_rising_jammed_fraction(monkeypatch):
+    # A P sweep whose jammed fraction falls with P has a crossing, but not a jamming one: it is
+    # reported as "inverted" and left out of P*/N and of the depth test. Synthetic outcomes stand
+    # in for the training (scan_p is replaced), so the rule is checked on known data.
+    from weightscape.jamming import _phase, fit_nstar, fixed_n_diagram
+
+    def fake_scan_p(depth, width, Ps, protocol, seeds, **kw):
+        rows = []
+        for i, P in enumerate(Ps):
+            k = i if depth == 1 else len(Ps) - 1 - i  # jammed seeds out of len(Ps) - 1
+            rows += [{"P": P, "outcome": "jammed" if s < k else "sat"} for s in range(len(Ps) - 1)]
+        frame = pd.DataFrame(rows)
+        return fit_nstar(frame.P.to_numpy(), frame.outcome.to_numpy(), n_boot=50), frame, []
+
+    monkeypatch.setattr(_phase, "scan_p", fake_scan_p)
+    fx = fixed_n_diagram((1, 2), 200, (1.5, 2.0, 2.5, 3.0, 3.5), get_protocol("fast"), n_boot=50)
+    t = fx.table.set_index("depth")
+    assert fx.fits[1].slope > 0 and fx.fits[2].slope < 0
+    assert t.loc[1, "method"] == "logistic" and np.isfinite(t.loc[1, "ratio"])
+    assert t.loc[2, "method"] == "inverted" and np.isnan(t.loc[2, "ratio"])
+    assert fx.depth_test is None  # one located depth left

@@ -151,7 +151,8 @@ class FixedNDiagram:
         table: one row per depth: ``depth, width, N, P_star, P_star_err, ratio`` (P*/N),
             ``ratio_err``, ``method`` (of the P* fit: ``logistic``, ``separated``, ``all_sat``,
             ``all_jammed``; ``none`` without a fit: no decided run, or a logistic slope of
-            exactly 0), ``n_runs, n_undecided, n_trap``.
+            exactly 0; ``inverted`` when the jammed fraction falls with P, whose crossing is not
+            counted as P*), ``n_runs, n_undecided, n_trap``.
         runs: every run (the columns of :func:`weightscape.jamming.records_frame`, plus
             ``alpha = P / N``).
         fits: ``{depth: NStarResult}`` of P* (its ``nstar`` is P*; None where no fit exists).
@@ -264,8 +265,16 @@ def fixed_n_diagram(
         frame = frame.assign(alpha=frame.P / n_l)
         frames.append(frame)
         fits[L] = fit
-        ok = fit is not None and math.isfinite(fit.nstar)
+        # a crossing counts only with the jammed fraction rising with P (slope > 0; ±inf for
+        # separated data): a falling one is not a jamming transition
+        ok = fit is not None and math.isfinite(fit.nstar) and fit.slope > 0
         err = fit.err if ok and math.isfinite(fit.err) and fit.err > 0 else math.nan
+        if fit is None:
+            method = "none"
+        elif math.isfinite(fit.nstar) and not fit.slope > 0:
+            method = "inverted"
+        else:
+            method = fit.method
         rows.append(
             {
                 "depth": L,
@@ -275,7 +284,7 @@ def fixed_n_diagram(
                 "P_star_err": err,
                 "ratio": fit.nstar / n_l if ok else math.nan,
                 "ratio_err": err / n_l,
-                "method": fit.method if fit is not None else "none",
+                "method": method,
                 "n_runs": len(frame),
                 "n_undecided": int(frame.outcome.eq("undecided").sum()),
                 "n_trap": int(frame.outcome.eq("trap").sum()),

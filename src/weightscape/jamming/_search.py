@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, check_positive
+from ..errors import ConfigError, NumericalError, check_positive
 from ._nstar import NStarResult, fit_nstar
 from ._protocol import Protocol, n_weights, width_for_n
 from ._runner import RunRecord, records_frame, run_records
@@ -271,7 +271,7 @@ def _finish(problem, runs: pd.DataFrame, records, rounds, seconds, n_boot, seed=
     if len(runs):
         try:
             nstar = fit_nstar(runs.N.to_numpy(), runs.outcome.to_numpy(), n_boot=n_boot, seed=seed)
-        except Exception:
+        except NumericalError:  # no decided run, or a flat fit: N* not located
             nstar = None
     ndf, nde = math.nan, math.nan
     if lo is not None:
@@ -545,6 +545,6 @@ def scan_p(
     frame = records_frame(recs, protocol.plateau)
     try:
         fit = fit_nstar(frame.P.to_numpy(), frame.outcome.to_numpy(), n_boot=n_boot)
-    except Exception:
+    except NumericalError:  # no decided run, or a flat fit: P* not located
         fit = None
     return fit, frame, recs
