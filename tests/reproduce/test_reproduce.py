@@ -136,7 +136,7 @@ def _bad_cases(tmp):
         "no study": (["--scale", "smoke", "--out", str(tmp / "out")], "STUDIES"),
         "slurm option, inline executor": (
             ["toy", *base, "--slurm", "partition=gpu"],
-            "need executor 'slurm', got executor='inline'",
+            "--slurm 'partition=gpu' needs --executor slurm; got --executor 'inline'",
         ),
         "unknown slurm option": (
             ["toy", *base, "--executor", "slurm", "--slurm", "colour=red"],

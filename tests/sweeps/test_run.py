@@ -100,7 +100,7 @@ def test_existing_out_without_resume_writes_nothing(tmp_path):
     [
         ({"executor": "cloud"}, SweepError, r"unknown executor 'cloud'; choose one of"),
         ({"executor": "slurm", "slurm": {"partiton": "x"}}, SweepError, r"'partiton'; allowed"),
-        ({"executor": "local", "slurm": {"time": 5}}, SweepError, r"slurm options given"),
+        ({"executor": "local", "slurm": {"time": 5}}, SweepError, r"need executor .slurm."),
         ({"threads_per_worker": 0}, ConfigError, r"threads_per_worker=0"),
         ({"max_pack_size": 0}, ConfigError, r"max_pack_size=0"),
     ],

@@ -21,12 +21,14 @@ __all__ = [
     "LRNET_LR",
     "LRNET_P",
     "LRNET_TEST_SIZE",
+    "SLURM",
     "Force",
     "RunOut",
     "RunOutPath",
     "check_creatable",
     "check_out",
     "create_run",
+    "parse_slurm",
 ]
 
 #: Config fields whose command-line flag has another name than ``--field-name``. A config's
@@ -139,3 +141,25 @@ def create_run(out: str | Path, force: bool):
 
     check_out(out, force)
     return RunDir.create(out, exist="overwrite" if force else "error")
+
+
+#: ``--slurm key=value`` (repeatable), for every command that takes ``--executor``.
+SLURM = typer.Option(
+    [],
+    "--slurm",
+    help="Slurm option key=value for --executor slurm, repeatable (partition=gpu, time=240, "
+    "gpus=1, mem_gb=16, account=...).",
+)
+
+
+def parse_slurm(items: list[str], executor: str) -> dict | None:
+    """``--slurm key=value ...`` → the Slurm options (None without any), checked by
+    :func:`weightscape.sweeps.check_slurm_options`; the message names the flags as typed."""
+    from ..errors import ConfigError
+    from ..sweeps import check_slurm_options, parse_assignments
+
+    opts = parse_assignments(items, flag="--slurm")
+    if opts and executor != "slurm":
+        given = " ".join(f"--slurm {i!r}" for i in items)
+        raise ConfigError(f"{given} needs --executor slurm; got --executor {executor!r}")
+    return check_slurm_options(opts, executor)

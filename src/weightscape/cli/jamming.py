@@ -9,17 +9,9 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError, RunDirError
-from ._options import check_creatable
+from ._options import SLURM, check_creatable, parse_slurm
 
 __all__ = ["parse_floats", "parse_ints", "register"]
-
-#: ``--slurm key=value`` (repeatable), shared by the commands that take ``--executor``.
-_SLURM = typer.Option(
-    [],
-    "--slurm",
-    help="Slurm option key=value for --executor slurm, repeatable (partition=gpu, time=240, "
-    "gpus=1, mem_gb=16, account=...).",
-)
 
 
 def parse_ints(name: str, text: str) -> list[int]:
@@ -47,18 +39,14 @@ def parse_floats(name: str, text: str) -> list[float]:
 
 
 def _slurm_options(items: list[str], executor: str, out: Path) -> dict | None:
-    """``--slurm key=value ...`` → the Slurm options (None without any); refused without
-    ``--executor slurm``, with a key the Slurm backend does not know, or where ``sbatch`` is
-    missing. Writes nothing."""
-    from ..sweeps import make_executor, parse_assignments
+    """The ``--slurm`` options (:func:`._options.parse_slurm`), and with ``--executor slurm``
+    sbatch and a controller that answers, before anything is written."""
+    from ..sweeps import make_executor
 
-    opts = parse_assignments(items, flag="--slurm")
-    if opts and executor != "slurm":
-        given = " ".join(f"--slurm {i!r}" for i in items)
-        raise ConfigError(f"{given} needs --executor slurm; got --executor {executor!r}")
+    opts = parse_slurm(items, executor)
     if executor == "slurm":
-        make_executor("slurm", out, options=opts).check_available()  # keys, sbatch on PATH
-    return opts or None
+        make_executor("slurm", out, options=opts).check_available()
+    return opts
 
 
 def _check_out(out: str, resume: bool) -> Path:
@@ -111,7 +99,7 @@ def register(app: typer.Typer) -> None:
         ratio_guess: float = typer.Option(1.5, "--ratio-guess", help="First guess of P/N*."),
         data: str = typer.Option("random", "--data", help="random (d = h) or a dataset name."),
         executor: str = typer.Option("inline", "--executor", help="inline, local or slurm."),
-        slurm: list[str] = _SLURM,
+        slurm: list[str] = SLURM,
         resume: bool = typer.Option(False, "--resume", help="Continue an existing folder."),
     ) -> None:
         """N*(P) per depth by the batched search; P/N* fits and a depth-independence test.
@@ -198,7 +186,7 @@ def register(app: typer.Typer) -> None:
         n_boot: int = typer.Option(500, "--n-boot", help="Bootstrap replicates of each P* fit."),
         data_seed: int = typer.Option(0, "--data-seed", help="Base data seed."),
         executor: str = typer.Option("inline", "--executor", help="inline, local or slurm."),
-        slurm: list[str] = _SLURM,
+        slurm: list[str] = SLURM,
         resume: bool = typer.Option(False, "--resume", help="Continue an existing folder."),
     ) -> None:
         """P swept at a fixed N per depth (the companion paper's Fig. 1B): P*/N per depth and a

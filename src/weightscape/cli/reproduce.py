@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ._options import SLURM, parse_slurm
+
 __all__ = ["register"]
 
 
@@ -18,12 +20,7 @@ def reproduce(
         ..., "--out", help="Output folder (must not exist, unless --resume/--force)."
     ),
     executor: str = typer.Option("inline", "--executor", help="inline, local, or slurm."),
-    slurm: list[str] = typer.Option(
-        [],
-        "--slurm",
-        help="Slurm option key=value for --executor slurm, repeatable (partition=gpu, time=240, "
-        "gpus=1, mem_gb=16, account=...); --device cuda requests gpus=1 unless given.",
-    ),
+    slurm: list[str] = SLURM,
     resume: bool = typer.Option(False, "--resume", help="Continue OUT, re-using finished work."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it is a reproduce folder."),
     dry_run: bool = typer.Option(
@@ -35,10 +32,13 @@ def reproduce(
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
     seed: int = typer.Option(0, "--seed", help="Base seed of every study."),
 ) -> None:
-    """Reproduce a study's claims; print one verdict line per claim and the report path."""
+    """Reproduce a study's claims; print one verdict line per claim and the report path.
+
+    With --executor slurm and --device cuda each job asks for one GPU unless --slurm gpus=...
+    is given.
+    """
     from ..config import Precision
     from ..reproduce import run_reproduce
-    from ..sweeps import parse_assignments
 
     result = run_reproduce(
         studies,
@@ -50,7 +50,7 @@ def reproduce(
         force=force,
         precision=Precision(dtype=dtype, device=device),
         seed=seed,
-        slurm=parse_assignments(slurm, flag="--slurm") or None,
+        slurm=parse_slurm(slurm, executor),
     )
     if result.failed:
         typer.echo(f"error: failed studies: {', '.join(result.failed)}", err=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import SweepError
+from ._options import SLURM, parse_slurm
 
 __all__ = ["register"]
 
@@ -53,22 +54,22 @@ def run_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list; write nothing."),
     workers: int | None = typer.Option(None, "--workers", help="Local worker processes."),
     threads: int = typer.Option(1, "--threads", help="Threads per worker (fixed)."),
-    slurm: list[str] = typer.Option([], "--slurm", help="Slurm option key=value (partition=...)."),
+    slurm: list[str] = SLURM,
     max_pack: int | None = typer.Option(None, "--max-pack", help="Most runs per pack (job)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for Slurm jobs to finish."),
 ) -> None:
     """Expand SPEC (plus --set/--axis) and compute every run not finished yet into --out."""
-    from ..sweeps import make_executor, make_packs, parse_assignments, run_sweep
+    from ..sweeps import make_executor, make_packs, run_sweep
 
     sweep = _build_sweep(spec, task, sets, axes)
-    slurm_opts = parse_assignments(slurm, flag="--slurm")
+    slurm_opts = parse_slurm(slurm, executor)
     if dry_run:
         ex = make_executor(
             executor,
             out or Path("."),
             threads_per_worker=threads,
             max_workers=workers,
-            options=slurm_opts if executor == "slurm" else None,
+            options=slurm_opts,
         )
         configs, hashes = sweep.expand(), sweep.hashes()
         size = max_pack

@@ -29,7 +29,6 @@ from ._types import (
     Study,
     StudyContext,
     StudyOutcome,
-    check_slurm_options,
 )
 
 __all__ = ["MARKER", "ReproduceResult", "run_reproduce"]
@@ -367,6 +366,8 @@ def run_reproduce(
         raise ConfigError(f"precision={precision!r} must be a weightscape.Precision")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    from ..sweeps import check_slurm_options, make_executor
+
     slurm = check_slurm_options(slurm, executor)
     if (
         executor == "slurm"
@@ -375,8 +376,6 @@ def run_reproduce(
     ):
         slurm = {**(slurm or {}), "gpus": 1}  # a CUDA run on a node without a GPU cannot start
     if executor == "slurm" and not dry_run:
-        from ..sweeps import make_executor
-
         make_executor("slurm", out, options=slurm).check_available()  # sbatch on PATH
     chosen, missing, prefixed = _resolve_studies(studies)
     for st in chosen:

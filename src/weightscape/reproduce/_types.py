@@ -83,6 +83,8 @@ class StudyContext:
             raise ConfigError(f"precision={self.precision!r} must be a weightscape.Precision")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        from ..sweeps import check_slurm_options
+
         object.__setattr__(self, "slurm", check_slurm_options(self.slurm, self.executor))
 
     @property
@@ -108,30 +110,6 @@ class StudyContext:
             "seed": self.seed,
             "slurm": dict(self.slurm) if self.slurm else None,
         }
-
-
-def check_slurm_options(slurm, executor: str) -> dict | None:
-    """Validate Slurm options for ``executor`` (a copy, or None when there are none).
-
-    Raises:
-        ConfigError: options without ``executor="slurm"``, or a key the Slurm backend does not
-            know (the message lists the allowed keys).
-    """
-    if not slurm:
-        return None
-    if not isinstance(slurm, Mapping):
-        raise ConfigError(f"slurm={slurm!r} must be a mapping of Slurm options")
-    if executor != "slurm":
-        raise ConfigError(
-            f"Slurm options {sorted(slurm)} need executor 'slurm', got executor={executor!r}"
-        )
-    from ..sweeps import slurm_options
-
-    allowed = slurm_options()
-    for key in slurm:
-        if key not in allowed:
-            raise ConfigError(f"unknown slurm option {key!r}; allowed: {', '.join(allowed)}")
-    return dict(slurm)
 
 
 @dataclass(frozen=True)

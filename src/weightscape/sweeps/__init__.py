@@ -64,7 +64,7 @@ from ._inline import InlineExecutor
 from ._local import LocalExecutor
 from ._pack import Pack, PackJob, make_packs, run_pack, thread_limits
 from ._run import SweepResult, SweepStatus, run_sweep, sweep_status
-from ._slurm import SlurmExecutor, slurm_options, squeue_states
+from ._slurm import SlurmExecutor, check_slurm_options, slurm_options, squeue_states
 from ._spec import (
     HASH_LENGTH,
     Sweep,
@@ -95,6 +95,7 @@ __all__ = [
     "SweepResult",
     "SweepStatus",
     "Task",
+    "check_slurm_options",
     "config_hash",
     "flatten_config",
     "get_task",

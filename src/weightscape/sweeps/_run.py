@@ -12,7 +12,7 @@ from ..errors import RunDirError, SweepError, check_positive
 from ..store import SweepDir, provenance, write_json
 from ._executor import make_executor
 from ._pack import make_packs
-from ._slurm import ACTIVE_STATES, squeue_states
+from ._slurm import ACTIVE_STATES, check_slurm_options, squeue_states
 from ._spec import Sweep
 
 __all__ = ["SweepResult", "SweepStatus", "run_sweep", "sweep_status"]
@@ -136,10 +136,8 @@ def run_sweep(
         out,
         threads_per_worker=threads_per_worker,
         max_workers=max_workers,
-        options=slurm if executor == "slurm" else None,
+        options=check_slurm_options(slurm, executor),
     )
-    if slurm and executor != "slurm":
-        raise SweepError(f"slurm options given but executor={executor!r}; use executor='slurm'")
     ex.check_available()
     if max_pack_size is not None:
         check_positive("max_pack_size", max_pack_size, integer=True)

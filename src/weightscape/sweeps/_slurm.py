@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import submitit
@@ -14,7 +15,13 @@ from ..errors import SweepError
 from ._executor import EXECUTORS, Executor, PackHandle
 from ._pack import Pack, PackJob
 
-__all__ = ["ACTIVE_STATES", "SlurmExecutor", "slurm_options", "squeue_states"]
+__all__ = [
+    "ACTIVE_STATES",
+    "SlurmExecutor",
+    "check_slurm_options",
+    "slurm_options",
+    "squeue_states",
+]
 
 # Our short names for the common options → submitit's AutoExecutor parameter names.
 _ALIASES = {
@@ -53,6 +60,29 @@ def slurm_options() -> list[str]:
     """Every key :class:`SlurmExecutor` accepts in ``slurm={...}`` (our short names and
     submitit's), sorted."""
     return sorted(set(_ALIASES) | _GENERIC | _SLURM)
+
+
+def check_slurm_options(options, executor: str) -> dict | None:
+    """The one check of Slurm options: a copy of ``options`` (None when there are none).
+
+    Raises:
+        SweepError: options given with an ``executor`` other than ``"slurm"``, options that are
+            not a mapping, or a key :class:`SlurmExecutor` does not know (the message lists the
+            allowed keys).
+    """
+    if not options:
+        return None
+    if not isinstance(options, Mapping):
+        raise SweepError(f"slurm={options!r} must be a mapping of Slurm options")
+    if executor != "slurm":
+        raise SweepError(
+            f"slurm options {sorted(options)} need executor 'slurm', got executor={executor!r}"
+        )
+    allowed = slurm_options()
+    for key in options:
+        if key not in allowed:
+            raise SweepError(f"unknown slurm option {key!r}; allowed: {allowed}")
+    return dict(options)
 
 
 def squeue_states(job_ids: list[str]) -> dict[str, str] | None:
@@ -132,10 +162,7 @@ class SlurmExecutor(Executor):
     poll_s = 1.0
 
     def _check_options(self) -> None:
-        allowed = set(slurm_options())
-        for key in self.options:
-            if key not in allowed:
-                raise SweepError(f"unknown slurm option {key!r}; allowed: {sorted(allowed)}")
+        check_slurm_options(self.options, self.name)
         self._states: dict[str, str] = {}
         self._states_known = False
 
