@@ -21,15 +21,7 @@ from ..errors import ConfigError, RunDirError, check_choice
 from ..plots import REPRODUCE_SCHEMA, STUDY_SCHEMA, build_report, save_figure
 from ..store import provenance, write_json, write_parquet, write_text
 from ._registry import StudyNotImplementedError, get_study, known_studies
-from ._types import (
-    EXECUTORS,
-    SCALES,
-    Claim,
-    Plan,
-    Study,
-    StudyContext,
-    StudyOutcome,
-)
+from ._types import EXECUTORS, SCALES, Claim, Plan, Study, StudyContext, StudyOutcome
 
 __all__ = ["MARKER", "ReproduceResult", "run_reproduce"]
 
