@@ -170,6 +170,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["sweep", "run", "--task", "train", "--threads", "0", *OUT], ["--threads=0", "> 0"]),
     (["sweep", "run", "--task", "train", "--max-pack", "0", *OUT], ["--max-pack=0", "> 0"]),
     (["sweep", "run", "--task", "train", "--slurm", "bad", *OUT], ["bad", "key=value"]),
+    (
+        ["sweep", "run", "--task", "train", "--executor", "slurm", "--slurm", "time=abc", *OUT],
+        ["time='abc'", "minutes"],
+    ),
     (["sweep", "run", "--task", "train", "--out", "{exists}"], ["R/exists", "--resume"]),
     (["sweep", "run", "--task", "train", "--resume", "--out", "{junk}"], ["R/junk"]),
     (["sweep", "run", "--task", "train", "--dry-run", "--executor", "nope"], ["nope", "inline"]),

@@ -16,7 +16,7 @@ import pytest
 from weightscape.cli import main
 from weightscape.errors import SweepError
 from weightscape.store import SweepDir, open_sweep
-from weightscape.sweeps import SlurmExecutor, Sweep, run_sweep, sweep_status
+from weightscape.sweeps import SlurmExecutor, Sweep, check_slurm_options, run_sweep, sweep_status
 
 from . import _tasks
 
@@ -44,6 +44,32 @@ def test_misspelt_option_is_one_line_listing_allowed(tmp_path):
         SlurmExecutor(tmp_path, options={"partiton": "debug"})
     msg = str(err.value)
     assert "\n" not in msg and "'partiton'" in msg and "'partition'" in msg and "'mem_gb'" in msg
+
+
+@pytest.mark.parametrize(
+    "opts, ok",
+    [
+        ({"time": 7, "gpus": 2, "mem_gb": 7.5, "max_num_timeout": 0, "partition": "p"}, True),
+        ({"time": "abc"}, False),
+        ({"time": 7.5}, False),
+        ({"gpus": 0}, False),
+        ({"gpus": True}, False),
+        ({"mem_gb": 0}, False),
+        ({"cpus_per_task": -1}, False),
+    ],
+)
+def test_slurm_option_values_are_checked_before_submitting(tmp_path, opts, ok):
+    # counts and sizes submitit would only refuse at submission, after the sweep folder exists
+    if ok:
+        assert check_slurm_options(opts, "slurm") == opts
+        return
+    ((key, value),) = opts.items()
+    with pytest.raises(SweepError, match=f"slurm option {key}={value!r} must be"):
+        check_slurm_options(opts, "slurm")
+    with pytest.raises(SweepError):
+        run_sweep(Sweep(task="demo.ridge", base=SMALL), tmp_path / "sw", executor="slurm",
+                  slurm=opts)  # fmt: skip
+    assert not (tmp_path / "sw").exists()
 
 
 def test_unreachable_controller_is_an_error_before_writing(tmp_path, monkeypatch):

@@ -67,8 +67,9 @@ def check_slurm_options(options, executor: str) -> dict | None:
 
     Raises:
         SweepError: options given with an ``executor`` other than ``"slurm"``, options that are
-            not a mapping, or a key :class:`SlurmExecutor` does not know (the message lists the
-            allowed keys).
+            not a mapping, a key :class:`SlurmExecutor` does not know (the message lists the
+            allowed keys), or a count or size that is not a number in range (``time``,
+            ``gpus``, ``mem_gb``, ...).
     """
     if not options:
         return None
@@ -79,10 +80,30 @@ def check_slurm_options(options, executor: str) -> dict | None:
             f"slurm options {sorted(options)} need executor 'slurm', got executor={executor!r}"
         )
     allowed = slurm_options()
-    for key in options:
+    for key, value in options.items():
         if key not in allowed:
             raise SweepError(f"unknown slurm option {key!r}; allowed: {allowed}")
+        if key in _NUMBERS:
+            what, least, integer = _NUMBERS[key]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and value >= least and (not integer or float(value).is_integer())):
+                raise SweepError(f"slurm option {key}={value!r} must be {what}")
     return dict(options)
+
+
+# options whose values are numbers, checked before anything is submitted (submitit would only
+# fail at submission, after the sweep folder exists): (what it must be, least value, integer)
+_NUMBERS = {
+    "time": ("a whole number of minutes >= 1", 1, True),
+    "timeout_min": ("a whole number of minutes >= 1", 1, True),
+    "gpus": ("an integer >= 1", 1, True),
+    "gpus_per_node": ("an integer >= 1", 1, True),
+    "cpus_per_task": ("an integer >= 1", 1, True),
+    "nodes": ("an integer >= 1", 1, True),
+    "tasks_per_node": ("an integer >= 1", 1, True),
+    "max_num_timeout": ("an integer >= 0", 0, True),
+    "mem_gb": ("a number of GB > 0", 1e-9, False),
+}
 
 
 def squeue_states(job_ids: list[str]) -> dict[str, str] | None:
