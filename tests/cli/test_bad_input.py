@@ -471,7 +471,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     # ---- maxent relabel
     (
         ["maxent", "relabel", "{samples.npz}", "--fractions", "abc", *OUT],
-        ["--fractions='abc'", "numbers"],
+        ["--fractions 'abc'", "numbers"],
     ),
     (["maxent", "relabel", "{samples.npz}", "--fractions", "0.3,2", *OUT], ["0.3,2", "[0, 1]"]),
     (["maxent", "relabel", "{missing}.npz", *OUT], ["missing.npz"]),

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from weightscape.cli import main
-from weightscape.cli.jamming import parse_floats
+from weightscape.cli._options import parse_floats
 from weightscape.errors import ConfigError
 from weightscape.jamming import fixed_n_diagram, fixed_n_figure, fixed_n_sizes, get_protocol
 
@@ -178,6 +178,11 @@ def test_parse_floats():
     for bad in ("", "a,b", "0,1", "-3", "inf", "nan"):
         with pytest.raises(ConfigError, match="--ratios"):
             parse_floats("ratios", bad)
+    # the relabelling fractions of maxent relabel may be 0; inf and text still are not numbers
+    assert parse_floats("fractions", "0,0.3", positive=False) == [0.0, 0.3]
+    for bad in ("", "abc", "0,inf"):
+        with pytest.raises(ConfigError, match="--fractions"):
+            parse_floats("fractions", bad, positive=False)
 
 
 def _tree(root: Path) -> dict:

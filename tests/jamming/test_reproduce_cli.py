@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from weightscape.cli import main
-from weightscape.cli.jamming import parse_ints
+from weightscape.cli._options import parse_ints
 from weightscape.errors import ConfigError
 
 

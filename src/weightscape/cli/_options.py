@@ -28,6 +28,8 @@ __all__ = [
     "check_creatable",
     "check_out",
     "create_run",
+    "parse_floats",
+    "parse_ints",
     "parse_slurm",
 ]
 
@@ -163,3 +165,34 @@ def parse_slurm(items: list[str], executor: str) -> dict | None:
         given = " ".join(f"--slurm {i!r}" for i in items)
         raise ConfigError(f"{given} needs --executor slurm; got --executor {executor!r}")
     return check_slurm_options(opts, executor)
+
+
+def parse_ints(name: str, text: str) -> list[int]:
+    """``"1,2,3"`` → ``[1, 2, 3]`` (distinct positive integers) for ``--name``."""
+    from ..errors import ConfigError
+
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{name} {text!r} must be comma-separated integers") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise ConfigError(f"--{name} {text!r} must list positive integers")
+    if len(set(vals)) < len(vals):  # a depth twice would be tested against itself
+        raise ConfigError(f"--{name} {text!r} repeats a value; give each value once")
+    return vals
+
+
+def parse_floats(name: str, text: str, *, positive: bool = True) -> list[float]:
+    """``"1.4,1.6"`` → ``[1.4, 1.6]`` for ``--name``: finite numbers, positive unless
+    ``positive=False`` (range checks beyond that belong to the library)."""
+    from ..errors import ConfigError
+
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{name} {text!r} must be comma-separated numbers") from None
+    if not vals or any(not math.isfinite(v) for v in vals):
+        raise ConfigError(f"--{name} {text!r} must list finite numbers")
+    if positive and any(v <= 0 for v in vals):
+        raise ConfigError(f"--{name} {text!r} must list positive finite numbers")
+    return vals

@@ -8,34 +8,10 @@ from pathlib import Path
 
 import typer
 
-from ..errors import ConfigError, RunDirError
-from ._options import SLURM, check_creatable, parse_slurm
+from ..errors import RunDirError
+from ._options import SLURM, check_creatable, parse_floats, parse_ints, parse_slurm
 
-__all__ = ["parse_floats", "parse_ints", "register"]
-
-
-def parse_ints(name: str, text: str) -> list[int]:
-    """``"1,2,3"`` → ``[1, 2, 3]`` (distinct positive integers)."""
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--{name} {text!r} must be comma-separated integers") from None
-    if not vals or any(v <= 0 for v in vals):
-        raise ConfigError(f"--{name} {text!r} must list positive integers")
-    if len(set(vals)) < len(vals):  # a depth twice would be tested against itself
-        raise ConfigError(f"--{name} {text!r} repeats a value; give each value once")
-    return vals
-
-
-def parse_floats(name: str, text: str) -> list[float]:
-    """``"1.4,1.6"`` → ``[1.4, 1.6]`` (positive finite numbers)."""
-    try:
-        vals = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--{name} {text!r} must be comma-separated numbers") from None
-    if not vals or any(not 0 < v < math.inf for v in vals):
-        raise ConfigError(f"--{name} {text!r} must list positive finite numbers")
-    return vals
+__all__ = ["register"]
 
 
 def _slurm_options(items: list[str], executor: str, out: Path) -> dict | None:

@@ -28,6 +28,7 @@ from ._options import (
     RunOut,
     check_out,
     create_run,
+    parse_floats,
 )
 
 __all__ = ["COMMANDS", "register"]
@@ -920,16 +921,6 @@ def _validation_figure(res):
     return fig
 
 
-def _parse_floats(text: str, flag: str) -> list[float]:
-    try:
-        vals = [float(t) for t in str(text).split(",") if t.strip()]
-    except ValueError:
-        vals = []
-    if not vals:
-        raise ConfigError(f"{flag}={text!r} is not a comma-separated list of numbers")
-    return vals
-
-
 def _add_relabel(sub: typer.Typer) -> None:
     @sub.command("relabel")
     def relabel(
@@ -953,7 +944,7 @@ def _add_relabel(sub: typer.Typer) -> None:
         from ..maxent import PseudoLikelihood, PseudoLikelihoodConfig, relabel_experiment
 
         _check_seed(seed)
-        fr = _parse_floats(fractions, "--fractions")
+        fr = parse_floats("fractions", fractions, positive=False)
         if any(not 0.0 <= f <= 1.0 for f in fr):
             raise ConfigError(f"--fractions={fractions!r}: each fraction must lie in [0, 1]")
         ws, meta = _open_samples(samples)
