@@ -204,6 +204,7 @@ BAD = [
     (["--slurm", "partition=cpu"], ["--slurm 'partition=cpu'", "--executor slurm", "inline"]),
     (["--ratios", "1.0,1.01"], ["--ratios=[1.0, 1.01]", "2 distinct P", "depth 1"]),
     (["--out-exists"], ["exists", "--resume"]),
+    (["--out-exists", "--resume"], ["no sweeps/ folder", "--resume cannot continue it"]),
 ]
 
 
@@ -211,8 +212,8 @@ BAD = [
 def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args, needles):
     (tmp_path / "exists").mkdir()
     (tmp_path / "exists" / "keep.txt").write_text("keep\n")
-    if args == ["--out-exists"]:
-        argv = ["jamming", "fixed-n", *ARGS, "--out", str(tmp_path / "exists")]
+    if args[:1] == ["--out-exists"]:
+        argv = ["jamming", "fixed-n", *ARGS, *args[1:], "--out", str(tmp_path / "exists")]
     else:
         argv = ["jamming", "fixed-n", *ARGS, *args, "--out", str(tmp_path / "fx")]
     before = _tree(tmp_path)

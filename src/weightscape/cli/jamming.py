@@ -25,13 +25,21 @@ def _slurm_options(items: list[str], executor: str, out: Path) -> dict | None:
     return opts
 
 
-def _check_out(out: str, resume: bool) -> Path:
-    """An ``--out`` folder that does not exist, is empty, or is continued with ``--resume``."""
+def _check_out(out: str, resume: bool, sweeps: str) -> Path:
+    """An ``--out`` folder that does not exist, is empty, or is continued with ``--resume``:
+    then it must hold this command's ``sweeps`` subfolder (``--resume`` into another folder
+    would write this command's files among foreign ones)."""
     o = Path(out)
     if o.exists() and not o.is_dir():
         raise RunDirError(f"--out {out!r} is a file; choose a new folder")
-    if o.exists() and any(o.iterdir()) and not resume:
-        raise RunDirError(f"--out {out!r} exists; pass --resume or choose a new folder")
+    if o.exists() and any(o.iterdir()):
+        if not resume:
+            raise RunDirError(f"--out {out!r} exists; pass --resume or choose a new folder")
+        if not (o / sweeps).is_dir():
+            raise RunDirError(
+                f"--out {out!r} has no {sweeps}/ folder: not made by this command, so --resume "
+                "cannot continue it; choose a new folder"
+            )
     check_creatable(o)
     return o
 
@@ -100,7 +108,7 @@ def register(app: typer.Typer) -> None:
             ratio_guess=ratio_guess,
         )
         slurm_opts = _slurm_options(slurm, executor, Path(out) / "search")
-        o = _check_out(out, resume)
+        o = _check_out(out, resume, "search")
         if data != "random":  # its files and sizes, before any folder is made
             from ..jamming import Problem
             from .train import check_data
@@ -189,7 +197,7 @@ def register(app: typer.Typer) -> None:
         prot = get_protocol(protocol, **kw)
         fixed_n_sizes(ds, N, rs)  # every depth's P grid, before any folder is made
         slurm_opts = _slurm_options(slurm, executor, Path(out) / "sweeps")
-        o = _check_out(out, resume)
+        o = _check_out(out, resume, "sweeps")
         fx = fixed_n_diagram(
             ds,
             N,
