@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from weightscape.errors import DataNotFoundError, DatasetError
+from weightscape.errors import ConfigError, DataNotFoundError, DatasetError
 from weightscape.maxent import IsingModel, read_matrix
 
 from .conftest import random_model
@@ -94,3 +94,28 @@ def test_vector_round_trip_and_tilt():
     ref = torch.tensor([1, -1, 1, 1, -1, -1], dtype=torch.float64)
     tilted = model.tilted(0.7, ref)
     assert torch.equal(tilted.h, model.h + 0.7 * ref) and tilted.J.data_ptr() == model.J.data_ptr()
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ("PseudoLikelihoodConfig", "l1"),
+        ("PseudoLikelihoodConfig", "l2"),
+        ("PseudoLikelihoodConfig", "gtol"),
+        ("BoltzmannBPConfig", "eta_J"),
+        ("BoltzmannBPConfig", "l2"),
+        ("BoltzmannBPConfig", "tol"),
+        ("ExactBoltzmannConfig", "l2"),
+        ("ExactBoltzmannConfig", "gtol"),
+        ("TAPConfig", "tol"),
+        ("TAPConfig", "distinct_tol"),
+        ("MeanFieldConfig", "ridge"),
+    ],
+)
+def test_inverse_method_settings_refuse_infinity(config, field):
+    # an infinite penalty, rate or tolerance is never meant (a tolerance of inf stops at the
+    # first step and reports convergence): one ConfigError naming the field
+    import weightscape.maxent as mx
+
+    with pytest.raises(ConfigError, match=rf"^{field}=inf must be finite"):
+        getattr(mx, config)(**{field: float("inf")})

@@ -103,11 +103,11 @@ class BoltzmannBPConfig:
     require_converged: bool = True
 
     def __post_init__(self):
-        check_positive("eta_J", self.eta_J)
-        check_positive("eta_h", self.eta_h)
-        check_positive("l2", self.l2, allow_zero=True)
+        check_positive("eta_J", self.eta_J, finite=True)
+        check_positive("eta_h", self.eta_h, finite=True)
+        check_positive("l2", self.l2, allow_zero=True, finite=True)
         check_positive("n_iter", self.n_iter, integer=True)
-        check_positive("tol", self.tol, allow_zero=True)
+        check_positive("tol", self.tol, allow_zero=True, finite=True)
         check_choice("init", self.init, INITS)
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
         check_positive("keep_from", self.keep_from, integer=True, allow_zero=True)

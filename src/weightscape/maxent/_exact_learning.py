@@ -60,10 +60,10 @@ class ExactBoltzmannConfig:
     evaluate: str = "exact"
 
     def __post_init__(self):
-        check_positive("l2", self.l2, allow_zero=True)
+        check_positive("l2", self.l2, allow_zero=True, finite=True)
         check_positive("max_iter", self.max_iter, integer=True)
-        check_positive("gtol", self.gtol)
-        check_positive("ftol", self.ftol, allow_zero=True)
+        check_positive("gtol", self.gtol, finite=True)
+        check_positive("ftol", self.ftol, allow_zero=True, finite=True)
         check_positive("newton_steps", self.newton_steps, integer=True, allow_zero=True)
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
 

@@ -48,7 +48,7 @@ class MeanFieldConfig:
     evaluate: str = "auto"
 
     def __post_init__(self):
-        check_positive("ridge", self.ridge, allow_zero=True)
+        check_positive("ridge", self.ridge, allow_zero=True, finite=True)
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
 
 

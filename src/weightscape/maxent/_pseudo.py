@@ -107,11 +107,11 @@ class PseudoLikelihoodConfig:
     evaluate: str = "auto"
 
     def __post_init__(self):
-        check_positive("l1", self.l1, allow_zero=True)
-        check_positive("l2", self.l2, allow_zero=True)
+        check_positive("l1", self.l1, allow_zero=True, finite=True)
+        check_positive("l2", self.l2, allow_zero=True, finite=True)
         check_positive("max_iter", self.max_iter, integer=True)
-        check_positive("gtol", self.gtol)
-        check_positive("ftol", self.ftol, allow_zero=True)
+        check_positive("gtol", self.gtol, finite=True)
+        check_positive("ftol", self.ftol, allow_zero=True, finite=True)
         check_positive("history", self.history, integer=True)
         check_positive("newton_steps", self.newton_steps, integer=True, allow_zero=True)
         check_positive("chunk_rows", self.chunk_rows, integer=True)

@@ -70,9 +70,9 @@ class TAPConfig:
             raise ConfigError(f"damping={self.damping!r} must be a number in [0, 1)")
         if not 0.0 <= self.damping < 1.0:
             raise ConfigError(f"damping={self.damping!r} must lie in [0, 1)")
-        check_positive("tol", self.tol)
+        check_positive("tol", self.tol, finite=True)
         check_positive("max_iter", self.max_iter, integer=True)
-        check_positive("distinct_tol", self.distinct_tol)
+        check_positive("distinct_tol", self.distinct_tol, finite=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed={self.seed!r} must be an integer")
 
