@@ -68,10 +68,10 @@ def _must_be_positive(flag: str):
     one-line error."""
 
     def check(value):
-        if value is not None and not 0 < value < math.inf:
-            from ..errors import ConfigError
+        if value is not None:
+            from ..errors import check_positive
 
-            raise ConfigError(f"{flag}={value!r} must be " + ("finite" if value > 0 else "> 0"))
+            check_positive(flag, value, finite=True)
         return value
 
     return check

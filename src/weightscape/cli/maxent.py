@@ -12,12 +12,11 @@ the model in low/medium/high energy classes).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import typer
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_positive
 from ._options import (
     LRNET_BATCH_SIZE,
     LRNET_DATA,
@@ -299,9 +298,8 @@ def _check_choice(flag: str, value, allowed) -> None:
 def _positive(**flags) -> None:
     """Each ``--flag`` (keyword with ``_`` for ``-``) must be a positive finite number."""
     for name, value in flags.items():
-        if value is not None and not 0 < value < math.inf:  # NaN fails too
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(f"{flag}={value!r} must be " + ("finite" if value > 0 else "> 0"))
+        if value is not None:
+            check_positive("--" + name.replace("_", "-"), value, finite=True)
 
 
 def _check_seed(seed: int) -> None:
