@@ -11,6 +11,34 @@ from weightscape.jamming import PlateauRule, Problem, get_protocol, records_fram
 from weightscape.nets import Ensemble
 
 
+def _with_and_without_compaction(monkeypatch, configs):
+    """``(frames, records, calls)`` of ``configs`` run without compaction, then compacting
+    every 50 steps; ``calls``: members left at each compaction (``Ensemble.select``)."""
+    calls = []
+    select = Ensemble.select
+    monkeypatch.setattr(Ensemble, "select", lambda e, m: calls.append(len(m)) or select(e, m))
+    frames, recs = [], []
+    for every in (10**9, 50):
+        monkeypatch.setattr(runner, "COMPACT_EVERY", every)
+        r = run_records(configs)
+        assert bool(calls) == (every == 50)  # compacted only when asked
+        recs.append(r)
+        frames.append(records_frame(r))
+    return frames, recs, calls
+
+
+def _assert_same_runs(a, b, recs):
+    """Frames equal exactly but for the gradient norm (a reduction over the ensemble's rows,
+    to 1e-14); gaps and nets equal bitwise."""
+    cols = [c for c in a.columns if c != "grad_norm"]
+    pd.testing.assert_frame_equal(a[cols], b[cols], check_exact=True)
+    np.testing.assert_allclose(a.grad_norm, b.grad_norm, rtol=1e-14, atol=1e-300)
+    for ra, rb in zip(*recs, strict=True):
+        np.testing.assert_array_equal(ra.gaps_train, rb.gaps_train)
+        for p, q in zip(ra.net[0], rb.net[0], strict=True):
+            assert (p == q).all()
+
+
 def test_compacted_runs_equal_uncompacted(monkeypatch):
     # P = 40, a jammed width (stopped by the plateau rule) and a SAT one (N_Δ = 0), 5 seeds
     # each (one ensemble per width; members stop at different steps): the records are the same
@@ -22,27 +50,11 @@ def test_compacted_runs_equal_uncompacted(monkeypatch):
         plateau=PlateauRule(min_step=500, ndelta_atol=2, ndelta_rtol=0.05, loss_rtol=0.05),
     )
     configs = [Problem(P=40, depth=1).config(prot, w, s) for w in (2, 10) for s in range(5)]
-    calls = []
-    select = Ensemble.select
-    monkeypatch.setattr(Ensemble, "select", lambda e, m: calls.append(len(m)) or select(e, m))
-    frames, recs = [], []
-    for every in (10**9, 50):
-        monkeypatch.setattr(runner, "COMPACT_EVERY", every)
-        r = run_records(configs)
-        assert bool(calls) == (every == 50)  # compacted only when asked
-        recs.append(r)
-        frames.append(records_frame(r))
-    a, b = frames
+    (a, b), recs, _ = _with_and_without_compaction(monkeypatch, configs)
     st = a.steps[a.width == 10]  # SAT members stop at different steps: compaction happened
     assert st.nunique() >= 2 and st.min() < 2000
     assert set(a.criterion) >= {"plateau", "unsat_zero"}
-    cols = [c for c in a.columns if c != "grad_norm"]
-    pd.testing.assert_frame_equal(a[cols], b[cols], check_exact=True)
-    np.testing.assert_allclose(a.grad_norm, b.grad_norm, rtol=1e-14, atol=1e-300)
-    for ra, rb in zip(*recs, strict=True):
-        np.testing.assert_array_equal(ra.gaps_train, rb.gaps_train)
-        for p, q in zip(ra.net[0], rb.net[0], strict=True):
-            assert (p == q).all()
+    _assert_same_runs(a, b, recs)
 
 
 def test_compacted_step_decay_runs_equal_uncompacted(monkeypatch):
@@ -62,16 +74,7 @@ def test_compacted_step_decay_runs_equal_uncompacted(monkeypatch):
     lrs = [prot.lr_at(t) for t in (899, 900, 1500, 1700)]
     np.testing.assert_allclose(lrs, [3e-3, 3e-4, 3e-7, 3e-7], rtol=1e-12)
     configs = [Problem(P=40, depth=1).config(prot, 10, s) for s in range(8)]
-    calls = []
-    select = Ensemble.select
-    monkeypatch.setattr(Ensemble, "select", lambda e, m: calls.append(len(m)) or select(e, m))
-    frames, recs = [], []
-    for every in (10**9, 50):
-        monkeypatch.setattr(runner, "COMPACT_EVERY", every)
-        r = run_records(configs)
-        recs.append(r)
-        frames.append(records_frame(r))
-    a, b = frames
+    (a, b), recs, calls = _with_and_without_compaction(monkeypatch, configs)
     assert list(a.steps) == [1600, 1600, 575, 640, 1700, 588, 1700, 750]
     crit = ["plateau"] * 2 + ["unsat_zero"] * 2 + ["plateau", "unsat_zero", "plateau", "unsat_zero"]
     assert list(a.criterion) == crit
@@ -79,9 +82,7 @@ def test_compacted_step_decay_runs_equal_uncompacted(monkeypatch):
     lr = recs[0][4].history.set_index("step")["lr"]
     # the decay ran on the members still active
     assert lr.max() == 3e-3 and lr.min() == pytest.approx(3e-7, rel=1e-12)
-    cols = [c for c in a.columns if c != "grad_norm"]
-    pd.testing.assert_frame_equal(a[cols], b[cols], check_exact=True)
-    np.testing.assert_allclose(a.grad_norm, b.grad_norm, rtol=1e-14, atol=1e-300)
+    _assert_same_runs(a, b, recs)
     for ra, rb in zip(*recs, strict=True):  # summaries (final lr...) and histories too
         assert {k: v for k, v in ra.summary.items() if k != "grad_norm"} == {
             k: v for k, v in rb.summary.items() if k != "grad_norm"
@@ -91,6 +92,3 @@ def test_compacted_step_decay_runs_equal_uncompacted(monkeypatch):
             ha.drop(columns="grad_norm"), hb.drop(columns="grad_norm"), check_exact=True
         )
         np.testing.assert_allclose(ha.grad_norm, hb.grad_norm, rtol=1e-14, atol=1e-300)
-        np.testing.assert_array_equal(ra.gaps_train, rb.gaps_train)
-        for p, q in zip(ra.net[0], rb.net[0], strict=True):
-            assert (p == q).all()
