@@ -321,12 +321,11 @@ def _next_widths(problem: Problem, table: pd.DataFrame, cfg: SearchConfig) -> li
     return []
 
 
-def _run_round(configs, meta, *, executor, out, resume, tag, max_workers=None, slurm=None):
+def _run_round(configs, *, executor, out, resume, tag, max_workers=None, slurm=None):
     sub = None if out is None else Path(out) / tag
-    recs = run_records(
+    return run_records(
         configs, executor=executor, out=sub, resume=resume, max_workers=max_workers, slurm=slurm
     )
-    return recs
 
 
 def search_nstar(
@@ -383,7 +382,6 @@ def search_nstar(
             log(f"search round {r}: {len(configs)} runs for {len(set(meta))} problems")
         new = _run_round(
             configs,
-            meta,
             executor=executor,
             out=out,
             resume=resume,
@@ -428,7 +426,6 @@ def scan_widths(
     configs = [problem.config(protocol, int(w), s) for w in widths for s in seeds]
     recs = _run_round(
         configs,
-        None,
         executor=executor,
         out=out,
         resume=resume,
@@ -534,7 +531,6 @@ def scan_p(
         configs += [pr.config(protocol, width, s) for s in seeds]
     recs = _run_round(
         configs,
-        None,
         executor=executor,
         out=out,
         resume=resume,
