@@ -12,7 +12,12 @@ fitted on the CDF exponent ``a`` (``θ = a − 1``, ``γ = 1 − a``) over a win
 Window (default): ``x_min`` is the ``min_points``-th smallest ``|Δ|`` on the fitted side (the few
 smallest gaps carry most of the relative noise of the empirical CDF), ``x_max = x_min · 10^decades``
 with ``decades = 3`` (capped at the largest gap): the lowest three decades of the data. Pass
-``x_min``/``x_max`` to choose it.
+``x_min``/``x_max`` to choose it. With ``floor`` > 0 the window is chosen among the gaps
+``|Δ| ≥ floor`` only (below it gaps are at rounding level), but the gaps below the floor keep
+their place in the empirical CDF: ``F(x)`` counts every gap ``≤ x``. Removing them from the data
+instead would fit ``F(x) − F(floor)``, whose log–log slope near the floor is not the exponent
+(for ``F = x^a`` it tends to 1/(1 − (floor/x)^a)·a, much larger than ``a`` when ``a`` is small:
+γ = 0.9 comes out as γ ≈ 0.27 two decades above the floor: tests/jamming/test_gaps.py).
 
 Estimators:
 
@@ -205,7 +210,8 @@ class GapExponentFit:
         side: ``"pos"`` (Δ > 0) or ``"neg"`` (|Δ| of Δ < 0).
         method: ``"cdf"`` or ``"mle"``.
         x_min, x_max: the fit window in ``|Δ|``.
-        n_fit: gaps inside the window; n_side: gaps on that side in all.
+        n_fit: gaps inside the window; n_side: gaps on that side in all (those below the
+            floor included); n_below_floor: gaps on that side with ``|Δ| < floor``.
         n_boot, n_runs: bootstrap replicates; runs pooled.
         n_boot_failed: replicates with fewer than 3 gaps in the window (no estimate).
         n_runs_fit: runs with at least one gap in the window.
@@ -223,6 +229,7 @@ class GapExponentFit:
     x_max: float
     n_fit: int
     n_side: int
+    n_below_floor: int
     n_boot: int
     n_runs: int
     resample: str
@@ -308,6 +315,7 @@ def fit_gap_exponent(
     resample: str = "auto",
     seed: int = 0,
     max_failed: float = 0.05,
+    floor: float = 0.0,
 ) -> GapExponentFit:
     """Fit θ (``side="pos"``) or γ (``side="neg"``) on the small gaps.
 
@@ -326,6 +334,11 @@ def fit_gap_exponent(
         seed: seed of the bootstrap generator.
         max_failed: largest fraction of bootstrap replicates allowed to have no estimate (fewer
             than 3 gaps in the window) before ``err`` and ``interval`` are reported as nan.
+        floor: gaps with ``|Δ| < floor`` (rounding level) are never in the window, which is
+            chosen among the gaps at or above it, but they still count in the empirical CDF:
+            they are smaller than every gap in the window whatever their exact value. Dropping
+            them instead would fit ``F(x) − F(floor)``, which is not a power law near the floor
+            (see the module docstring).
 
     Returns:
         A :class:`GapExponentFit`.
@@ -340,6 +353,11 @@ def fit_gap_exponent(
         raise ConfigError(f"level={level!r} must lie in (0, 1)")
     if not isinstance(max_failed, float | int) or not 0.0 <= max_failed < 1.0:
         raise ConfigError(f"max_failed={max_failed!r} must lie in [0, 1)")
+    check_positive("floor", floor, allow_zero=True, finite=True)
+    if x_min is not None and x_min < floor:
+        raise ConfigError(
+            f"x_min={x_min!r} lies below floor={floor!r}; the window starts at or above it"
+        )
     pooled, runs = _pool(delta)
     if resample == "auto":
         resample = "runs" if len(runs) >= 5 else "points"
@@ -347,7 +365,8 @@ def fit_gap_exponent(
         raise ConfigError("resample='runs' needs a sequence of at least 2 per-run gap arrays")
 
     xs = np.sort(_side_values(pooled, side))
-    lo, hi = _window(xs, x_min, x_max, decades, min_points)
+    n_below = int(np.searchsorted(xs, floor, side="left")) if floor > 0 else 0
+    lo, hi = _window(xs[n_below:], x_min, x_max, decades, min_points)
     n_fit = int(np.sum((xs >= lo) & (xs <= hi)))
     if n_fit < min_points:
         raise NumericalError(
@@ -396,6 +415,7 @@ def fit_gap_exponent(
         x_max=hi,
         n_fit=n_fit,
         n_side=int(xs.size),
+        n_below_floor=n_below,
         n_boot=int(n_boot),
         n_runs=len(runs),
         resample=resample,
