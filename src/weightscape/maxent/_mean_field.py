@@ -93,7 +93,8 @@ class TAPInversion(InverseIsing):
         m, A = _inverse_connected(moments, self.config.ridge)
         mm = torch.outer(m, m)
         disc = 1.0 - 8.0 * mm * A
-        clamped = int(((disc < 0) & ~torch.eye(len(m), dtype=torch.bool)).sum()) // 2
+        off_diagonal = ~torch.eye(len(m), dtype=torch.bool, device=m.device)
+        clamped = int(((disc < 0) & off_diagonal).sum()) // 2
         # (-1 + sqrt(1 - 8 mm A)) / (4 mm) == -2A / (1 + sqrt(1 - 8 mm A)): the second form has
         # no 0/0 at m_i m_j = 0 and equals -A there.
         J = -2.0 * A / (1.0 + torch.sqrt(disc.clamp_min(0.0)))
