@@ -110,6 +110,37 @@ def test_claim_bound_rule():
     assert not mr.claim_bound(land).holds
     land = _land({}, {}, {"LB": 0.05, "ITR": math.nan, "RB": 0.04, "shallow": 0.2})
     assert not mr.claim_bound(land).holds
+    # the field-only gaps (same references, J = 0) are reported beside it, never judged
+    land = _land({}, {}, {"LB": 0.05, "ITR": 0.041, "RB": 0.04, "shallow": 0.2})
+    land["mean_gap_fields_only"] = land.model.map({"LB": 0.002, "ITR": 0.04, "RB": 0.003})
+    c = mr.claim_bound(land)
+    assert not c.holds and "(fields alone, J = 0: LB 0.002, ITR 0.04, RB 0.003)" in c.ours
+
+
+def test_field_only_gap_of_uniform_fields_is_the_independent_spin_value():
+    """Oracle for the J = 0 column beside claim 4: without couplings the tilted model is a
+    product measure, spin i has field h + x σ*_i and m_i = tanh(h + x σ*_i), and s is the mean
+    single-spin entropy — closed form at every x, both sweeps, and so is the mean gap."""
+    import torch
+
+    from weightscape.maxent import IsingModel, LandscapeConfig, binary_entropy, entropy_landscape
+
+    n, h = 40, -0.36
+    rng = np.random.default_rng(3)
+    ref = np.where(rng.random(n) < 0.5 * (1 + np.tanh(h)), 1, -1)
+    model = IsingModel(torch.zeros(n, n, dtype=torch.float64), torch.full((n,), h))
+    r = entropy_landscape(model, ref, LandscapeConfig(x_step=0.25))
+    m = np.tanh(h + r.x[:, None] * ref[None, :])  # [K, N]
+    d = (1 - (ref * m).mean(1)) / 2
+    p = (1 + m) / 2
+    s = -(p * np.log(p) + (1 - p) * np.log(1 - p)).mean(1)
+    assert r.converged.all()
+    for row in range(2):
+        np.testing.assert_allclose(r.d[row], d, atol=1e-10)
+        np.testing.assert_allclose(r.s[row], s, atol=1e-10)
+    gap = binary_entropy(d) - s
+    assert gap.min() > -1e-12 and gap.max() > 1e-3  # a uniform field alone keeps s below H
+    assert r.summary().mean_gap == pytest.approx(gap.mean(), abs=1e-8)  # BP tol 1e-6 in m
 
 
 def test_layer_table_and_triplets():
