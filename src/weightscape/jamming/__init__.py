@@ -69,6 +69,7 @@ from ._phase import (
     phase_diagram,
     phase_table,
 )
+from ._polish import JammedPolish, polish_jammed
 from ._precision import PrecisionExample, count_unsatisfied, float32_gap_miscount_example
 from ._protocol import PROTOCOLS, Protocol, get_protocol, n_weights, width_for_n
 from ._runner import (
@@ -105,6 +106,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "gap_bins", "gap_histogram",
     # first-order stationarity on relu kinks (are jammed end points minima?)
     "KinkReport", "kink_report",
+    # kink-aware minimiser of the hinge loss (jammed end points to Clarke stationarity)
+    "JammedPolish", "polish_jammed",
     # depth-0 anchor: Cover's capacity, exact separability
     "HardMargin", "cover_log_probability", "cover_probability", "hard_margin", "lp_max_margin",
     "lp_separable", "CoverCheck", "cover_check", "depth0_protocol",

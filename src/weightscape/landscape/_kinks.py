@@ -393,19 +393,20 @@ def _masks(theta, spec, x, pin_tol, old=None):
     return new
 
 
-def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10, chunk: int = 128):
+def _coupled_groups(theta, spec, x, y, masks, max_group: int = 10, chunk: int = 128, loss=None):
     """Exact gradient changes of the training points pinned in two or more layers.
 
     For such a point ``mu`` with pinned entries ``G`` (``|G| <= max_group``; larger groups keep
     the box model), every non-empty pattern ``s`` of ``G`` gives the vertex
     ``grad l_mu(s on the upper piece) - grad l_mu(all on the lower piece)`` (``l_mu`` = the point's
-    term of the MSE, divided by P). Returns :func:`kink_stationarity`'s ``groups``.
+    term of the loss, divided by P; ``loss`` default MSE). Returns :func:`kink_stationarity`'s
+    ``groups``.
     """
     import itertools
 
     from ..train import get_loss
 
-    loss = get_loss("mse")
+    loss = get_loss("mse") if loss is None else loss
     locs = [(l, int(i), int(u)) for l, m in enumerate(masks) for i, u in m.nonzero().tolist()]
     by_sample: dict[int, list[int]] = {}
     for k, (_, i, _) in enumerate(locs):
@@ -471,12 +472,9 @@ def kink_point(
         stationarity: compute ``s`` (the coupled groups and the quadratic programme); if False,
             ``stationarity``, ``subgrad`` and ``alpha`` are NaN (:func:`_with_stationarity`
             fills them in later).
-        loss: the data term's loss (:func:`weightscape.train.get_loss`; default MSE). The
-            coupled groups of ``stationarity=True`` assume MSE: pass another loss only with
-            ``stationarity=False`` (e.g. the jamming study's quadratic hinge).
+        loss: the data term's loss (:func:`weightscape.train.get_loss`; default MSE), e.g. the
+            jamming study's quadratic hinge; the coupled groups use the same per-point loss.
     """
-    if stationarity and loss is not None:
-        raise ConfigError("a custom loss needs stationarity=False (the coupled groups assume MSE)")
     lo, hi = _pieces(spec)
     theta = theta.detach()
     if masks is None:
@@ -518,15 +516,15 @@ def kink_point(
         tangent=tangent,
         n_coupled=int((per_layer >= 2).sum()),
     )
-    return _with_stationarity(kp, theta, spec, x, y) if stationarity else kp
+    return _with_stationarity(kp, theta, spec, x, y, loss) if stationarity else kp
 
 
-def _with_stationarity(kp: KinkPoint, theta, spec, x, y) -> KinkPoint:
+def _with_stationarity(kp: KinkPoint, theta, spec, x, y, loss=None) -> KinkPoint:
     """``kp`` (from ``kink_point(..., stationarity=False)``) with ``s``, ``subgrad`` and
-    ``alpha`` computed."""
+    ``alpha`` computed (``loss``: as in :func:`kink_point`)."""
     if not math.isnan(kp.stationarity):
         return kp
-    groups = _coupled_groups(theta, spec, x, y, list(kp.masks))
+    groups = _coupled_groups(theta, spec, x, y, list(kp.masks), loss=loss)
     s, alpha, v = kink_stationarity(
         kp.grad.cpu().numpy(), kp.jumps.cpu().numpy(), groups, vector=True
     )
@@ -545,12 +543,15 @@ def stratum_multipliers(kp: KinkPoint) -> torch.Tensor:
     return -(torch.linalg.pinv(kp.normals.T, rtol=1e-10) @ kp.grad)
 
 
-def lagrangian_hessian(theta, spec, x, y, l2: float, masks, mult) -> torch.Tensor:
+def lagrangian_hessian(theta, spec, x, y, l2: float, masks, mult, loss=None) -> torch.Tensor:
     """``[N, N]`` Hessian of the Lagrangian ``F_- + sum_k mult_k z_k`` of the stratum ``masks``
-    (``mult``: :func:`stratum_multipliers`)."""
+    (``mult``: :func:`stratum_multipliers`; ``loss``: as in :func:`kink_point`). For a loss that
+    is only piecewise C^2 in the outputs (the quadratic hinge: C^1 at a zero gap) it is the
+    Hessian of the piece autograd evaluates (``relu'(0) = 0``: a gap at exactly 0 is on the
+    satisfied side)."""
 
     def lag(t):
-        obj, zs = _objective(t, spec, x, y, l2, masks)
+        obj, zs = _objective(t, spec, x, y, l2, masks, loss=loss)
         if mult.numel():
             zk = torch.cat([z[m] for z, m in zip(zs, masks, strict=True)])
             obj = obj + (mult * zk).sum()
@@ -559,7 +560,7 @@ def lagrangian_hessian(theta, spec, x, y, l2: float, masks, mult) -> torch.Tenso
     return torch.func.jacrev(torch.func.jacrev(lag))(theta.detach())
 
 
-def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64):
+def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64, loss=None):
     """Line search along ``step`` that knows the kinks: the first local minimum of ``F`` over the
     breakpoints in ``(0, 1)`` and ``1``.
 
@@ -584,7 +585,7 @@ def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64):
     best = (step.new_zeros(()), None, f0)
     for j in [*order, None]:
         tau = 1.0 if j is None else float(taus[j])
-        f = _true_objective(theta + tau * step, spec, x, y, l2)
+        f = _true_objective(theta + tau * step, spec, x, y, l2, loss)
         if f > best[2]:
             break
         best = (tau, None if j is None else where[j], f)
@@ -592,7 +593,7 @@ def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64):
     return tau * step, hit, f
 
 
-def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
+def _release(theta, kp: KinkPoint, spec, x, y, l2, delta, loss=None):
     """Leave the kinks that block descent: a step along minus the minimal-norm subgradient.
 
     ``v`` (:attr:`KinkPoint.subgrad`, from :func:`kink_stationarity`) is the element of the
@@ -611,10 +612,10 @@ def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
     if rate <= 0 or float(d.norm()) == 0:
         return None
     t = delta / rate
-    f0 = _true_objective(theta, spec, x, y, l2)
+    f0 = _true_objective(theta, spec, x, y, l2, loss)
     best = None
     for h in (t, t / 2, t / 4, t / 8):
-        f = _true_objective(theta + h * d, spec, x, y, l2)
+        f = _true_objective(theta + h * d, spec, x, y, l2, loss)
         if f < f0:
             best = (h, f)
             break
@@ -622,7 +623,7 @@ def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
         return None
     for _ in range(20):
         h = 4.0 * best[0]
-        f = _true_objective(theta + h * d, spec, x, y, l2)
+        f = _true_objective(theta + h * d, spec, x, y, l2, loss)
         if f >= best[1]:
             break
         best = (h, f)
@@ -633,9 +634,9 @@ def _release(theta, kp: KinkPoint, spec, x, y, l2, delta):
     return new, masks
 
 
-def _true_objective(theta, spec, x, y, l2) -> float:
+def _true_objective(theta, spec, x, y, l2, loss=None) -> float:
     with torch.no_grad():
-        return float(_objective(theta, spec, x, y, l2)[0])
+        return float(_objective(theta, spec, x, y, l2, loss=loss)[0])
 
 
 @dataclass(frozen=True)
@@ -662,6 +663,7 @@ def polish_on_kinks(
     hessian: bool = True,
     hessian_reuse: int = 3,
     log: list | None = None,
+    loss=None,
 ) -> KinkPolish:
     """Newton (SQP) steps on the kink stratum until ``s < grad_tol`` (module docstring).
 
@@ -680,6 +682,11 @@ def polish_on_kinks(
             ``(reason, ...)`` with reason ``converged``, ``max_steps``, ``no-release`` (no
             one-sided descent rate is negative) or ``no-decrease``. ``s`` is NaN at steps where
             it cannot change a decision and was not computed (always there at the last entry).
+        loss: the data term's loss (:func:`weightscape.train.get_loss`; default MSE). The
+            quadratic hinge (study A) is C^1 in the outputs, so ``F`` stays C^1 across a gap
+            ``Delta = 0`` and only the kinks of the activations are pinned; the Newton model
+            uses the Hessian of the current piece (:func:`lagrangian_hessian`) and the line
+            search keeps every step a decrease of the true ``F``.
     """
     check_positive("hessian_reuse", hessian_reuse, integer=True)
 
@@ -691,20 +698,20 @@ def polish_on_kinks(
         """Take a release step (:func:`_release`) from the current point; False (logged as
         ``stop``) when it is not ``allowed`` or no step decreases F."""
         nonlocal theta, kp, steps, H
-        rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol) if allowed else None
+        rel = _release(theta, kp, spec, x, y, l2, 20.0 * pin_tol, loss) if allowed else None
         if rel is None:
             note(stop)
             return False
         theta, masks = rel
         masks = _masks(theta, spec, x, pin_tol, masks)
-        kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
+        kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False, loss=loss)
         steps += 1
         H = None
         note("release")
         return True
 
     theta = theta.detach().clone()
-    kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol, stationarity=False)
+    kp = kink_point(theta, spec, x, y, l2, pin_tol=pin_tol, stationarity=False, loss=loss)
     H = None
     age = 0
     steps = 0
@@ -716,7 +723,7 @@ def polish_on_kinks(
         t_grad = kp.tangent_grad
         n_grad = math.sqrt(max(float(kp.grad @ kp.grad) - t_grad**2, 0.0))
         if it == max_steps or t_grad < max(2.0 * grad_tol, 0.01 * n_grad):
-            kp = _with_stationarity(kp, theta, spec, x, y)
+            kp = _with_stationarity(kp, theta, spec, x, y, loss)
         on_kinks = not kp.n_pinned or float(kp.z.abs().max()) < 1e-12
         if (kp.stationarity < grad_tol and (on_kinks or restored)) or it == max_steps:
             # converged; at most one more step puts the pinned entries back on their kinks to
@@ -731,7 +738,7 @@ def polish_on_kinks(
                 break
             continue
         if H is None or age >= hessian_reuse:
-            H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
+            H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp), loss)
             age = 0
         Z = kp.tangent
         g = kp.grad
@@ -739,20 +746,22 @@ def polish_on_kinks(
             s_n = -torch.linalg.pinv(kp.normals, rtol=1e-10) @ kp.z
         else:
             s_n = torch.zeros_like(theta)
-        f0 = _true_objective(theta, spec, x, y, l2)
+        f0 = _true_objective(theta, spec, x, y, l2, loss)
         while True:
             e, V = torch.linalg.eigh(Z.T @ H @ Z)
             rhs = V.T @ (Z.T @ (g + H @ s_n))
             mu = 0.0 if bool(e[0] > 0) else 2.0 * float(-e[0]) + 1e-12
             for _ in range(20):
                 step = s_n - Z @ (V @ (rhs / (e + mu)))
-                step, hit, f1 = _kink_search(theta, step, spec, x, y, l2, kp.masks, f0)
+                step, hit, f1 = _kink_search(theta, step, spec, x, y, l2, kp.masks, f0, loss=loss)
                 if f1 <= f0 + 1e-13 * abs(f0) and float(step.norm()) > 0:
                     break
                 mu = max(10.0 * mu, 1e-6 * float(e.abs().max()))
             else:
                 if age > 0:  # an inherited Hessian: retry with the exact one
-                    H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
+                    H = lagrangian_hessian(
+                        theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp), loss
+                    )
                     age = 0
                     continue
                 hit = "none"
@@ -760,7 +769,7 @@ def polish_on_kinks(
         if hit == "none":
             # no damped step on the stratum decreases F: leave it along the nonsmooth steepest
             # descent direction instead (when s is not small), else stop
-            kp = _with_stationarity(kp, theta, spec, x, y)
+            kp = _with_stationarity(kp, theta, spec, x, y, loss)
             if not release("no-decrease", bool(kp.n_pinned and kp.stationarity >= grad_tol)):
                 break
             continue
@@ -769,14 +778,14 @@ def polish_on_kinks(
         masks = _masks(theta, spec, x, pin_tol, old=kp.masks)
         if hit is not None:
             masks[hit[0]][hit[1], hit[2]] = True
-        kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False)
+        kp = kink_point(theta, spec, x, y, l2, masks=masks, stationarity=False, loss=loss)
         # a step cut at a kink keeps its Hessian (up to max_age steps): the stratum gained an
         # entry and theta moved little; a full step gets the exact one (quadratic convergence)
         age += 1
         if hit is None:
             H = None
         note("newton" if hit is None else "newton-cut")
-    kp = _with_stationarity(kp, theta, spec, x, y)
+    kp = _with_stationarity(kp, theta, spec, x, y, loss)
     if hessian and (H is None or age > 0):
-        H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp))
+        H = lagrangian_hessian(theta, spec, x, y, l2, kp.masks, stratum_multipliers(kp), loss)
     return KinkPolish(theta=theta, point=kp, hessian=H if hessian else None, steps=steps)
