@@ -140,6 +140,15 @@ class FakeCudaTensor(torch.Tensor):
         )
 
 
+def _made_by_user(t: torch.Tensor) -> bool:
+    """A CPU tensor the Python code made, or a view of one (forward AD's duals are views)."""
+    while t is not None:
+        if id(t) in _USER_CPU:
+            return True
+        t = t._base
+    return False
+
+
 def _check_mix(func, args, fake, plain):
     if not fake:
         return
@@ -150,7 +159,7 @@ def _check_mix(func, args, fake, plain):
     bad = [
         t
         for t in plain
-        if t.dim() > 0 and not t._is_zerotensor() and not t.is_meta and id(t) in _USER_CPU
+        if t.dim() > 0 and not t._is_zerotensor() and not t.is_meta and _made_by_user(t)
     ]
     if not bad:
         return

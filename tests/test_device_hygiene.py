@@ -253,6 +253,19 @@ def test_dense_hessian_on_cuda_equals_cpu(method):
     check(lambda dev: dense_hessian(*_curv_problem(dev)))
 
 
+def test_hessian_of_cuda_params_with_cpu_data_equals_cpu():
+    # jamming's spectra near N* pass the in-memory nets (CUDA after a --device cuda run) with
+    # CPU data: x followed the parameters, the labels did not (the hinge loss raised)
+    from weightscape.curvature import hinge_hessian_split, n_eff
+
+    def run(dev):
+        ens, x, y = _curv_problem("cpu")
+        params = [p.to(dev) for p in ens.member_params(0)]
+        return hinge_hessian_split((params, ens.specs[0]), x, y), n_eff((params, ens.specs[0]), x)
+
+    check(run)
+
+
 @pytest.mark.slow
 def test_lanczos_and_n_eff_on_cuda_equal_cpu():
     from weightscape.curvature import (
@@ -445,5 +458,21 @@ def test_jamming_members_on_cuda_equal_cpu():
     def run(dev):
         p = get_protocol("fast", device=dev, max_steps=200)
         return train_members([p.run_config(depth=1, width=3, seed=s, P=30) for s in (0, 1)])
+
+    check(run)
+
+
+@pytest.mark.slow
+def test_jamming_in_memory_records_analyse_on_cuda():
+    # executor="memory" (reproduce --scale smoke) keeps the trained nets in the records; the
+    # post-analysis (dead-unit report, Hessians near N*) builds CPU inputs for them. Before the
+    # fix the records held CUDA parameters and the dead-unit report raised.
+    from weightscape.jamming import get_protocol, run_records
+    from weightscape.jamming._runner import _dead_report
+
+    def run(dev):
+        p = get_protocol("fast", device=dev, max_steps=100)
+        recs = run_records([p.run_config(depth=1, width=3, seed=s, P=30) for s in (0, 1)])
+        return [r.load_net()[0] for r in recs], [_dead_report(r) for r in recs]
 
     check(run)

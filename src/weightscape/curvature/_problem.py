@@ -122,6 +122,11 @@ def _check_member_data(spec: MLPSpec, x: torch.Tensor, y, m) -> None:
         raise ConfigError(f"labels{where} have {y.shape[0]} entries for {x.shape[0]} inputs")
 
 
+def _on(y: torch.Tensor | None, ref: torch.Tensor) -> torch.Tensor | None:
+    """Labels on the parameters' device (their dtype kept: class labels are integers)."""
+    return None if y is None else torch.as_tensor(y, device=ref.device)
+
+
 def resolve_members(
     model, x: torch.Tensor, y: torch.Tensor | None = None, members: Sequence[int] | None = None
 ) -> tuple[list[Problem], bool]:
@@ -153,7 +158,7 @@ def resolve_members(
                 ym = y[m] if per_member else y
             _check_member_data(spec, xm, ym, m)
             params = [p.detach() for p in model.member_params(m)]
-            out.append(Problem(params, spec, xm.to(params[0]), ym, m))
+            out.append(Problem(params, spec, xm.to(params[0]), _on(ym, params[0]), m))
         return out, False
     if isinstance(model, tuple | list) and len(model) == 2 and isinstance(model[1], MLPSpec):
         if members is not None:
@@ -165,7 +170,7 @@ def resolve_members(
         if got != shapes:
             raise ConfigError(f"parameter shapes {got} do not match the spec's {shapes}")
         _check_member_data(spec, x, y, None)
-        return [Problem(params, spec, x.to(params[0]), y, None)], True
+        return [Problem(params, spec, x.to(params[0]), _on(y, params[0]), None)], True
     raise ConfigError(
         f"model of type {type(model).__name__} is not supported; pass an Ensemble or a "
         "(params, spec) pair"
