@@ -66,6 +66,62 @@ def test_single_sweep_equals_textbook_update():
     np.testing.assert_allclose(M_ours, M_ref, atol=1e-13, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_numpy_transpose_path_equals_plain_formula(monkeypatch, dtype):
+    """cavity_yt's CPU path (NumPy transposed copy, then ``*= tanh J``) and its fallback (torch's
+    transposed multiply, used off the CPU) both equal ``Mᵀ · tanh J`` bit for bit, batched, on a
+    non-contiguous ``M``; one sweep's residual is then the same in both paths, bit for bit."""
+    import weightscape.maxent._bethe as bethe
+
+    model = random_model(23, 0.4, 0.5, seed=4).to(dtype=dtype)
+    g = torch.Generator().manual_seed(5)
+    M = (2 * torch.rand(3, 23, 23, generator=g, dtype=torch.float64) - 1).to(dtype)
+    M.diagonal(dim1=1, dim2=2).zero_()
+    h = model.h + torch.randn(3, 23, generator=g, dtype=torch.float64).to(dtype)
+    kern = bethe._Kernel(model.J)
+    plain = M.transpose(1, 2) * torch.tanh(model.J)
+    assert bethe._numpy_transpose_ok(M, torch.empty_like(M))
+    fast = kern.cavity_yt(M, torch.empty_like(M))
+    Mnc = M.transpose(1, 2).contiguous().transpose(1, 2)  # same values, transposed strides
+    fast_nc = kern.cavity_yt(Mnc, torch.empty_like(M))
+    R_fast = kern.residual(h, M, bethe._Workspace(3, 23, dtype, "cpu")).clone()
+    monkeypatch.setattr(bethe, "_numpy_transpose_ok", lambda M, out: False)
+    slow = kern.cavity_yt(M, torch.empty_like(M))
+    R_slow = kern.residual(h, M, bethe._Workspace(3, 23, dtype, "cpu"))
+    assert fast.dtype == dtype and torch.equal(fast, plain) and torch.equal(fast_nc, plain)
+    assert torch.equal(slow, plain)
+    assert torch.equal(R_fast, R_slow)
+
+
+@pytest.mark.parametrize(
+    ("accel", "criterion"),
+    [("adaptive", "max_change"), ("anderson", "max_change"), ("none", "mean_change")],
+)
+def test_chunked_sweeps_equal_the_whole_batch_at_once(accel, criterion):
+    """CPU sweeps go through the batch in chunks of elements (SWEEP_CHUNK_BYTES); chunks of 2
+    out of 5 elements (elements stopping at different sweeps) give the messages, sweeps and
+    criterion trace of the whole batch at once bit for bit, and the same thermodynamics."""
+    from weightscape.maxent._bethe import _Kernel, _solve, _Workspace
+
+    model = random_model(24, 0.2, 0.3, seed=8)
+    g = torch.Generator().manual_seed(3)
+    fields = model.h + 0.7 * torch.randn(5, 24, generator=g, dtype=torch.float64)
+    cfg = BetheConfig(tol=1e-11, accel=accel, criterion=criterion)
+    out = {}
+    for per_chunk in (None, 2):
+        kern = _Kernel(model.J)
+        kern.per_chunk = per_chunk
+        assert len(kern.chunks(5)) == (1 if per_chunk is None else 3)
+        M = torch.zeros(5, 24, 24, dtype=torch.float64)
+        out[per_chunk] = _solve(kern, _Workspace(5, 24, M.dtype, "cpu"), fields, cfg, M, True)
+    (M1, r1, t1), (M2, r2, t2) = out[None], out[2]
+    assert bool(r1.converged.all()) and len(set(r1.iterations.tolist())) > 1
+    assert torch.equal(M1, M2) and torch.equal(r1.iterations, r2.iterations)
+    assert torch.equal(t1.isnan(), t2.isnan()) and torch.equal(t1.nan_to_num(), t2.nan_to_num())
+    for name in ("m", "free_entropy", "energy", "entropy"):
+        np.testing.assert_allclose(getattr(r2, name), getattr(r1, name), atol=1e-14, rtol=0)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_exact_on_trees(seed):
     model, edges = tree_model(12, seed, coupling=0.9, field=0.5)

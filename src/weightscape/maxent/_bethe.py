@@ -106,6 +106,12 @@ ANDERSON_ENGAGE_SWEEPS = 2
 # Below this value of 1 - m_i y_{j→i} the subtraction formula loses more than ~1e4 ulps: recompute
 # those messages with tanh/atanh (only reachable when |tanh J| > 1 - 1e-4, i.e. |J| > 4.95).
 SUBTRACTION_GUARD = 1e-4
+# CPU sweeps go through the batch in chunks of elements whose messages and two work arrays
+# (3 N² numbers each) fit in this many bytes, about a last-level cache: one chunk's sweep then
+# runs from cache instead of streaming [B, N, N] arrays from memory ≈ 10 times (measured at
+# N = 675, 4 references, one thread: 30% less time per sweep). Results are those of the whole
+# batch at once (every operation is per element).
+SWEEP_CHUNK_BYTES = 16 << 20
 # Largest |log| of a partial product before it is taken: exp(±600) stays finite in float64 and
 # float32 overflows at 88, so float32 products use a bound of 60.
 _LOG_PRODUCT_BOUND = {torch.float64: 600.0, torch.float32: 60.0}
@@ -205,6 +211,18 @@ def bethe_pair_moments(J: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
     return C
 
 
+def _numpy_transpose_ok(M: torch.Tensor, out: torch.Tensor) -> bool:
+    """Whether :meth:`_Kernel.cavity_yt` may transpose ``M`` into ``out`` with NumPy (CPU float
+    tensors outside autograd; elsewhere torch's transposed multiply)."""
+    return (
+        M.device.type == "cpu"
+        and out.device.type == "cpu"
+        and M.dtype in (torch.float64, torch.float32)
+        and out.dtype == M.dtype
+        and not (M.requires_grad or out.requires_grad)
+    )
+
+
 class _Workspace:
     """Preallocated ``[B, N, N]`` buffers of one BP sweep (slices ``[:b]`` serve fewer rows)."""
 
@@ -238,6 +256,15 @@ class _Kernel:
         self.one = torch.ones(1, dtype=J.dtype, device=J.device)
         self.lncosh = 0.5 * float(torch.log(torch.cosh(J)).sum())  # Σ_{i<j} ln cosh J_ij
         self._pair = None  # see pair_constants
+        # batch elements per chunk of a sweep (see SWEEP_CHUNK_BYTES); all at once off the CPU
+        per = 3 * self.n * self.n * J.element_size()
+        self.per_chunk = max(1, SWEEP_CHUNK_BYTES // per) if J.device.type == "cpu" else None
+
+    def chunks(self, b: int) -> list[tuple[int, int]]:
+        """Ranges ``(e0, e1)`` of batch elements a sweep of ``b`` elements goes through."""
+        if self.per_chunk is None or b <= self.per_chunk:
+            return [(0, b)]
+        return [(e, min(e + self.per_chunk, b)) for e in range(0, b, self.per_chunk)]
 
     def _log_prod(self, X: torch.Tensor) -> torch.Tensor:
         """``Σ_j log X[b, i, j]`` ``[b, N]`` by products over chunks of ``j``."""
@@ -248,32 +275,49 @@ class _Kernel:
         )
 
     def cavity_yt(self, M: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """``Yt[b, i, j] = y_{j→i} = tanh J_ij · m_{j→i}`` ``[b, N, N]`` (in ``out``)."""
-        Yt = torch.mul(M.transpose(1, 2), self.t, out=out)
+        """``Yt[b, i, j] = y_{j→i} = tanh J_ij · m_{j→i}`` ``[b, N, N]`` (in ``out``).
+
+        On the CPU the transposed copy is NumPy's (its strided copy is faster than torch's
+        transposed multiply, ≈ 10% of a sweep at N = 675), then ``tanh J`` multiplies in place:
+        the same products, bit for bit, as the one-op ``torch.mul(Mᵀ, tanh J)`` used elsewhere.
+        """
+        if _numpy_transpose_ok(M, out):
+            np.copyto(out.numpy(), M.numpy().transpose(0, 2, 1))
+            Yt = out.mul_(self.t)
+        else:
+            Yt = torch.mul(M.transpose(1, 2), self.t, out=out)
         if self.clamp:
             Yt.clamp_(-1.0 + ATANH_GUARD, 1.0 - ATANH_GUARD)
         return Yt
 
     def log_factors(self, Yt: torch.Tensor, work: torch.Tensor):
-        """``(Σ_j ln(1 + Yt), Σ_j ln(1 - Yt))`` ``[b, N]`` each (``work``: scratch)."""
+        """``(Σ_j ln(1 + Yt), Σ_j ln(1 - Yt))`` ``[b, N]`` each (``work``: scratch, left holding
+        ``1 - Yt``)."""
         plus = self._log_prod(torch.add(Yt, 1.0, out=work))
         minus = self._log_prod(torch.sub(self.one, Yt, out=work))
         return plus, minus
 
-    def residual(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace) -> torch.Tensor:
-        """``M - F(M)`` ``[b, N, N]`` (in ``ws.A``), ``F`` the undamped BP update.
+    def residual(
+        self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace, start: int = 0
+    ) -> torch.Tensor:
+        """``M - F(M)`` ``[b, N, N]`` (in ``ws.A[start : start + b]``), ``F`` the undamped BP
+        update.
 
         ``F(M)[i, j] = (m_i - y_{j→i}) / (1 - m_i y_{j→i})`` is folded into the subtraction
         (one ``addcdiv``). The large temporaries live in the preallocated workspace ``ws``
-        (fresh multi-megabyte allocations would page-fault on every sweep).
+        (fresh multi-megabyte allocations would page-fault on every sweep); ``start``: the rows
+        of ``ws`` a chunk of the batch uses.
         """
         b = M.shape[0]
-        Yt = self.cavity_yt(M, ws.T[:b])
-        plus, minus = self.log_factors(Yt, ws.A[:b])
+        T, A = ws.T[start : start + b], ws.A[start : start + b]
+        Yt = self.cavity_yt(M, T)
+        plus, minus = self.log_factors(Yt, A)
         H = torch.add(h, plus.sub_(minus), alpha=0.5)
         m = torch.tanh(H)[:, :, None]
-        # 1 - m_i y: as mul + add (an addcmul with two broadcast operands is not vectorised)
-        den = torch.mul(Yt, m.neg(), out=ws.A[:b]).add_(1.0)
+        # 1 - m_i y = (1 - y) + (1 - m_i) y: one addcmul on the 1 - y that log_factors left in
+        # ws.A (vectorised: one broadcast operand); rounding within a few ulp of 1 - m_i y, exact
+        # differences where y and m_i are near +1, and SUBTRACTION_GUARD covers small values
+        den = torch.addcmul(A, Yt, 1.0 - m, out=A)
         fix = None
         if self.guard:
             bad = den < SUBTRACTION_GUARD
@@ -289,7 +333,15 @@ class _Kernel:
         return negR
 
     def thermodynamics(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace):
-        """``(m, H, -βf, βe)`` at messages ``M`` ``[b, N, N]`` with fields ``h`` ``[b, N]``.
+        """``(m, H, -βf, βe)`` at messages ``M`` ``[b, N, N]`` with fields ``h`` ``[b, N]``
+        (``[b, N]``, ``[b, N]``, ``[b]``, ``[b]``), chunk by chunk as the sweeps."""
+        parts = [self._thermodynamics(h[a:e], M[a:e], ws) for a, e in self.chunks(M.shape[0])]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(torch.cat(p) for p in zip(*parts, strict=True))
+
+    def _thermodynamics(self, h: torch.Tensor, M: torch.Tensor, ws: _Workspace):
+        """:meth:`thermodynamics` of one chunk.
 
         With ``p = t m_{i→j} m_{j→i} = m_{i→j} y_{j→i}``: the sums of ``ln(1 - y²) = ln(1 + y) +
         ln(1 - y)`` and of ``ln(1 + p)`` are taken as logs of chunked products, like the fields,
@@ -424,23 +476,29 @@ def _solve(
     step_d, step = None, None
     for it in range(config.max_iter):
         b = M.shape[0]
-        negR = kern.residual(ha, M, ws)  # M - F(M)
         mixing = mixer is not None and bool(engaged.any())
-        if not mixing:
-            if step_d is None or not np.array_equal(step_d, damp):  # (1 - d) only when changed
-                step_d = damp
-                step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
-            M.addcmul_(negR, step, value=-1.0)  # damped step M + (1 - d)(F(M) - M)
+        if not mixing and (step_d is None or not np.array_equal(step_d, damp)):
+            step_d = damp  # (1 - d) as a tensor only when it changed
+            step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
+        stats = []  # per chunk: [k, elements] (max R, min R or mean |R|; ‖R‖₂ when mixing)
+        for e0, e1 in kern.chunks(b):  # chunk by chunk, each while its arrays are in cache
+            negR = kern.residual(ha[e0:e1], M[e0:e1], ws, e0)  # M - F(M)
+            if not mixing:  # damped step M + (1 - d)(F(M) - M)
+                M[e0:e1].addcmul_(negR, step[e0:e1], value=-1.0)
+            if n > 1:
+                flat = negR.view(e1 - e0, -1)
+                if use_max:  # max |R| = max(max R, -min R): two read-only passes, no |R| buffer
+                    rows = [flat.amax(1), flat.amin(1)]
+                else:
+                    rows = [flat.abs().mean(1)]
+                if mixing:
+                    rows.append(torch.linalg.vector_norm(flat, dim=1))
+                stats.append(torch.stack(rows))
+        negR = ws.A[:b]  # M - F(M) of the whole batch
         norms = None
         if n > 1:
-            flat = negR.view(b, -1)
-            if use_max:  # max |R| = max(max R, -min R): two read-only passes, no |R| buffer
-                stats = [flat.amax(1), flat.amin(1)]
-            else:
-                stats = [flat.abs().mean(1)]
-            if mixing:
-                stats.append(torch.linalg.vector_norm(flat, dim=1))
-            host = torch.stack(stats).to(torch.float64).cpu().numpy()
+            host = (stats[0] if len(stats) == 1 else torch.cat(stats, 1)).to(torch.float64)
+            host = host.cpu().numpy()
             crit = (np.maximum(host[0], -host[1]) if use_max else host[0]) * scale
             norms = host[-1]
         else:
@@ -451,7 +509,7 @@ def _solve(
             # stop now) take their damped step
             stop = (crit < config.tol) | (it == config.max_iter - 1)
             fallback = np.where(engaged, d0, damp)
-            mixer.step(M.view(b, -1), flat.neg_(), norms, fallback, stop | ~engaged)
+            mixer.step(M.view(b, -1), negR.view(b, -1).neg_(), norms, fallback, stop | ~engaged)
         if hybrid and not engaged.all():  # adaptive+anderson: engage slow elements
             slow_run = np.where(crit >= ANDERSON_ENGAGE_RATIO * prev, slow_run + 1, 0)
             start = ~engaged & (slow_run >= ANDERSON_ENGAGE_SWEEPS)
