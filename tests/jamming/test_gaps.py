@@ -204,9 +204,9 @@ def test_window_held_by_one_run_has_no_error_bar():
 def test_gaps_below_the_floor_keep_their_place_in_the_cdf(method):
     """Oracle: γ = 0.9 (CDF |Δ|^0.1, so 10 % of the gaps lie below 1e-10) fitted two decades
     above a floor of 1e-10. Gaps below the floor never enter the window, but the CDF counts them:
-    the estimate recovers γ; dropping them from the data first (what `transition_stats` did
-    until 3 December 2026) fits F(x) − F(floor) and gives γ ≈ 0.27. The MLE of a power law
-    truncated to the window does not depend on what lies outside it."""
+    the estimate recovers γ; dropping them from the data first (right for a separate population
+    of contacts at 0, wrong for this one) fits F(x) − F(floor) and gives γ ≈ 0.27. The MLE of a
+    power law truncated to the window does not depend on what lies outside it."""
     rng = np.random.default_rng(11)
     runs = [power_law_gaps(rng, 400, "neg", 0.9) for _ in range(40)]
     floor = 1e-10

@@ -13,11 +13,15 @@ Window (default): ``x_min`` is the ``min_points``-th smallest ``|Δ|`` on the fi
 smallest gaps carry most of the relative noise of the empirical CDF), ``x_max = x_min · 10^decades``
 with ``decades = 3`` (capped at the largest gap): the lowest three decades of the data. Pass
 ``x_min``/``x_max`` to choose it. With ``floor`` > 0 the window is chosen among the gaps
-``|Δ| ≥ floor`` only (below it gaps are at rounding level), but the gaps below the floor keep
-their place in the empirical CDF: ``F(x)`` counts every gap ``≤ x``. Removing them from the data
-instead would fit ``F(x) − F(floor)``, whose log–log slope near the floor is not the exponent
-(for ``F = x^a`` it tends to 1/(1 − (floor/x)^a)·a, much larger than ``a`` when ``a`` is small:
-γ = 0.9 comes out as γ ≈ 0.27 two decades above the floor: tests/jamming/test_gaps.py).
+``|Δ| ≥ floor`` only, but the gaps below the floor keep their place in the empirical CDF:
+``F(x)`` counts every gap ``≤ x``. That is right when the gaps below the floor belong to the same
+population as those above it (a power law running through the floor, only measured to rounding
+level there). When they are a separate population — *contacts* sitting at Δ = 0 up to the
+dynamics' precision — drop them before the fit instead (what ``transition_stats`` does): then
+the CDF of the rest is the right one. The two differ near the floor: for one population
+``F = x^a``, fitting ``F(x) − F(floor)`` gives the log–log slope ``a / (1 − (floor/x)^a)``, much
+larger than ``a`` when ``a`` is small (γ = 0.9 comes out as ≈ 0.27 two decades above the floor:
+tests/jamming/test_gaps.py).
 
 Estimators:
 
@@ -336,9 +340,9 @@ def fit_gap_exponent(
             than 3 gaps in the window) before ``err`` and ``interval`` are reported as nan.
         floor: gaps with ``|Δ| < floor`` (rounding level) are never in the window, which is
             chosen among the gaps at or above it, but they still count in the empirical CDF:
-            they are smaller than every gap in the window whatever their exact value. Dropping
-            them instead would fit ``F(x) − F(floor)``, which is not a power law near the floor
-            (see the module docstring).
+            they are smaller than every gap in the window whatever their exact value. For one
+            population running through the floor; for contacts at Δ = 0 drop them instead (see
+            the module docstring).
 
     Returns:
         A :class:`GapExponentFit`.

@@ -111,22 +111,21 @@ def transition_stats(
     jump_err = (
         float(jam.ndelta_frac.std(ddof=1) / math.sqrt(len(jam))) if len(jam) > 1 else math.nan
     )
-    # Gaps at float64 rounding level (|Δ| < 1e-10) are never in a fit window, but they count in
-    # the CDF below it (`fit_gap_exponent(floor=...)`): SAT runs near N* end with tens of gaps
-    # at 1e-16 … 1e-10 (the last ones to cross 0). They are left out of the histograms.
+    # Gaps at float64 rounding level (|Δ| < 1e-10) are not part of the distribution: a SAT run
+    # stops at the step where its last gap crossed 0, leaving that gap at ~1e-15.
+    gj = [g[np.abs(g) >= GAP_FLOOR] for g in gj]
+    gs = [g[np.abs(g) >= GAP_FLOOR] for g in gs]
     theta = gamma = None
     if gj:
         try:
-            theta = fit_theta(gj, decades=decades, n_boot=n_boot, floor=GAP_FLOOR)
+            theta = fit_theta(gj, decades=decades, n_boot=n_boot)
         except Exception as err:
             notes.append(f"theta not fitted: {err}")
     if gs:
         try:
-            gamma = fit_gamma(gs, decades=decades, n_boot=n_boot, floor=GAP_FLOOR)
+            gamma = fit_gamma(gs, decades=decades, n_boot=n_boot)
         except Exception as err:
             notes.append(f"gamma not fitted: {err}")
-    gj = [g[np.abs(g) >= GAP_FLOOR] for g in gj]
-    gs = [g[np.abs(g) >= GAP_FLOOR] for g in gs]
     return Transition(
         runs=runs,
         ndelta_frac=nd,

@@ -40,7 +40,6 @@ from ._phase import fixed_n_diagram, phase_diagram
 from ._protocol import get_protocol
 from ._search import SearchConfig, scan_widths
 from ._transition import (
-    GAP_FLOOR,
     cusp_height,
     generalization_curve,
     spectra_near_nstar,
@@ -389,11 +388,6 @@ def run(ctx: StudyContext) -> StudyOutcome:
             else f", error undefined: {fit.n_boot_failed} of {fit.n_boot} bootstrap replicates "
             "had < 3 gaps in the window"
         )
-        below = (
-            f"; {fit.n_below_floor} gaps below {GAP_FLOOR:.0e} counted in the CDF"
-            if fit.n_below_floor
-            else ""
-        )
         claims.append(
             Claim(
                 key,
@@ -401,7 +395,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 f"{name} ≈ {ref}",
                 f"{name} = {_pm(fit.exponent, fit.err)} "
                 f"({fit.n_fit} gaps in [{fit.x_min:.1e}, {fit.x_max:.1e}] from "
-                f"{fit.n_runs_fit} of {fit.n_runs} runs{below}{undefined})",
+                f"{fit.n_runs_fit} of {fit.n_runs} runs{undefined})",
                 bool(ok),
                 value=fit.exponent,
                 error=fit.err,
