@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -369,6 +371,35 @@ def test_bp_and_metropolis_on_cuda_equal_cpu():
         )
 
     check(run)
+
+
+def test_metropolis_and_bp_stability_read_the_device_once():
+    # the acceptance counts and the power iteration's norm stay on the device: a sweep (or a
+    # step) costs no host read, the whole call a handful
+    from weightscape.maxent import (
+        BPConfig,
+        MetropolisConfig,
+        bp_jacobian_radius,
+        bp_solve,
+        metropolis_sample,
+    )
+
+    mc = MetropolisConfig(n_chains=4, n_samples=5, burn_in=50, thin=3, block_size=3)
+    check(lambda dev: metropolis_sample(_ising(), replace(mc, precision=Precision(device=dev))))
+    messages = bp_solve(_ising(), BPConfig())[0]
+
+    def radius(dev):
+        return bp_jacobian_radius(_ising(dev), messages.to(dev), n_iter=100)
+
+    ref, out, syncs = cpu_and_cuda(radius)
+    assert ref == out
+    with fake_cuda() as mode:
+        metropolis_sample(_ising(), replace(mc, precision=Precision(device="cuda")))
+    per_file = Counter()
+    for site, k in (syncs + mode.syncs).items():
+        per_file[site.split(":")[0]] += k
+    assert per_file["weightscape/maxent/_metropolis.py"] <= 5, mode.syncs
+    assert per_file["weightscape/maxent/_bp_learning.py"] <= 2, syncs
 
 
 def test_entropy_landscape_and_tap_on_cuda_equal_cpu():

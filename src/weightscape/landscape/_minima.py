@@ -340,10 +340,11 @@ def _descend_columns(
     cm = _ColumnModel(model)
     B, lam = w.shape
     out = w.clone()
-    gd_steps = torch.zeros(B, dtype=torch.int64)
-    nt_steps = torch.zeros(B, dtype=torch.int64)
-    rejected = torch.zeros(B, dtype=torch.int64)
-    done = torch.zeros(B, dtype=torch.bool)
+    # step counters on the device, updated with index_add_ (no host read per step)
+    gd_steps = torch.zeros(B, dtype=torch.int64, device=w.device)
+    nt_steps = torch.zeros(B, dtype=torch.int64, device=w.device)
+    rejected = torch.zeros(B, dtype=torch.int64, device=w.device)
+    done = torch.zeros(B, dtype=torch.bool, device=w.device)
     active = torch.arange(B, device=w.device)
     cur = w.T.contiguous()  # [lam, B]
     r = math.sqrt(lam)
@@ -368,7 +369,7 @@ def _descend_columns(
             if bool(bad.any()):
                 damp = torch.where(bad, 0.5 * damp, damp)
                 retry = bad & (damp >= 1.0 / 16)
-                rejected[active[bad].cpu()] += 1
+                rejected.index_add_(0, active, bad.to(torch.int64))
                 give_up = bad & ~retry
                 # the point is back where the rejected step started
                 cur[:, bad] = prev_w[:, bad]
@@ -382,7 +383,7 @@ def _descend_columns(
         if bool(ok.any()):
             idx = active[ok]
             out[idx] = cur[:, ok].T
-            done[idx.cpu()] = True
+            done[idx] = True
             keep = ~ok
             active, cur, gr, y, g = active[keep], cur[:, keep], gr[:, keep], y[:, keep], g[:, keep]
             prev_w, prev_xi, prev_gr = prev_w[:, keep], prev_xi[:, keep], prev_gr[:, keep]
@@ -405,12 +406,12 @@ def _descend_columns(
                 prev_e[ci], prev_gn[ci] = energy[ci], gn[ci]
                 newton[ci] = True
         was_newton = newton
-        nt_steps[active[newton].cpu()] += 1
-        gd_steps[active[~newton].cpu()] += 1
+        nt_steps.index_add_(0, active, newton.to(torch.int64))
+        gd_steps.index_add_(0, active, (~newton).to(torch.int64))
         cur = nxt * (r / nxt.norm(dim=0))
     if len(active):
         out[active] = cur.T
-    return out, gd_steps, nt_steps, done, rejected
+    return out, gd_steps.cpu(), nt_steps.cpu(), done.cpu(), rejected.cpu()
 
 
 def _gd_rows(model: SpinGlassBase, w: torch.Tensor, eta: float, tol: float, max_steps: int):

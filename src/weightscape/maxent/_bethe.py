@@ -238,7 +238,13 @@ class _Kernel:
     A sweep works on ``Yt[b, i, j] = y_{j→i} = tanh J_ij · m_{j→i}`` (the transposed messages
     times ``tanh J``, ``J`` symmetric): the fields are then row sums and the new message
     ``m_{i→j}`` sits at ``[i, j]``, so the only cache-hostile operation is one transposed read
-    of ``M`` per sweep (fused into the multiplication by ``tanh J``).
+    of ``M`` per sweep (a transposed copy, then the multiplication by ``tanh J`` in place).
+
+    Cost of one sweep at N = 675, one element, one thread (measured, thread CPU time under load):
+    the transposed copy ≈ 27%, ``*= tanh J`` 11%, the two field products (``1 ± y`` and the
+    products) 18%, ``1 - m y`` 7%, ``m - y`` 3%, the ``addcdiv`` 12%, the damped step 7%, the
+    criterion (``max R``, ``min R``) 9%: twelve passes over ``[N, N]``, each elementwise and
+    cheap, so time goes with the number of passes and the transposition.
     """
 
     def __init__(self, J: torch.Tensor):

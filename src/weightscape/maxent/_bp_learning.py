@@ -167,14 +167,14 @@ def bp_jacobian_radius(
     v = torch.randn(M.shape, dtype=model.dtype, device=model.device, generator=gen)
     v.fill_diagonal_(0.0)
     v = v / v.norm()
-    radius = 0.0
+    # the norm stays on the device (one host read at the end, not one per step); a zero norm
+    # makes v = 0, so every later norm is 0 and the result 0, as an early return would give
+    radius = torch.zeros((), dtype=v.dtype, device=v.device)
     for _ in range(n_iter):
         w = apply(v)
-        radius = float(w.norm())
-        if radius == 0.0:
-            return 0.0
-        v = w / radius
-    return radius
+        radius = w.norm()
+        v = torch.where(radius > 0, w / radius, 0.0)
+    return float(radius)
 
 
 def best_iterate(errors, converged) -> tuple[int, bool]:

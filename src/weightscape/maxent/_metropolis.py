@@ -151,13 +151,15 @@ def metropolis_sample(
     J_blocks = [J[a:b, a:b].contiguous() for a, b in blocks]
     J_cols = [J[:, a:b].contiguous() for a, b in blocks]
 
-    acc_rates = []
+    # accepted flips per sweep, counted on the device and read once at the end (a read per
+    # block would stall a GPU once per block of every sweep)
+    acc_counts = []
     records = torch.empty(config.n_samples, B, n, dtype=torch.int8, device=device)
     energies = torch.empty(config.n_samples, B, dtype=torch.float64, device=device)
 
     def sweep():
         thr = _thresholds(torch.rand(n, B, generator=gen, device=device, dtype=dtype), config.rule)
-        accepted = 0.0
+        accepted = torch.zeros((), dtype=torch.int64, device=device)
         for (a, b), Jbb, Jcol in zip(blocks, J_blocks, J_cols, strict=True):
             G = F[a:b].clone()  # block fields, kept current inside the block
             old = sig[a:b].clone()
@@ -170,8 +172,8 @@ def metropolis_sample(
                 G.addr_(Jbb[:, t], delta)
             D = sig[a:b] - old
             F.addmm_(Jcol, D)
-            accepted += float((D != 0).sum())
-        acc_rates.append(accepted / (n * B))
+            accepted += (D != 0).sum()
+        acc_counts.append(accepted)
 
     total = 0
     for _ in range(config.burn_in):
@@ -185,6 +187,8 @@ def metropolis_sample(
         records[r] = s_rec.to(torch.int8)
         energies[r] = -(0.5 * ((s_rec @ J) * s_rec).sum(1) + s_rec @ h).to(torch.float64)
 
+    counts = torch.stack(acc_counts).cpu().tolist() if acc_counts else []
+    acc_rates = [c / (n * B) for c in counts]
     samples = records.reshape(config.n_samples * B, n).cpu().numpy()
     new_state = MetropolisState(sig.T.to(torch.int8).cpu(), gen.get_state())
     trace = MetropolisTrace(
