@@ -165,6 +165,17 @@ def test_emulator_counts_syncs():
     assert sum(mode.syncs.values()) == 7
 
 
+def test_npz_writer_takes_cuda_tensors(tmp_path):
+    from weightscape.store import write_npz
+
+    x = torch.linspace(-1, 1, 6, dtype=F64).reshape(2, 3)
+    with fake_cuda():
+        write_npz(tmp_path / "a.npz", t=x.to("cuda").requires_grad_(True), n=np.arange(3))
+    with np.load(tmp_path / "a.npz") as z:
+        np.testing.assert_array_equal(z["t"], x.numpy())
+        np.testing.assert_array_equal(z["n"], np.arange(3))
+
+
 # ---------------------------------------------------------------------------------------------
 # nets + train (the ensemble step)
 

@@ -60,9 +60,20 @@ def write_json(path: str | Path, obj) -> Path:
     return write_text(path, text + "\n")
 
 
+def _host_array(v) -> np.ndarray:
+    """``np.asarray(v)``; a torch tensor (possibly on a GPU, possibly requiring grad) is detached
+    and copied to the host first (``np.asarray`` of a CUDA tensor raises)."""
+    if hasattr(v, "detach") and hasattr(v, "cpu"):
+        v = v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
 def write_npz(path: str | Path, **arrays) -> Path:
+    """``arrays`` (NumPy arrays, torch tensors on any device, array-likes) as a compressed
+    ``.npz``."""
+
     def _w(fh):
-        np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+        np.savez_compressed(fh, **{k: _host_array(v) for k, v in arrays.items()})
 
     return atomic_write(path, _w)
 
