@@ -95,7 +95,12 @@ def test_numpy_transpose_path_equals_plain_formula(monkeypatch, dtype):
 
 @pytest.mark.parametrize(
     ("accel", "criterion"),
-    [("adaptive", "max_change"), ("anderson", "max_change"), ("none", "mean_change")],
+    [
+        ("adaptive", "max_change"),
+        ("anderson", "max_change"),
+        ("adaptive+anderson", "max_residual"),
+        ("none", "mean_change"),
+    ],
 )
 def test_chunked_sweeps_equal_the_whole_batch_at_once(accel, criterion):
     """CPU sweeps go through the batch in chunks of elements (SWEEP_CHUNK_BYTES); chunks of 2

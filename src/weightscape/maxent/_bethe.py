@@ -312,10 +312,11 @@ class _Kernel:
         ``F(M)[i, j] = (m_i - y_{j→i}) / (1 - m_i y_{j→i})`` is folded into the subtraction
         (one ``addcdiv``). The large temporaries live in the preallocated workspace ``ws``
         (fresh multi-megabyte allocations would page-fault on every sweep); ``start``: the rows
-        of ``ws`` a chunk of the batch uses.
+        of ``ws.A`` that receive the result (chunks of a batch whose residual is needed whole
+        use their own rows, others reuse the first ones, which stay in cache).
         """
         b = M.shape[0]
-        T, A = ws.T[start : start + b], ws.A[start : start + b]
+        T, A = ws.T[:b], ws.A[start : start + b]
         Yt = self.cavity_yt(M, T)
         plus, minus = self.log_factors(Yt, A)
         H = torch.add(h, plus.sub_(minus), alpha=0.5)
@@ -488,7 +489,8 @@ def _solve(
             step = torch.from_numpy(1.0 - damp).to(dtype=dtype, device=device)[:, None, None]
         stats = []  # per chunk: [k, elements] (max R, min R or mean |R|; ‖R‖₂ when mixing)
         for e0, e1 in kern.chunks(b):  # chunk by chunk, each while its arrays are in cache
-            negR = kern.residual(ha[e0:e1], M[e0:e1], ws, e0)  # M - F(M)
+            # M - F(M); kept whole in ws.A[:b] for the mixer, else each chunk reuses ws.A's head
+            negR = kern.residual(ha[e0:e1], M[e0:e1], ws, e0 if mixing else 0)
             if not mixing:  # damped step M + (1 - d)(F(M) - M)
                 M[e0:e1].addcmul_(negR, step[e0:e1], value=-1.0)
             if n > 1:
@@ -500,7 +502,7 @@ def _solve(
                 if mixing:
                     rows.append(torch.linalg.vector_norm(flat, dim=1))
                 stats.append(torch.stack(rows))
-        negR = ws.A[:b]  # M - F(M) of the whole batch
+        negR = ws.A[:b]  # M - F(M) of the whole batch (when mixing)
         norms = None
         if n > 1:
             host = (stats[0] if len(stats) == 1 else torch.cat(stats, 1)).to(torch.float64)
