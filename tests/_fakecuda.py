@@ -296,33 +296,29 @@ class FakeCuda(TorchFunctionMode):
                 self.syncs[_caller()] += 1
                 return _user(func(args[0]._inner, *args[1:], **kwargs))
         if func in (torch.Tensor.to, torch.Tensor.cuda):
-            dev = kwargs.get("device")
-            if func is torch.Tensor.cuda:
-                dev = CUDA
-            else:
-                for a in args[1:]:
-                    if isinstance(a, (str, torch.device, int)):
-                        dev = a
-                    elif isinstance(a, torch.Tensor):
-                        dev = a.device
             t = args[0]
-            if dev is not None and not _is_cuda(dev) and isinstance(t, FakeCudaTensor):
+            if func is torch.Tensor.cuda:
+                dev, dtype, copy = CUDA, None, False
+            else:
+                # Tensor.to's own parser: (device, dtype, non_blocking, memory_format); for
+                # .to(other) the device is other's as Python sees it (C++ sees the CPU backend)
+                dev, dtype, _, _ = torch._C._nn._parse_to(*args[1:], **kwargs)
+                other = [a for a in (*args[1:], kwargs.get("other")) if isinstance(a, torch.Tensor)]
+                if other:
+                    dev, dtype = other[0].device, other[0].dtype
+                copy = bool(kwargs.get("copy", False))
+            if dev is not None and dev.type == "cpu" and isinstance(t, FakeCudaTensor):
                 self.syncs[_caller()] += 1
-                rest = [a for a in args[1:] if not isinstance(a, (str, torch.device, int))]
-                rest = [a.dtype if isinstance(a, torch.Tensor) else a for a in rest]
-                kw = {k: v for k, v in kwargs.items() if k not in ("device", "non_blocking")}
-                return _user(t._inner.to(*rest, **kw) if (rest or kw) else t._inner)
-            if _is_cuda(dev):
-                if isinstance(t, FakeCudaTensor):
-                    rest = [a for a in args[1:] if not isinstance(a, (str, torch.device, int))]
-                    rest = [a.dtype if isinstance(a, torch.Tensor) else a for a in rest]
-                    kw = {k: v for k, v in kwargs.items() if k != "device"}
-                    return func(t, *rest, **kw) if (rest or kw) else t
-                kw = {k: v for k, v in kwargs.items() if k not in ("device", "non_blocking")}
-                rest = [a for a in args[1:] if not isinstance(a, (str, torch.device, int))]
-                rest = [a.dtype if isinstance(a, torch.Tensor) else a for a in rest]
-                out = t.to(*rest, **kw) if (rest or kw) else t
-                return _wrap(out if out is not t else t.clone())
+                inner = t._inner if dtype is None else t._inner.to(dtype)
+                return _user(inner.clone() if copy and inner is t._inner else inner)
+            if dev is not None and dev.type == "cuda":
+                inner = t._inner if isinstance(t, FakeCudaTensor) else t
+                out = inner if dtype is None else inner.to(dtype)
+                if isinstance(t, FakeCudaTensor) and out is inner and not copy:
+                    return t
+                if out is t:  # a host-to-device copy is a new tensor
+                    out = out.detach().clone()
+                return _wrap(out)
         out = func(*args, **kwargs)
         for t in pytree.tree_leaves(out):
             if isinstance(t, torch.Tensor) and not isinstance(t, FakeCudaTensor):
@@ -353,11 +349,25 @@ _REAL_GENERATOR = torch.Generator
 def fake_cuda():
     """Run the body with an emulated ``cuda:0`` (see the module docstring); yields the mode."""
     mode = FakeCuda()
-    saved = (torch.cuda.is_available, torch.cuda.device_count, torch.cuda.synchronize)
+    names = ("is_available", "device_count", "synchronize", "reset_peak_memory_stats",
+             "memory_allocated", "max_memory_allocated", "empty_cache")  # fmt: skip
+    saved = {n: getattr(torch.cuda, n) for n in names}
     torch.cuda.is_available = lambda: True
     torch.cuda.device_count = lambda: 1
     torch.cuda.synchronize = lambda *a, **k: None
+    torch.cuda.reset_peak_memory_stats = lambda *a, **k: None
+    torch.cuda.memory_allocated = lambda *a, **k: 0
+    torch.cuda.max_memory_allocated = lambda *a, **k: 0
+    torch.cuda.empty_cache = lambda: None
     torch.Generator = _FakeGenerator
+    # nn.Module.to: ``param.data = fake`` would drop the wrapper; a new Parameter keeps it
+    shallow = torch._has_compatible_shallow_copy_type
+
+    def _shallow(input: torch.Tensor, from_: torch.Tensor) -> bool:  # (torch's argument names)
+        fake = isinstance(input, FakeCudaTensor) or isinstance(from_, FakeCudaTensor)
+        return not fake and shallow(input, from_)
+
+    torch._has_compatible_shallow_copy_type = _shallow
     _STATE.active = mode
     try:
         with mode:
@@ -365,7 +375,9 @@ def fake_cuda():
     finally:
         _STATE.active = None
         torch.Generator = _REAL_GENERATOR
-        torch.cuda.is_available, torch.cuda.device_count, torch.cuda.synchronize = saved
+        torch._has_compatible_shallow_copy_type = shallow
+        for n, f in saved.items():
+            setattr(torch.cuda, n, f)
         _CUDA_GENERATORS.clear()
 
 

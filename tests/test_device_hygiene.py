@@ -229,6 +229,7 @@ def test_train_checkpoint_resume_and_compaction_on_cuda(tmp_path):
     check(lambda dev: _train_case(dev, compact_every=20, lr=0.1))
 
 
+@pytest.mark.slow
 def test_train_cli_device_cuda_writes_the_cpu_run(tmp_path):
     from weightscape.cli import main
 
@@ -354,6 +355,7 @@ def _ising(dev="cpu"):
     return IsingModel.random(8, coupling_std=0.3, field_std=0.3, seed=1).to(device=dev)
 
 
+@pytest.mark.slow
 def test_bp_and_metropolis_on_cuda_equal_cpu():
     from weightscape.maxent import (
         BetheConfig,
