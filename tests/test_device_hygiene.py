@@ -442,6 +442,25 @@ def test_tap_inversion_on_cuda_equals_cpu():
 
 
 @pytest.mark.slow
+def test_maxent_landscape_cli_device_cuda_writes_the_cpu_run(tmp_path):
+    from weightscape.cli import main
+
+    _ising().save(tmp_path / "model.npz")
+    argv = ["maxent", "landscape", str(tmp_path / "model.npz"), "--x-min", "-1", "--x-max", "1",
+            "--x-step", "0.5", "--n-per-class", "1", "--mc-chains", "4", "--mc-samples", "10",
+            "--mc-burn-in", "20", "--no-plots"]  # fmt: skip
+
+    def run(dev):
+        out = tmp_path / dev
+        assert main([*argv, "--device", dev, "--out", str(out)]) == 0
+        with np.load(out / "landscape.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        return arrays, pd.read_parquet(out / "landscape.parquet")
+
+    check(run)
+
+
+@pytest.mark.slow
 def test_inverse_methods_on_cuda_equal_cpu():
     from weightscape.maxent import (
         BoltzmannBP,
