@@ -110,8 +110,8 @@ def test_smooth_end_point_gradient_vanishes():
     assert np.linalg.norm(fd - rep.grad) < 1e-8
 
 
-@pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("max_steps", [3, 60])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("max_steps", [3, 40])
 def test_loss_never_increases(seed, max_steps):
     theta, spec, x, y = _problem(10 + seed, widths=(4, 3), P=40)
     res = polish_jammed(torch.tensor(theta), spec, x, y, max_steps=max_steps)
