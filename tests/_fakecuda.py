@@ -16,7 +16,20 @@ emulation. Inside :func:`fake_cuda`:
   copy of a CUDA tensor to the CPU) is counted per call site in the ``weightscape`` package
   (:attr:`FakeCuda.syncs`), so a test can bound the syncs of a hot loop.
 
-Only the device bookkeeping is emulated; the numbers are the CPU's.
+Only the device bookkeeping is emulated; the numbers are the CPU's. How it works and its limits:
+
+- the wrapper's C++ side names the CPU (so autograd's device guards exist in a CPU-only build) and
+  its Python ``.device`` says cuda:0; ATen ops on it reach ``__torch_dispatch__``, which checks the
+  devices and runs the op on the wrapped CPU tensor;
+- C++ code (autograd, forward-mode AD, ``torch.func`` batching rules) makes helper tensors from
+  the wrapper's options, i.e. plain CPU tensors; so a plain CPU tensor counts as "on the CPU" only
+  when Python code inside the mode made it (a factory call without ``device=``, ``.cpu()``,
+  ``torch.from_numpy``...) or it is a view of one. A CPU tensor made before the mode was entered
+  (e.g. a module-level constant) is not flagged;
+- sync counts inside ``torch.func`` transforms include reads that C++ makes of scalars it wrapped
+  (not syncs on a real GPU): bound syncs only outside transforms;
+- not emulated: CUDA's numerics (cuBLAS summation order, TF32), memory limits, streams, CUDA's
+  random streams.
 """
 
 from __future__ import annotations
@@ -110,6 +123,8 @@ class FakeCudaTensor(torch.Tensor):
         plain = [
             a for a in flat if isinstance(a, torch.Tensor) and not isinstance(a, FakeCudaTensor)
         ]
+        if _STATE.active is not None:
+            _STATE.active.device_ops += 1
         if func in _SYNC_OPS and _STATE.active is not None:
             _STATE.active.syncs[_caller()] += 1
         if func not in _CROSS_DEVICE:
@@ -258,6 +273,7 @@ class FakeCuda(TorchFunctionMode):
     def __init__(self):
         super().__init__()
         self.syncs: Counter[str] = Counter()
+        self.device_ops = 0  # ATen ops run on (emulated) CUDA tensors
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})

@@ -94,6 +94,7 @@ def cpu_and_cuda(fn):
     ref = _host(fn("cpu"))
     with fake_cuda() as mode:
         out = _host(fn("cuda"))
+    assert mode.device_ops > 0, "nothing ran on the GPU"
     return ref, out, mode.syncs
 
 
