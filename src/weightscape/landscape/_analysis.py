@@ -106,11 +106,13 @@ def distinct_points(
             if len(reps):
                 dp = (rep_mat - xi).norm(dim=1)
                 dm = (rep_mat + xi).norm(dim=1) if sign_symmetric else dp
-                dmin = torch.minimum(dp, dm)
+                # one host read per point (the distances to the K representatives)
+                dp, dm = torch.stack([dp, dm]).cpu().numpy()
+                dmin = np.minimum(dp, dm)
                 j = int(dmin.argmin())
-                if float(dmin[j]) < tol:
+                if dmin[j] < tol:
                     labels[s + i] = j
-                    signs[s + i] = -1 if sign_symmetric and float(dm[j]) < float(dp[j]) else 1
+                    signs[s + i] = -1 if sign_symmetric and dm[j] < dp[j] else 1
                     continue
             labels[s + i] = len(reps)
             reps.append(s + i)
