@@ -579,12 +579,13 @@ def _kink_search(theta, step, spec, x, y, l2, masks, f0, max_breaks: int = 64, l
         tau = torch.where(cross, -zl / torch.where(cross, dl, 1.0), math.inf).flatten()
         ok = torch.nonzero(tau < 1.0).flatten()
         taus.append(tau[ok])
-        where += [(l, *divmod(int(k), zl.shape[1])) for k in ok]
+        where += [(l, *divmod(k, zl.shape[1])) for k in ok.tolist()]  # one host read
     taus = torch.cat(taus)
     order = torch.argsort(taus)[:max_breaks].tolist()
+    taus_host = taus.tolist()
     best = (step.new_zeros(()), None, f0)
     for j in [*order, None]:
-        tau = 1.0 if j is None else float(taus[j])
+        tau = 1.0 if j is None else taus_host[j]
         f = _true_objective(theta + tau * step, spec, x, y, l2, loss)
         if f > best[2]:
             break
