@@ -557,3 +557,21 @@ def test_jamming_in_memory_records_analyse_on_cuda():
         return [r.load_net()[0] for r in recs], [_dead_report(r) for r in recs]
 
     check(run)
+
+
+@pytest.mark.slow
+def test_jamming_spectra_near_nstar_on_cuda_equal_cpu():
+    # the path that raised before the label fix: in-memory (smoke) runs keep CUDA nets, the
+    # spectra near N* evaluate them on CPU data
+    from weightscape.jamming import PlateauRule, Problem, get_protocol, scan_widths
+    from weightscape.jamming import spectra_near_nstar as spectra
+
+    rule = PlateauRule(min_step=300, ndelta_atol=2, ndelta_rtol=0.05, loss_rtol=0.05)
+
+    def run(dev):
+        prot = replace(get_protocol("fast"), max_steps=1000, plateau=rule, device=dev)
+        scan = scan_widths(Problem(P=30, depth=1), [2, 10], prot, seeds=2, n_boot=20)
+        sp = spectra(scan, with_neff=True)
+        return sp.table, sp.eigs
+
+    check(run)
