@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError, RunDirError
 from ..store import write_json, write_npz
@@ -30,31 +29,25 @@ def checkpoint_files(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".npz"), path.with_name(path.name + ".json")
 
 
-def _np(v):
-    if isinstance(v, torch.Tensor):
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
-
-
 def _normalise(cfg_dict: dict) -> dict:
     return json.loads(json.dumps(cfg_dict, sort_keys=True, default=list))
 
 
 def save_checkpoint(path, cfg, *, step, mi, params, opt, sched, sampler, **arrays) -> None:
     npz, js = checkpoint_files(path)
-    out = {f"param_{i}": _np(p) for i, p in enumerate(params)}
+    # write_npz copies tensors (any device) to the host
+    out = {f"param_{i}": p for i, p in enumerate(params)}
     scalars = {}
     for prefix, state in (("opt", opt), ("sched", sched)):
         for k, v in state.items():
             if isinstance(v, int):
                 scalars[f"{prefix}.{k}"] = v
             else:
-                out[f"{prefix}.{k}"] = _np(v)
-    out["sampler.gen"] = _np(sampler["gen"])
-    out["sampler.perm"] = _np(sampler["perm"])
-    for k, v in arrays.items():
-        out[k] = _np(v)
-    out["step"] = np.asarray(step)
+                out[f"{prefix}.{k}"] = v
+    out["sampler.gen"] = sampler["gen"]
+    out["sampler.perm"] = sampler["perm"]
+    out.update(arrays)
+    out["step"] = step
     write_npz(npz, **out)
     write_json(
         js,
