@@ -114,6 +114,32 @@ class KinkReport:
         return out
 
 
+def hinge_problem(params, spec, x, y, *, kappa: float, pin_tol: float):
+    """Checked float64 inputs of the kink analyses of one relu net under the quadratic hinge.
+
+    Returns ``(theta [N], x [P, d], y [P], loss)``: flat parameters (from ``[W0, b0, ...]`` or a
+    flat tensor), inputs and labels on ``theta``'s device, and the hinge loss with margin
+    ``kappa``. Raises :class:`ConfigError` unless ``spec`` is a relu net with a hidden layer and
+    ``pin_tol > 0``, ``kappa >= 0``.
+    """
+    from ..curvature import flatten_params
+    from ..train import get_loss
+
+    if spec.activation != "relu":
+        raise ConfigError(f"activation {spec.activation!r}; allowed: 'relu'")
+    if spec.depth < 1:
+        raise ConfigError(f"depth={spec.depth}: a net without hidden layer has no kinks")
+    check_positive("pin_tol", pin_tol)
+    check_positive("kappa", kappa, allow_zero=True)
+    if isinstance(params, torch.Tensor):
+        theta = params.detach().to(torch.float64).reshape(-1)
+    else:
+        theta = flatten_params([torch.as_tensor(p) for p in params]).detach().to(torch.float64)
+    x = torch.as_tensor(x, dtype=torch.float64, device=theta.device)
+    y = torch.as_tensor(y, dtype=torch.float64, device=theta.device).reshape(-1)
+    return theta, x, y, get_loss("quadratic_hinge", kappa=kappa)
+
+
 def kink_report(
     params,
     spec,
@@ -139,26 +165,12 @@ def kink_report(
     Returns:
         :class:`KinkReport`. Everything in float64 on the device of ``params``.
     """
-    from ..curvature import flatten_params
     from ..landscape import kink_stationarity
     from ..landscape._kinks import _forward, kink_point
-    from ..train import get_loss
 
-    if spec.activation != "relu":
-        raise ConfigError(f"activation {spec.activation!r}; allowed: 'relu'")
-    if spec.depth < 1:
-        raise ConfigError(f"depth={spec.depth}: a net without hidden layer has no kinks")
-    check_positive("pin_tol", pin_tol)
-    check_positive("kappa", kappa, allow_zero=True)
     for t in count_tols:
         check_positive("count_tols entry", t)
-    if isinstance(params, torch.Tensor):
-        theta = params.detach().to(torch.float64)
-    else:
-        theta = flatten_params([torch.as_tensor(p) for p in params]).detach().to(torch.float64)
-    x = torch.as_tensor(x, dtype=torch.float64, device=theta.device)
-    y = torch.as_tensor(y, dtype=torch.float64, device=theta.device).reshape(-1)
-    loss = get_loss("quadratic_hinge", kappa=kappa)
+    theta, x, y, loss = hinge_problem(params, spec, x, y, kappa=kappa, pin_tol=pin_tol)
 
     with torch.no_grad():
         f, zs = _forward(theta, spec, x)

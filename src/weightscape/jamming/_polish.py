@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import ConfigError, check_positive
+from ..errors import check_positive
 
 __all__ = ["JammedPolish", "polish_jammed"]
 
@@ -127,27 +127,13 @@ def polish_jammed(
     Returns:
         :class:`JammedPolish`; ``loss <= loss_start`` (every accepted step decreases ``L``).
     """
-    from ..curvature import flatten_params
     from ..landscape import polish_on_kinks
     from ..landscape._kinks import _forward
-    from ..train import get_loss
-    from ._kinks import kink_report
+    from ._kinks import hinge_problem, kink_report
 
-    if spec.activation != "relu":
-        raise ConfigError(f"activation {spec.activation!r}; allowed: 'relu'")
-    if spec.depth < 1:
-        raise ConfigError(f"depth={spec.depth}: a net without hidden layer has no kinks")
     check_positive("grad_tol", grad_tol)
-    check_positive("pin_tol", pin_tol)
     check_positive("max_steps", max_steps, integer=True)
-    check_positive("kappa", kappa, allow_zero=True)
-    if isinstance(params, torch.Tensor):
-        theta = params.detach().to(torch.float64).reshape(-1)
-    else:
-        theta = flatten_params([torch.as_tensor(p) for p in params]).detach().to(torch.float64)
-    x = torch.as_tensor(x, dtype=torch.float64, device=theta.device)
-    y = torch.as_tensor(y, dtype=torch.float64, device=theta.device).reshape(-1)
-    loss = get_loss("quadratic_hinge", kappa=kappa)
+    theta, x, y, loss = hinge_problem(params, spec, x, y, kappa=kappa, pin_tol=pin_tol)
 
     def gaps_of(t):
         with torch.no_grad():
