@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..config import Precision
 from ..errors import ConfigError
 from ._analysis import fit_line
 from ._minima import MINIMA_CLUSTER_TOL, DescentConfig, descend, summarize_minima
@@ -47,6 +48,15 @@ def _seed(*parts: int) -> int:
     return s
 
 
+def _precision(precision) -> Precision:
+    """``precision`` checked (default float64 on the CPU)."""
+    if precision is None:
+        return Precision()
+    if not isinstance(precision, Precision):
+        raise ConfigError(f"precision={precision!r} must be a weightscape.Precision")
+    return precision
+
+
 def spin_counts(
     n_params: int,
     depths: Sequence[int],
@@ -55,17 +65,24 @@ def spin_counts(
     *,
     budget: ParameterBudget | None = None,
     seed: int = 0,
+    precision: Precision | None = None,
 ) -> pd.DataFrame:
     """Stationary classes found by exhaustive enumeration, one row per (H, disorder sample).
+
+    The disorder is drawn on the CPU (the same numbers on every device); the Newton solves of
+    all starts run in ``precision`` (dtype and device; default float64 on the CPU).
 
     Columns: ``N, H, lam, sample, n_classes, n_minima`` (points of index 0, both members of a
     class counted), ``n_starts, n_converged``, ``chao1`` (capture–recapture estimate).
     """
     cfg = config or EnumerationConfig()
+    prec = _precision(precision)
     rows = []
     for H in depths:
         lam = lam_for_budget(n_params, H, budget)
-        model = SpinGlass.sample(lam, H, n_disorder, seed=_seed(seed, n_params, H, 1))
+        model = SpinGlass.sample(
+            lam, H, n_disorder, seed=_seed(seed, n_params, H, 1), precision=prec
+        )
         ecfg = dataclasses.replace(cfg, seed=_seed(seed, n_params, H, 2))
         for d, sc in enumerate(enumerate_stationary(model, ecfg)):
             rows.append(
@@ -94,8 +111,13 @@ def spin_minima(
     budget: ParameterBudget | None = None,
     seed: int = 0,
     cluster_tol: float = MINIMA_CLUSTER_TOL,
+    precision: Precision | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Minima from ``n_restarts`` projected-GD restarts per disorder sample, per H.
+
+    The disorder and the starting points are drawn on the CPU (the same numbers on every
+    device; the starts in float64 for every dtype); the batched descent, polish and Hessians
+    run in ``precision`` (dtype and device; default float64 on the CPU).
 
     Returns:
         ``{"samples": ..., "minima": ..., "overlaps": ...}``: one row per (H, sample) with
@@ -104,14 +126,20 @@ def spin_minima(
         ``log_volume`` (per tangent direction, ``/(lam - 1)``), ``hits``; one row per pair of
         distinct minima with the overlap ``q`` (``|q|`` for even H).
     """
+    prec = _precision(precision)
     samples, minima, overlaps = [], [], []
     for H in depths:
         if H < 3:
             raise ConfigError(f"H={H}: minima restarts need H >= 3 (H = 2 has one minimum class)")
         lam = lam_for_budget(n_params, H, budget)
-        model = SpinGlass.sample(lam, H, n_disorder, seed=_seed(seed, n_params, H, 3))
+        model = SpinGlass.sample(
+            lam, H, n_disorder, seed=_seed(seed, n_params, H, 3), precision=prec
+        )
         gen = torch.Generator().manual_seed(_seed(seed, n_params, H, 4))
-        w0 = random_sphere_points((n_disorder, n_restarts), lam, generator=gen)
+        # drawn in float64 whatever the dtype (descend casts them): the same starts everywhere
+        w0 = random_sphere_points(
+            (n_disorder, n_restarts), lam, generator=gen, device=prec.torch_device
+        )
         for d, ms in enumerate(descend(model, w0, config)):
             sm = summarize_minima(ms, cluster_tol=cluster_tol)
             q = sm.overlaps
@@ -172,7 +200,6 @@ def realnet_sweep(
         ConfigError: when a pack failed (the sweep folder keeps the finished runs for
             ``resume``).
     """
-    from ..config import Precision
     from ..sweeps import Sweep, run_sweep
 
     if not isinstance(chunks, int) or not 1 <= chunks <= base.n_inits:

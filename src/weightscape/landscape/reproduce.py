@@ -360,7 +360,12 @@ def run(ctx: StudyContext) -> StudyOutcome:
         return pd.concat(
             [
                 spin_counts(
-                    N, [H for H in c["H"] if round(N / H) >= 2], c["D"], ecfg, seed=ctx.seed
+                    N,
+                    [H for H in c["H"] if round(N / H) >= 2],
+                    c["D"],
+                    ecfg,
+                    seed=ctx.seed,
+                    precision=ctx.precision,
                 )
                 for N in c["Ns"]
             ],
@@ -378,7 +383,17 @@ def run(ctx: StudyContext) -> StudyOutcome:
 
     def minima(key):
         if not res:
-            res.update(spin_minima(mcfg["N"], mcfg["H"], mcfg["D"], mcfg["B"], dcfg, seed=ctx.seed))
+            res.update(
+                spin_minima(
+                    mcfg["N"],
+                    mcfg["H"],
+                    mcfg["D"],
+                    mcfg["B"],
+                    dcfg,
+                    seed=ctx.seed,
+                    precision=ctx.precision,
+                )
+            )
         return res[key]
 
     samples = _cached(ctx, "spin_samples", lambda: minima("samples"))
