@@ -155,6 +155,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["hessian", "{notrun}", "--memory-mib", "0"], ["--memory-mib=0", "> 0"]),
     (["hessian", "{notrun}", "--rtol", "-1"], ["--rtol=-1", ">= 0"]),
     (["hessian", "{run}", "--rtol", "nan"], ["--rtol=nan", ">= 0"]),
+    (["hessian", "{run}", "--device", "tpu"], ["--device='tpu'", "cpu", "cuda"]),
+    (["hessian", "{run}", "--device", "cuda:x"], ["--device='cuda:x'", "cpu"]),
+    (["hessian", "{run}", "--dtype", "float16"], ["--dtype='float16'", "float64", "float32"]),
+    (["hessian", "{notrun}", "--device", "tpu"], ["--device='tpu'"]),
     # ---- sweep
     (["sweep", "run", *OUT], ["SPEC", "--task"]),
     (["sweep", "run", "--task", "nope", *OUT], ["nope", "train"]),
@@ -591,3 +595,14 @@ def test_cuda_requested_without_cuda(root, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --device='cuda' requested but CUDA is not available; use 'cpu'"]
     assert not out.exists()
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the refusal on a machine without CUDA"
+)
+def test_hessian_cuda_requested_without_cuda(root, capsys):
+    before = _snapshot(root)
+    assert main(["hessian", str(root / "run"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --device='cuda' requested but CUDA is not available; use 'cpu'"]
+    assert _snapshot(root) == before  # no hessian.npz / hessian.json

@@ -48,6 +48,28 @@ def _loader(path):
     return load_run_inputs(path)
 
 
+def _on_precision(inputs, precision):
+    """The run's inputs (:class:`~weightscape.curvature.RunInputs`) in ``precision``: the
+    ensemble's parameters and the inputs in its dtype on its device, the labels on its device
+    (class labels stay integers). The Hessian follows the parameters' dtype and device."""
+    import dataclasses
+
+    from ..nets import Ensemble
+
+    dt, dev = precision.torch_dtype, precision.torch_device
+    ens = inputs.ensemble
+    params = [p.detach().to(device=dev, dtype=dt) for p in ens.params]
+    y = inputs.y.to(device=dev)
+    if y.is_floating_point():
+        y = y.to(dt)
+    return dataclasses.replace(
+        inputs,
+        ensemble=Ensemble(ens.specs, params, seeds=ens.seeds),
+        x=inputs.x.to(device=dev, dtype=dt),
+        y=y,
+    )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("hessian")
     def hessian(
@@ -62,12 +84,21 @@ def register(app: typer.Typer) -> None:
         rtol: float = typer.Option(
             1e-9, "--rtol", help="Relative zero tolerance of the eigenvalue counts."
         ),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:<k> or auto."),
+        dtype: str = typer.Option(
+            "float64",
+            "--dtype",
+            help="float64 (default) or float32 (zero counts at --rtol 1e-9 need float64).",
+        ),
     ) -> None:
-        """Dense float64 Hessian spectra of the training loss for members of a run.
+        """Dense Hessian spectra (float64 by default) of the training loss for members of a run.
 
-        Writes RUN/hessian.npz (eigenvalues of H0, Hp, H per member) and RUN/hessian.json
-        (counts of negative/zero/positive eigenvalues, extremes, log-volume, timings).
+        The run's parameters and data are loaded, then moved to --device in --dtype; every
+        Hessian and spectrum is computed there. Writes RUN/hessian.npz (eigenvalues of H0, Hp,
+        H per member) and RUN/hessian.json (counts of negative/zero/positive eigenvalues,
+        extremes, log-volume, timings).
         """
+        from ..config import Precision
         from ..curvature import METHODS
         from ..curvature._run import run_hessian
         from ..errors import check_choice, check_positive
@@ -75,10 +106,11 @@ def register(app: typer.Typer) -> None:
         check_choice("method", method, METHODS)
         check_positive("memory_mib", memory_mib, integer=True)
         check_positive("rtol", rtol, allow_zero=True)
+        precision = Precision(dtype=dtype, device=device)
         payload = run_hessian(
             run_dir,
             members=parse_members(members),
-            loader=_loader,
+            loader=lambda path: _on_precision(_loader(path), precision),
             memory_budget=memory_mib * 2**20,
             method=method,
             rtol=rtol,
