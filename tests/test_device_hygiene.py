@@ -307,6 +307,58 @@ def test_lanczos_and_n_eff_on_cuda_equal_cpu():
     check(run)
 
 
+def _hessian_spy(monkeypatch) -> list[tuple[str, torch.dtype, str, torch.dtype]]:
+    """Record ``(params device, params dtype, x device, x dtype)`` of every dense Hessian that
+    ``weightscape hessian`` computes."""
+    from weightscape.curvature import _run
+
+    seen = []
+    split = _run.hessian_split
+
+    def spy(model, x, *args, **kwargs):
+        seen.append((model.device.type, model.dtype, x.device.type, x.dtype))
+        return split(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(_run, "hessian_split", spy)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def _trained_run(tmp_path_factory):
+    from weightscape.cli import main
+
+    path = tmp_path_factory.mktemp("hessian") / "run"
+    argv = ["train", "--data", "random", "-o", "P=12", "-o", "d=3", "--width", "2,3",
+            "--seeds", "0-1", "--max-steps", "30", "--quiet", "--out", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    return path
+
+
+def test_hessian_cli_device_cuda_writes_the_cpu_spectra(_trained_run, tmp_path, monkeypatch):
+    # `weightscape hessian` had no --device: the spectra were computed on the CPU
+    import json
+    import shutil
+
+    from weightscape.cli import main
+
+    seen = _hessian_spy(monkeypatch)
+
+    def run(dev):
+        seen.clear()
+        path = tmp_path / dev
+        shutil.copytree(_trained_run, path)
+        assert main(["hessian", str(path), "--device", dev]) == 0
+        assert seen and set(seen) == {(dev, F64, dev, F64)}, seen
+        meta = json.loads((path / "hessian.json").read_text())
+        assert meta["provenance"]["device"].startswith(dev)
+        with np.load(path / "hessian.npz") as z:
+            return {k: z[k] for k in z.files}, meta["members"]
+
+    ref, out, _ = cpu_and_cuda(run)
+    assert_same(ref, out)
+    assert len(ref[0]["members"]) == 4  # 2 widths x 2 seeds
+
+
 # ---------------------------------------------------------------------------------------------
 # landscape: batched spin model
 
@@ -352,6 +404,93 @@ def test_distinct_points_reads_the_device_once_per_new_point():
     assert ref["counts"].sum() == 60 and len(ref["representatives"]) == 40
     # the greedy pass reads K distances once per point it compares (was 3-4 reads)
     assert sum(v for k, v in syncs.items() if "_analysis" in k) <= 60 + 5, syncs
+
+
+def _spy_spin_loops(monkeypatch) -> list[tuple[str, str, torch.dtype]]:
+    """Record ``(loop, device type, dtype)`` of the points every hot-loop call of the spin model
+    receives: the enumeration's Newton steps and the batched GD restarts (and their polish)."""
+    from weightscape.landscape import _minima, _stationary
+
+    seen: list[tuple[str, str, torch.dtype]] = []
+    step, column = _stationary.newton_step, _minima._ColumnModel.__call__
+
+    def newton(model, w, **kw):
+        seen.append(("newton", w.device.type, w.dtype))
+        return step(model, w, **kw)
+
+    def gd(self, wt):
+        seen.append(("gd", wt.device.type, wt.dtype))
+        return column(self, wt)
+
+    monkeypatch.setattr(_stationary, "newton_step", newton)
+    monkeypatch.setattr(_minima, "newton_step", newton)
+    monkeypatch.setattr(_minima._ColumnModel, "__call__", gd)
+    return seen
+
+
+class _StopBeforeNets(Exception):
+    pass
+
+
+# the spin part of `reproduce landscape`, cut to a few seconds (the nets are never reached)
+_SPIN_SCALE = {
+    "analytic_N": (60,),
+    "analytic_H": (2, 3, 4, 5, 6),
+    "counts": {"Ns": (12,), "H": (3,), "D": 1, "starts": 20, "rounds": 1},
+    "minima": {"N": 24, "H": (3,), "D": 1, "B": 8},
+    "nets": {
+        "activations": ("tanh",),
+        "depths": (1,),
+        "base": {"dataset": "iris", "n_params": 27, "n_inits": 1},
+        "relu_max_steps": 1,
+        "chunks": 1,
+    },
+}
+_SPIN_TABLES = ("spin_counts", "spin_samples", "spin_minima", "spin_overlaps")
+
+
+def test_reproduce_landscape_spin_tables_on_cuda_equal_cpu(tmp_path, monkeypatch):
+    # before the fix `reproduce landscape --device cuda` ran the enumeration and the GD
+    # restarts on the CPU (only the real nets got ctx.precision): nothing ran on the emulated
+    # GPU and the spy saw CPU points
+    from weightscape.landscape import reproduce as lr
+    from weightscape.reproduce import StudyContext
+
+    monkeypatch.setitem(lr.SCALES, "smoke", _SPIN_SCALE)
+
+    def stop(*args, **kwargs):
+        raise _StopBeforeNets
+
+    monkeypatch.setattr(lr, "realnet_sweep", stop)
+    seen = _spy_spin_loops(monkeypatch)
+
+    def run(dev):
+        seen.clear()
+        out = tmp_path / dev / "landscape"
+        with pytest.raises(_StopBeforeNets):
+            lr.run(StudyContext(scale="smoke", out=out, precision=Precision(device=dev)))
+        assert {loop for loop, *_ in seen} == {"newton", "gd"}
+        assert set(seen) <= {("newton", dev, F64), ("gd", dev, F64)}, set(seen)
+        return {n: pd.read_parquet(out / "cache" / f"{n}.parquet") for n in _SPIN_TABLES}
+
+    check(run)
+
+
+def test_spin_tables_compute_in_the_given_dtype(monkeypatch):
+    # the dtype reaches the loops too; float32 cannot meet grad_tol = 1e-8 (see
+    # docs/studies/landscape.md), hence the short budgets
+    from weightscape.landscape import DescentConfig, EnumerationConfig, spin_counts, spin_minima
+
+    seen = _spy_spin_loops(monkeypatch)
+    p32 = Precision(dtype="float32")
+    ecfg = EnumerationConfig(n_starts=6, max_rounds=1, newton_iters=3)
+    counts = spin_counts(6, [3], 1, ecfg, precision=p32)
+    spin_minima(9, [3], 1, 4, DescentConfig(max_steps=5, polish_steps=1), precision=p32)
+    assert {loop for loop, *_ in seen} == {"newton", "gd"}
+    assert set(seen) == {("newton", "cpu", torch.float32), ("gd", "cpu", torch.float32)}
+    assert counts.n_starts.tolist() == [6]
+    with pytest.raises(Exception, match="precision"):
+        spin_counts(6, [3], 1, ecfg, precision="float32")
 
 
 @pytest.mark.slow
