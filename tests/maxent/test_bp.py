@@ -231,3 +231,35 @@ def test_adaptive_anderson_is_adaptive_on_fast_contractions():
     assert r0.converged and bool(rh.converged[0])
     np.testing.assert_allclose(Mh, M0, atol=1e-11, rtol=0)
     assert 3 * int(rh.iterations[0]) < int(ra.iterations[0])  # 30 vs 284 sweeps
+
+
+def test_anderson_gram_matches_its_differences_through_a_restart():
+    """Dense oracle for the mixer's bookkeeping: after every step, each element's Gram matrix on
+    its filled columns equals ΔRᵀΔR recomputed from the stored differences — also for the
+    differences it collects while cooling down after a restart (it mixes with them later).
+    Driven on F(x) = A x + b with norms that grow once (step 4), history 3, two elements, one
+    of them frozen for the first steps. The buffers start as NaN (uninitialised memory made
+    visible): a Gram entry never computed would show."""
+    from weightscape.maxent._bp import AndersonMixer
+
+    p = 5
+    rng = np.random.default_rng(1)
+    Q, _ = np.linalg.qr(rng.normal(size=(p, p)))
+    A = torch.from_numpy(Q @ np.diag([0.9, -0.7, 0.5, 0.3, -0.2]) @ Q.T)
+    b = torch.from_numpy(rng.normal(size=p))
+    mixer = AndersonMixer(2, p, 3, torch.float64, "cpu", bounds=None)
+    for buf in (mixer.dR, mixer.dF, mixer.r_prev, mixer.f_prev):
+        buf.fill_(float("nan"))
+    x = torch.zeros(2, p, dtype=torch.float64)
+    mixed_after_restart = False
+    for k in range(14):
+        r = x @ A.T + b - x
+        norms = torch.linalg.vector_norm(r, dim=1).numpy() * (1e3 if k == 4 else 1.0)
+        fallback = mixer.step(x, r, norms, 0.5, np.array([False, k < 2]))
+        mixed_after_restart |= k > 4 + 3 and not fallback[0]
+        assert torch.isfinite(x).all(), k
+        for e in range(2):
+            cols = np.flatnonzero(mixer.filled[e])
+            D = mixer.dR[e, cols].numpy()
+            np.testing.assert_allclose(mixer.gram[e][np.ix_(cols, cols)], D @ D.T, rtol=1e-12)
+    assert mixer.restarts[0] == 1 and mixed_after_restart

@@ -198,11 +198,14 @@ class AndersonMixer:
         self.started[:] = True
         self.prev_norm = np.asarray(norms, dtype=np.float64).copy()
         mix = np.flatnonzero(~fallback & self.filled.any(1))
-        if mix.size:  # new Gram row ⟨ΔR_h, ΔR_j⟩ and ⟨ΔR_j, r⟩, one host copy for all
-            dots = [torch.mv(self.dR[e], self.dR[e, h]) for e in mix if new[e]]
+        # the new Gram row ⟨ΔR_h, ΔR_j⟩ of every element that stored a difference, mixing now
+        # or not (one cooling down after a restart collects differences and mixes with them
+        # later), and ⟨ΔR_j, r⟩ of the mixing ones; one host copy for all
+        rows_new = np.flatnonzero(new)
+        if rows_new.size or mix.size:
+            dots = [torch.mv(self.dR[e], self.dR[e, h]) for e in rows_new]
             dots += [torch.mv(self.dR[e], r[e]) for e in mix]
             host = torch.stack(dots).to(torch.float64).cpu().numpy()
-            rows_new = [e for e in mix if new[e]]
             for k, e in enumerate(rows_new):
                 self.gram[e, h, :] = self.gram[e, :, h] = host[k]
             rhs = host[len(rows_new) :]
