@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -210,6 +211,11 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     assert ws.sigma.shape == (fits.n_samples[0], 675) and meta["arch"] == "20-15-15-10"
     for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy"):
         assert (study / "figures" / f"{fig}.png").exists()
+    # the trained nets, for --resume
+    assert {p.name for p in (study / "cache").iterdir()} == {
+        "lrnet_deep_up.npz",
+        "lrnet_shallow_up.npz",
+    }
 
 
 def test_between_within_decomposition():
@@ -371,3 +377,37 @@ def test_pooled_validation_concatenates_layers():
     assert list(val.bp_converged) == [False, True]  # one layer's BP did not converge
     c = mr.claim_fit_quality(val, unit="nets")
     assert "over 2 nets" in c.ours
+
+
+def test_trained_nets_are_kept_and_reused_on_resume(tmp_path, monkeypatch):
+    """The LR-net training (most of a paper-scale run) is written to ``cache/<name>.npz``; with
+    --resume a net of the same config is read back bit for bit instead of trained again, and one
+    of another config is trained afresh."""
+    from types import SimpleNamespace
+
+    from weightscape.maxent import LRNetConfig
+
+    rng = np.random.default_rng(0)
+    data = {"x": rng.standard_normal((60, 20)), "y": np.arange(60) % 10}
+    idx = np.arange(50)
+    logs = []
+    ctx = SimpleNamespace(out=tmp_path, resume=False, log=logs.append)
+    cfg = LRNetConfig(arch="20-10", n_runs=2, epochs=1, batch_size=25, seed=1)
+    first = mr._trained(ctx, "lrnet_shallow_up", cfg, data, idx)
+    assert (tmp_path / "cache" / "lrnet_shallow_up.npz").is_file()
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again")
+
+    ctx.resume = True
+    monkeypatch.setattr(mr, "train_lrnet", no_training)
+    again = mr._trained(ctx, "lrnet_shallow_up", cfg, data, idx)
+    assert again.config == cfg and logs[-1] == "re-using lrnet_shallow_up.npz"
+    for a, b in zip(first.thetas, again.thetas, strict=True):
+        assert np.array_equal(a, b)
+    assert np.array_equal(first.loss, again.loss)
+    monkeypatch.undo()
+    other = dataclasses.replace(cfg, seed=2)
+    fresh = mr._trained(ctx, "lrnet_shallow_up", other, data, idx)
+    assert fresh.config == other and "another config" in logs[-1]
+    assert not np.array_equal(fresh.thetas[0], first.thetas[0])

@@ -67,7 +67,7 @@ from ._landscape import (
     refine_jump,
 )
 from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
-from ._lrnet import LRNetConfig, train_lrnet
+from ._lrnet import LRNetConfig, load_lrnet, save_lrnet, train_lrnet
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._model import IsingModel
 from ._moments import Moments, sample_moments
@@ -492,6 +492,22 @@ def _load_data(seed: int) -> dict:
             "note": note}  # fmt: skip
 
 
+def _trained(ctx, name: str, cfg: LRNetConfig, data, idx):
+    """``train_lrnet`` on the points ``idx``, kept in ``ctx.out/cache/<name>.npz``: with
+    ``--resume`` a net trained with the same config is read back instead of trained again (the
+    training is most of a ``paper`` run's time; everything after it is redone from the nets)."""
+    path = ctx.out / "cache" / f"{name}.npz"
+    if ctx.resume and path.is_file():
+        res = load_lrnet(path)
+        if res.config == cfg:
+            ctx.log(f"re-using {path.name}")
+            return res
+        ctx.log(f"{path.name} was trained with another config: training again")
+    res = train_lrnet(data["x"][idx], data["y"][idx], cfg)
+    save_lrnet(res, path)
+    return res
+
+
 def _train_and_sample(ctx, s, data):
     """Train and sample the deep net in every regime of the scale and the shallow net in
     ``up``; keys ``(net, regime)``."""
@@ -503,7 +519,7 @@ def _train_and_sample(ctx, s, data):
                           seed=ctx.seed, precision=ctx.precision)  # fmt: skip
         ctx.log(f"LR-net {arch} ({regime}, P = {len(idx)}): {cfg.n_runs} runs × {cfg.epochs} "
                 "epochs")  # fmt: skip
-        nets[label, regime] = res = train_lrnet(data["x"][idx], data["y"][idx], cfg)
+        nets[label, regime] = res = _trained(ctx, f"lrnet_{label}_{regime}", cfg, data, idx)
         scfg = SampleConfig(n_draws=s["draws"], threshold=s["quantile"], kind="quantile",
                             seed=ctx.seed + 1)  # fmt: skip
         samples[label, regime] = ws = draw_weight_samples(res, data["x_test"], data["y_test"], scfg)
