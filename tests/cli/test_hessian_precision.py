@@ -37,8 +37,10 @@ def test_float32_spectra_agree_with_float64_to_float32_roundoff(trained, tmp_pat
     shutil.copytree(trained, p64)
     shutil.copytree(trained, p32)
     ref, meta = _spectra(p64)
-    out, _ = _spectra(p32, "--dtype", "float32", "--device", "auto")
+    out, meta32 = _spectra(p32, "--dtype", "float32", "--device", "auto")
     assert meta["provenance"]["device"] == "cpu"
+    assert {meta["members"][k]["dtype"] for k in ("0", "1")} == {"float64"}
+    assert {meta32["members"][k]["dtype"] for k in ("0", "1")} == {"float32"}
     for m in (0, 1):
         for name in ("H0", "Hp", "H"):
             a, b = ref[f"eigs_{name}_{m}"], out[f"eigs_{name}_{m}"]

@@ -146,7 +146,7 @@ def run_hessian(
 
     ``hessian.npz`` holds ``eigs_H0_<m>``, ``eigs_Hp_<m>``, ``eigs_H_<m>`` (ascending) and
     ``n_unsat_<m>`` for every member m computed so far; ``hessian.json`` their summaries
-    (:meth:`HessianSplit.summary`, compute time, log-volume over eigenvalues above
+    (:meth:`HessianSplit.summary`, compute time, dtype, log-volume over eigenvalues above
     ``log_cutoff``, default ``1e3 · rtol · max λ``). Members computed before are kept; those
     asked again are replaced. Both files are written atomically, after everything is validated
     and computed.
@@ -193,6 +193,7 @@ def run_hessian(
         s["log_volume"] = log_volume(eh, cutoff) if cutoff > 0 else 0.0
         s["log_volume_cutoff"] = cutoff
         s["seconds"] = seconds
+        s["dtype"] = str(eh.dtype).removeprefix("torch.")  # per member: kept members keep theirs
         summaries[str(m)] = s
     done = sorted(int(k) for k in summaries)
     arrays["members"] = np.asarray(done, dtype=np.int64)
