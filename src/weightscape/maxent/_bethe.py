@@ -71,6 +71,7 @@ from ._bp import (
     BP_DEFAULT_DAMPING,
     PAIR_DENOM_GUARD,
     AndersonMixer,
+    check_damping,
 )
 from ._model import IsingModel
 
@@ -147,10 +148,7 @@ class BetheConfig:
     history: int = ANDERSON_DEFAULT_HISTORY
 
     def __post_init__(self):
-        if isinstance(self.damping, bool) or not isinstance(self.damping, int | float):
-            raise ConfigError(f"damping={self.damping!r} must be a number in [0, 1)")
-        if not 0.0 <= self.damping < 1.0:
-            raise ConfigError(f"damping={self.damping!r} must lie in [0, 1)")
+        check_damping(self.damping)
         check_positive("tol", self.tol, finite=True)  # inf: every point "converged" at once
         check_positive("max_iter", self.max_iter, integer=True)
         check_choice("criterion", self.criterion, CRITERIA)

@@ -95,14 +95,19 @@ class BPConfig:
     history: int = ANDERSON_DEFAULT_HISTORY
 
     def __post_init__(self):
-        if isinstance(self.damping, bool) or not isinstance(self.damping, int | float):
-            raise ConfigError(f"damping={self.damping!r} must be a number in [0, 1)")
-        if not 0.0 <= self.damping < 1.0:
-            raise ConfigError(f"damping={self.damping!r} must lie in [0, 1)")
+        check_damping(self.damping)
         check_positive("tol", self.tol, finite=True)  # inf: every point "converged" at once
         check_positive("max_iter", self.max_iter, integer=True)
         check_choice("accel", self.accel, BP_ACCELERATIONS)
         check_positive("history", self.history, integer=True)
+
+
+def check_damping(damping) -> None:
+    """A damping ``d`` (fraction of the old message kept per step) must be a number in [0, 1)."""
+    if isinstance(damping, bool) or not isinstance(damping, int | float):
+        raise ConfigError(f"damping={damping!r} must be a number in [0, 1)")
+    if not 0.0 <= damping < 1.0:
+        raise ConfigError(f"damping={damping!r} must lie in [0, 1)")
 
 
 class AndersonMixer:
