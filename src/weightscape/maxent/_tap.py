@@ -33,6 +33,7 @@ import torch
 
 from ..config import Precision
 from ..errors import ConfigError, DatasetError, check_positive
+from ._bp import check_damping
 from ._landscape import _distinct
 from ._model import IsingModel
 
@@ -66,10 +67,7 @@ class TAPConfig:
 
     def __post_init__(self):
         check_positive("n_starts", self.n_starts, integer=True)
-        if isinstance(self.damping, bool) or not isinstance(self.damping, int | float):
-            raise ConfigError(f"damping={self.damping!r} must be a number in [0, 1)")
-        if not 0.0 <= self.damping < 1.0:
-            raise ConfigError(f"damping={self.damping!r} must lie in [0, 1)")
+        check_damping(self.damping)
         check_positive("tol", self.tol, finite=True)
         check_positive("max_iter", self.max_iter, integer=True)
         check_positive("distinct_tol", self.distinct_tol, finite=True)
