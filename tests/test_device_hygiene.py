@@ -714,3 +714,26 @@ def test_jamming_spectra_near_nstar_on_cuda_equal_cpu():
         return sp.table, sp.eigs
 
     check(run)
+
+
+def test_resolve_precision_is_the_one_check_of_precision_arguments(tmp_path):
+    """``None`` is float64 on the CPU, a Precision passes through, anything else is a
+    ConfigError naming it — in run_reproduce and the spin-model tables alike."""
+    from weightscape.config import resolve_precision
+    from weightscape.errors import ConfigError
+    from weightscape.landscape._study import spin_minima
+    from weightscape.reproduce import run_reproduce
+
+    assert resolve_precision(None) == Precision()
+    p = Precision(dtype="float32")
+    assert resolve_precision(p) is p
+    for call in (
+        lambda: resolve_precision("float32"),
+        lambda: run_reproduce("maxent", "smoke", tmp_path / "out", precision="float32"),
+        lambda: spin_minima(12, [3], 1, 2, precision="float32"),
+    ):
+        with pytest.raises(
+            ConfigError, match=r"precision='float32' must be a weightscape\.Precision"
+        ):
+            call()
+    assert not (tmp_path / "out").exists()

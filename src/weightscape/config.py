@@ -14,7 +14,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["DTYPES", "Precision", "resolve_device", "resolve_dtype"]
+__all__ = ["DTYPES", "Precision", "resolve_device", "resolve_dtype", "resolve_precision"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -72,3 +72,12 @@ class Precision:
     def tensor(self, data) -> torch.Tensor:
         """``torch.as_tensor(data)`` in this precision."""
         return torch.as_tensor(data, dtype=self.torch_dtype, device=self.torch_device)
+
+
+def resolve_precision(precision: Precision | None) -> Precision:
+    """``precision`` checked; ``None`` is the default (float64 on the CPU)."""
+    if precision is None:
+        return Precision()
+    if not isinstance(precision, Precision):
+        raise ConfigError(f"precision={precision!r} must be a weightscape.Precision")
+    return precision

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError
 from ._analysis import fit_line
 from ._minima import MINIMA_CLUSTER_TOL, DescentConfig, descend, summarize_minima
@@ -48,15 +48,6 @@ def _seed(*parts: int) -> int:
     return s
 
 
-def _precision(precision) -> Precision:
-    """``precision`` checked (default float64 on the CPU)."""
-    if precision is None:
-        return Precision()
-    if not isinstance(precision, Precision):
-        raise ConfigError(f"precision={precision!r} must be a weightscape.Precision")
-    return precision
-
-
 def spin_counts(
     n_params: int,
     depths: Sequence[int],
@@ -76,7 +67,7 @@ def spin_counts(
     class counted), ``n_starts, n_converged``, ``chao1`` (capture–recapture estimate).
     """
     cfg = config or EnumerationConfig()
-    prec = _precision(precision)
+    prec = resolve_precision(precision)
     rows = []
     for H in depths:
         lam = lam_for_budget(n_params, H, budget)
@@ -126,7 +117,7 @@ def spin_minima(
         ``log_volume`` (per tangent direction, ``/(lam - 1)``), ``hits``; one row per pair of
         distinct minima with the overlap ``q`` (``|q|`` for even H).
     """
-    prec = _precision(precision)
+    prec = resolve_precision(precision)
     samples, minima, overlaps = [], [], []
     for H in depths:
         if H < 3:

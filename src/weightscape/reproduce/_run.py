@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError, RunDirError, check_choice
 from ..plots import REPRODUCE_SCHEMA, STUDY_SCHEMA, build_report, save_figure
 from ..store import provenance, write_json, write_parquet, write_text
@@ -353,9 +353,7 @@ def run_reproduce(
     check_choice("executor", executor, EXECUTORS)
     if resume and force:
         raise ConfigError("--resume and --force exclude each other; pass one")
-    precision = Precision() if precision is None else precision
-    if not isinstance(precision, Precision):
-        raise ConfigError(f"precision={precision!r} must be a weightscape.Precision")
+    precision = resolve_precision(precision)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
     from ..sweeps import check_slurm_options, make_executor
