@@ -32,14 +32,25 @@ def _fits(**over):
     return pd.DataFrame(base)
 
 
-def _land(jumps: dict[str, bool], hyst: dict[str, bool], gaps: dict[str, float]):
+def _land(
+    jumps: dict[str, bool],
+    hyst: dict[str, bool],
+    gaps: dict[str, float],
+    disc: dict[str, bool] | None = None,
+):
+    """A ``landscapes`` table: ``jumps`` flag a step ``|Δd| > x_step`` on the "high" reference,
+    ``hyst`` hysteresis on the "low" one, ``disc`` (default: ``jumps``) which flagged references
+    refine to a discontinuity (the "high" one where it has a step, else the "low" one)."""
+    disc = jumps if disc is None else disc
     rows = []
     for name in ("LB", "ITR", "RB", "shallow"):
+        on = 1 if jumps.get(name, False) else 0
         for ref, k in (("low", 0), ("high", 1)):
             # the flag on one reference is enough for the model to count as broken
             rows.append({"model": name, "reference": ref,
                          "has_jump": jumps.get(name, False) and k == 1,
                          "has_hysteresis": hyst.get(name, False) and k == 0,
+                         "discontinuous": disc.get(name, False) and k == on,
                          "mean_gap": gaps[name] + 0.01 * k})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -100,6 +111,33 @@ def test_claim_connected_rule():
     assert not c.holds and "RB hysteresis" in c.ours
     # everything smooth: the shallow half fails
     assert not mr.claim_connected(_land({}, {}, gaps)).holds
+
+
+def test_claim_connected_counts_only_discontinuous_steps_as_jumps():
+    """Rule of 3 December: a step |Δd| > x_step that refines to a smooth curve is "steep", not
+    a jump; the first rule's verdict (every such step a jump) is printed beside it."""
+    gaps = {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.2}
+    # deep LB and RB steep but smooth at x_step/8, shallow discontinuous with hysteresis: holds
+    steep = _land({"shallow": True, "LB": True, "RB": True}, {"shallow": True}, gaps,
+                  disc={"shallow": True})  # fmt: skip
+    c = mr.claim_connected(steep)
+    assert c.holds and "LB steep" in c.ours and "RB steep" in c.ours and "ITR smooth" in c.ours
+    assert (
+        "shallow: jump+hysteresis" in c.ours
+        and "first rule, every |Δd| > x_step a jump: does not hold" in c.ours
+    )
+    # the same deep step discontinuous: a jump, the claim fails
+    assert not mr.claim_connected(
+        _land({"shallow": True, "LB": True}, {"shallow": True}, gaps)
+    ).holds
+    # a shallow step that refines smooth is no jump, whatever its size
+    c = mr.claim_connected(_land({"shallow": True}, {"shallow": True}, gaps, disc={}))
+    assert not c.holds and "shallow: hysteresis" in c.ours and "a jump: holds" in c.ours
+    # a discontinuity found on a reference flagged only by hysteresis is a jump (small first-order
+    # steps below x_step); a `discontinuous` flag on an unflagged reference is ignored
+    c = mr.claim_connected(_land({}, {"shallow": True}, gaps, disc={"shallow": True}))
+    assert c.holds and "shallow: jump+hysteresis" in c.ours
+    assert not mr.claim_connected(_land({}, {}, gaps, disc={"shallow": True})).holds
 
 
 def test_claim_bound_rule():
