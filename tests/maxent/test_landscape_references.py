@@ -117,13 +117,17 @@ def test_cli_landscape_from_files(files, capsys):
     assert main(argv) == 0
     text = capsys.readouterr().out
     lines = [ln for ln in text.splitlines() if ln.startswith("reference")]
-    assert len(lines) == 2 and all("JUMP" in ln and "HYSTERESIS" in ln for ln in lines)
+    assert len(lines) == 2 and all("HYSTERESIS" in ln for ln in lines)
+    # the planted two-state model is broken: its jump stays a jump when refined (--refine 8)
+    assert all("JUMP (discontinuous, refined ratio" in ln for ln in lines)
     assert "d(0)=" in lines[0] and "max jump down" in lines[0] and "mean gap" in lines[0]
     for f in ("DONE", "config.json", "summary.json", "landscape.parquet", "landscape.npz",
               "references.npz", "figures/entropy_landscape.png", "figures/d_of_x.png"):  # fmt: skip
         assert (out / f).exists(), f
     summary = json.loads((out / "summary.json").read_text())
     row = summary["references"][0]
+    assert row["discontinuous"] is True and row["refined_ratio"] > 0.5
+    assert summary["refine_factor"] == 8
     frame = pd.read_parquet(out / "landscape.parquet")
     assert len(frame) == 2 * 2 * 21 and set(frame["direction"]) == {"down", "up"}
     # the printed/stored summary equals the one recomputed from the stored table
@@ -149,9 +153,37 @@ def test_cli_landscape_sampled_references(files, capsys):
     assert not (out / "figures").exists()
 
 
+def test_cli_refine_tells_steep_from_jump(files, capsys):
+    """Oracle: J = 0, h = 0 is a product measure with d(x) = (1 − tanh x)/2 on every reference,
+    smooth. Flag its steps with a low --jump-threshold: refined at x_step/8, the largest coarse
+    step (next to x = 0) splits into sub-steps whose largest is the one next to 0, so the ratio is
+    tanh(x_step/8) / tanh(x_step) in closed form: "STEEP", not a jump."""
+    n = 6
+    np.savetxt(files / "J0.txt", np.zeros((n, n)))
+    np.savetxt(files / "h0.txt", np.zeros(n))
+    np.savetxt(files / "r0.txt", np.ones((1, n)), fmt="%d")
+    base = ["maxent", "landscape", "--couplings", str(files / "J0.txt"), "--fields",
+            str(files / "h0.txt"), "--references", str(files / "r0.txt"), "--x-min", "-1",
+            "--x-max", "1", "--x-step", "0.2", "--jump-threshold", "0.01", "--tol", "1e-12",
+            "--no-plots"]  # fmt: skip
+    assert main([*base, "--out", str(files / "steep")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "STEEP (smooth when refined, ratio 0.13)" in line and "JUMP" not in line
+    row = json.loads((files / "steep" / "summary.json").read_text())["references"][0]
+    assert row["has_jump"] and row["discontinuous"] is False
+    assert row["refined_ratio"] == pytest.approx(np.tanh(0.025) / np.tanh(0.2), rel=1e-6)
+    # --refine 0: the coarse flag only, said to be unrefined
+    assert main([*base, "--refine", "0", "--out", str(files / "coarse")]) == 0
+    assert "JUMP (not refined)" in capsys.readouterr().out
+    row = json.loads((files / "coarse" / "summary.json").read_text())["references"][0]
+    assert row["discontinuous"] is None and row["refined_ratio"] != row["refined_ratio"]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
+        (["--refine", "1"], "--refine 1"),
+        (["--refine", "-2"], "--refine -2"),
         (["--x-step", "0.07"], "--x-step"),
         (["--slice", "0:4"], "--slice"),
         (["--couplings", "J.txt"], "not both"),

@@ -101,6 +101,13 @@ def _add_landscape(sub: typer.Typer) -> None:
         jump_threshold: float = typer.Option(
             None, "--jump-threshold", help="Jump: |dd| between neighbours above (default x-step)."
         ),
+        refine: int = typer.Option(
+            8,
+            "--refine",
+            help="Re-sweep the largest step of d(x) of every flagged reference (jump or "
+            "hysteresis) at x-step/REFINE: JUMP if one sub-step keeps > 1/2 of the change (a "
+            "discontinuity), STEEP if it spreads (a steep smooth curve). 0: do not refine.",
+        ),
         gap_average: str = typer.Option(
             "down_converged",
             "--gap-average",
@@ -118,7 +125,8 @@ def _add_landscape(sub: typer.Typer) -> None:
         """Entropy landscapes s(d) around reference configurations (Bethe, tilt sweeps).
 
         Prints, per reference: d at x = 0, the largest jump of d on the downward sweep and
-        where, the largest hysteresis |d_down - d_up| and the mean gap H(d) - s(d). Writes
+        where, the largest hysteresis |d_down - d_up|, the mean gap H(d) - s(d) and, for a
+        flagged reference, whether its largest step is a discontinuity (--refine). Writes
         landscape.parquet (long table), landscape.npz, references.npz, summary.json,
         config.json and figures/ under --out.
         """
@@ -136,6 +144,8 @@ def _add_landscape(sub: typer.Typer) -> None:
 
         # ---- validate everything before anything is written
         _check_seed(seed)
+        if isinstance(refine, bool) or refine < 0 or refine == 1:
+            raise ConfigError(f"--refine {refine} must be 0 (off) or an integer >= 2")
         mdl = load_model_arg(model, couplings, fields)
         cols = parse_slice(slice_)
         bp = BetheConfig(
@@ -180,7 +190,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         rd = create_run(out, force)
 
         def write(rd):
-            payload = run_landscape(mdl, refs, sampling, cfg, rd, plots=plots)
+            payload = run_landscape(mdl, refs, sampling, cfg, rd, plots=plots, refine=refine)
             for row in payload["references"]:
                 typer.echo(_line(row))
             typer.echo(f"wrote {rd.path}")
@@ -188,11 +198,13 @@ def _add_landscape(sub: typer.Typer) -> None:
         _guarded(rd, write)
 
 
-def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True) -> dict:
+def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True, refine: int = 8) -> dict:
     """Compute the landscapes and write the run directory ``rd``; returns the summary payload.
 
     ``refs`` (:class:`~weightscape.maxent.References`) were read or drawn with ``sampling``
-    (recorded in ``config.json``; ``None`` for a file).
+    (recorded in ``config.json``; ``None`` for a file). ``refine`` (≥ 2; 0 = off): sub-steps
+    per tilt step when the largest downward step of a flagged reference is re-swept
+    (:func:`~weightscape.maxent.refine_jump`); its ratio and verdict join the summary rows.
     """
     import time
     from dataclasses import asdict
@@ -204,6 +216,7 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True) -> dict
         entropy_landscapes,
         plot_d_of_x,
         plot_entropy_landscape,
+        refine_jump,
     )
 
     t0 = time.perf_counter()
@@ -217,12 +230,17 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True) -> dict
         f.insert(0, "reference", i)
         frames.append(f)
         s = r.summary().to_dict()
+        flagged = bool(s["has_jump"] or s["has_hysteresis"]) and "down" in cfg.sweeps
+        rj = refine_jump(model, refs.sigma[i], r, factor=refine) if refine and flagged else None
         rows.append(
             {
                 "reference": i,
                 "label": refs.labels[i],
                 "energy_per_spin": float(refs.energy[i]) / n,
                 **s,
+                # NaN / None: not flagged, or not refined (--refine 0)
+                "refined_ratio": rj["ratio"] if rj else float("nan"),
+                "discontinuous": bool(rj["discontinuous"]) if rj else None,
             }
         )
     rd.write_config(
@@ -245,6 +263,8 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True) -> dict
     payload = {
         "references": rows,
         "seconds_landscape": t1 - t0,
+        "seconds_refine": time.perf_counter() - t1,
+        "refine_factor": refine,
         "n_spins": n,
     }
     rd.write_json("summary.json", payload)
@@ -266,8 +286,13 @@ def _fmt(v: float, spec: str = ".4f") -> str:
 def _line(row: dict) -> str:
     a, b = row["max_jump_x"]
     flags = []
-    if row["has_jump"]:
-        flags.append("JUMP")
+    disc, ratio = row.get("discontinuous"), _fmt(row.get("refined_ratio", float("nan")), ".2f")
+    if disc:  # a flagged step that stays discontinuous when refined (with or without |dd| > thr)
+        flags.append(f"JUMP (discontinuous, refined ratio {ratio})")
+    elif row["has_jump"] and disc is None:
+        flags.append("JUMP (not refined)")
+    elif row["has_jump"]:
+        flags.append(f"STEEP (smooth when refined, ratio {ratio})")
     if row["has_hysteresis"]:
         flags.append("HYSTERESIS")
     if row["n_unconverged"]:
