@@ -374,3 +374,44 @@ def test_validation():
         entropy_landscape(model, np.array([1, 0, 1, 1]))
     with pytest.raises(ConfigError, match="reference"):
         bp_fixed_points(model, x=0.5)
+
+
+def _live_message_buffers(monkeypatch, model, refs, cfg):
+    """Run entropy_landscapes, recording before every BP solve how many distinct [b, N, N]
+    message buffers the sweep has handed to a solve (starts) or got back (solutions) are alive."""
+    import weakref
+
+    from weightscape.maxent import _landscape
+
+    seen, counts, solve = [], [], _landscape._solve
+
+    def spy(kern, ws, h, config, M, batched, damping=None):
+        seen.append(weakref.ref(M))
+        counts.append(len({id(t) for t in (r() for r in seen) if t is not None}))
+        out = solve(kern, ws, h, config, M, batched, damping)
+        seen.append(weakref.ref(out[0]))
+        return out
+
+    monkeypatch.setattr(_landscape, "_solve", spy)
+    return entropy_landscapes(model, refs, cfg), counts
+
+
+def test_landscape_sweep_keeps_a_bounded_number_of_message_buffers(monkeypatch):
+    """References whose BP stops at different sweeps get a fresh solution buffer at each tilt;
+    the freed ones must not pile up (they did: 6 GB at N = 675 on the maxent paper scale), and
+    how many are kept for reuse changes no number (bit-identical to keeping them all)."""
+    from weightscape.maxent import _landscape
+
+    model = random_model(12, 0.3, 0.3, seed=5)
+    refs = np.random.default_rng(2).choice([-1, 1], (4, 12))
+    cfg = LandscapeConfig(**COARSE)
+    res, counts = _live_message_buffers(monkeypatch, model, refs, cfg)
+    # the sweep's history (predictor depth), the spare buffers and the start of this solve
+    depth = _landscape.PREDICTORS.index(cfg.predictor) + 1
+    assert max(counts) <= depth + _landscape.MAX_SPARE_BUFFERS + 1
+    monkeypatch.setattr(_landscape, "MAX_SPARE_BUFFERS", 10**9)  # the old code: keep them all
+    old, old_counts = _live_message_buffers(monkeypatch, model, refs, cfg)
+    assert max(old_counts) > 2 * (depth + 2)  # the case piles buffers up when nothing is freed
+    for a, b in zip(res, old, strict=True):
+        for name in ("d", "s", "free_entropy", "energy", "converged", "iterations"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

@@ -72,6 +72,10 @@ GRID_SLACK = 1e-9
 # (bp_fixed_points): a secant method may also converge to a fixed point that BP itself cannot
 # reach (unstable under the BP iteration), which would count as a spurious fixed point there.
 LANDSCAPE_DEFAULT_ACCEL = "adaptive+anderson"
+# Freed [b, N, N] message buffers a landscape sweep keeps for the next tilt's start (it takes
+# one per tilt; reusing it avoids a fresh allocation's page faults, keeping more only holds
+# memory).
+MAX_SPARE_BUFFERS = 1
 
 
 def binary_entropy(d) -> np.ndarray:
@@ -457,6 +461,11 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> 
             M, res, _ = _solve(kern, ws, fields, cfg.bp, start, True, damping)
             kept = [M, *history[: depth - 1]] if k != order[0] else [M]
             spare.extend(t for t in [start, *history] if all(t is not u for u in kept))
+            # one start buffer is taken per tilt, so MAX_SPARE_BUFFERS are all that is ever
+            # used; keeping every freed one piled them up (the solve returns a fresh buffer
+            # whenever its elements stop at different sweeps, one more per tilt: 6 GB at N = 675,
+            # 9 references, 242 tilts of the maxent paper scale)
+            del spare[MAX_SPARE_BUFFERS:]
             history = kept
             q = (ref * res.m).sum(1) / n
             qn = q.detach().cpu().to(torch.float64).numpy()
