@@ -94,6 +94,29 @@ def test_triplet_subset_and_function():
     )
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_triplet_blocks_change_no_number(weighted):
+    """The third order is summed block by block over the triplets (bounded temporaries): any
+    block size gives the numbers of one block holding every triplet (the unblocked code) bit for
+    bit, over several row chunks too, and they equal a direct sum over the samples."""
+    rng = np.random.default_rng(4)
+    x = rng.choice([-1, 1], size=(300, 30)).astype(np.int8)
+    w = rng.random(300) if weighted else None
+    trip = np.sort(rng.integers(0, 30, size=(1000, 3)), axis=1)
+    kw = {"weights": w, "triplets": trip}
+    for rows in (300, 70):
+        whole = third_order_connected(x, **kw, chunk_rows=rows, chunk_triplets=len(trip))
+        for block in (1, 7, 256):
+            blocked = third_order_connected(x, **kw, chunk_rows=rows, chunk_triplets=block)
+            assert torch.equal(blocked, whole)
+    p = np.full(300, 1 / 300) if w is None else w / w.sum()
+    d = x - p @ x
+    direct = [p @ (d[:, i] * d[:, j] * d[:, k]) for i, j, k in trip]
+    np.testing.assert_allclose(whole.numpy(), direct, atol=TOL)
+    with pytest.raises(ConfigError, match="chunk_triplets"):
+        sample_moments(x, triplets=trip, chunk_triplets=0)
+
+
 def test_input_validation():
     with pytest.raises(DatasetError, match="-1 and \\+1"):
         sample_moments(np.array([[0, 1], [1, 1]]))
