@@ -415,3 +415,29 @@ def test_landscape_sweep_keeps_a_bounded_number_of_message_buffers(monkeypatch):
     for a, b in zip(res, old, strict=True):
         for name in ("d", "s", "free_entropy", "energy", "converged", "iterations"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+@pytest.mark.parametrize("x", [0.0, 0.3])
+def test_bp_fixed_points_are_bethe_solve_of_the_random_starts(x):
+    """bp_fixed_points solves its random messages in place (no copies of [n_starts, N, N]
+    arrays): the same fixed points bit for bit as bethe_solve on messages made as
+    init_scale · (2 r - 1) from the same generator (the previous construction)."""
+    from weightscape.maxent import bethe_solve
+    from weightscape.maxent._landscape import _distinct
+
+    model, xi = planted(n=30, j0=3.0, seed=2)  # starts stop at different sweeps
+    cfg, seed, starts, scale = BetheConfig(tol=1e-10), 4, 10, 0.7
+    fp = bp_fixed_points(model, n_starts=starts, x=x, reference=xi, config=cfg, seed=seed,
+                         init_scale=scale)  # fmt: skip
+    g = torch.Generator().manual_seed(seed)
+    M0 = scale * (2.0 * torch.rand(starts, 30, 30, generator=g, dtype=torch.float64) - 1.0)
+    h = model.h + x * torch.as_tensor(xi)
+    _, res, _ = bethe_solve(model, cfg, M0.clamp_(-1.0, 1.0), fields=h.expand(starts, 30))
+    conv = res.converged.numpy()
+    assert fp.n_converged == conv.sum() > 0 and len(set(res.iterations.tolist())) > 1
+    m, fe = res.m.numpy()[conv], res.free_entropy.numpy()[conv]
+    labels, reps = _distinct(m, 1e-4)
+    order = np.argsort(-fe[reps], kind="stable")
+    np.testing.assert_array_equal(fp.m, m[reps[order]])
+    np.testing.assert_array_equal(fp.free_entropy, fe[reps[order]])
+    np.testing.assert_array_equal(fp.counts, np.bincount(labels)[order])
