@@ -355,6 +355,11 @@ def test_load_data_fallback_sample_and_regimes(monkeypatch):
     assert len(np.unique(op)) == 500 and op.min() >= 0 and op.max() < 4000
     # seeded: the same subset every time
     assert np.array_equal(mr._load_data(0)["train_index"]["op"], op)
+    # the raw pixels the data layer read are not kept in memory for the rest of the run
+    from weightscape.data import _sources
+
+    assert _sources.mnist_sample_source.cache_info().currsize == 0
+    assert _sources._read_idx_folder.cache_info().currsize == 0
 
 
 def test_symmetrised_data_are_relabellings_of_the_samples():

@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ..data import load
+from ..data import clear_memory_cache, load
 from ..errors import DataNotFoundError
 from ..reproduce import Claim, Plan, Study, StudyContext, StudyOutcome, register_study
 from ._bp_learning import BoltzmannBP, BoltzmannBPConfig
@@ -502,9 +502,13 @@ def _load_data(seed: int) -> dict:
                 "5,000")  # fmt: skip
     op = np.sort(np.random.default_rng(seed + 21).permutation(len(x))[:P_OP])
     # writable copies (the data layer's arrays are read-only; torch warns on those)
-    return {"name": name, "x": np.array(x), "y": np.array(y), "x_test": np.array(xt),
-            "y_test": np.array(yt), "train_index": {"up": np.arange(len(x)), "op": op},
-            "note": note}  # fmt: skip
+    out = {"name": name, "x": np.array(x), "y": np.array(y), "x_test": np.array(xt),
+           "y_test": np.array(yt), "train_index": {"up": np.arange(len(x)), "op": op},
+           "note": note}  # fmt: skip
+    # the data layer keeps the raw pixels it read in memory (float64: 0.44 GB for the idx sets)
+    # for later loads; the study needs only the PCA-20 copies above, for the whole run
+    clear_memory_cache()
+    return out
 
 
 def _trained(ctx, name: str, cfg: LRNetConfig, data, idx):
