@@ -454,3 +454,33 @@ def test_trained_nets_are_kept_and_reused_on_resume(tmp_path, monkeypatch):
     fresh = mr._trained(ctx, "lrnet_shallow_up", other, data, idx)
     assert fresh.config == other and "another config" in logs[-1]
     assert not np.array_equal(fresh.thetas[0], first.thetas[0])
+
+
+def test_references_are_distinct_configurations_at_the_energy_quantiles():
+    """Polarised samples repeat: the references must be distinct configurations, taken from
+    each quantile's position in energy order on. Oracle: without repeats the picks are the
+    consecutive samples from the quantile positions int(q (S - 1)), q = 0.05, 0.5, 0.95."""
+    import torch
+
+    from weightscape.maxent import IsingModel
+
+    rng = np.random.default_rng(3)
+    n = 12
+    model = IsingModel(torch.zeros(n, n, dtype=torch.float64),
+                       torch.as_tensor(rng.normal(size=n)))  # fmt: skip
+    base = rng.choice([-1, 1], size=(40, n)).astype(np.int8)
+    assert len(np.unique(base, axis=0)) == 40
+    refs, labels = mr._references(model, base, 3)
+    e = model.energy(torch.as_tensor(base)).numpy()
+    order = np.argsort(e, kind="stable")
+    expect = [order[int(q * 39) + k] for q in (0.05, 0.5, 0.95) for k in range(3)]
+    np.testing.assert_array_equal(refs, base[expect])
+    assert labels == ["low"] * 3 + ["medium"] * 3 + ["high"] * 3
+    # every configuration 25 times: 9 distinct references, each class from its own position
+    many = np.repeat(base, 25, axis=0)
+    refs, labels = mr._references(model, many, 3)
+    assert len(refs) == 9 and len({r.tobytes() for r in refs}) == 9
+    em = model.energy(torch.as_tensor(refs)).numpy()
+    es = np.sort(model.energy(torch.as_tensor(many)).numpy())
+    for k, q in enumerate((0.05, 0.5, 0.95)):
+        assert (em[3 * k : 3 * k + 3] >= es[int(q * (len(many) - 1))]).all()

@@ -191,16 +191,30 @@ def _triplets(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _references(model, sigma: np.ndarray, per_class: int) -> tuple[np.ndarray, list[str]]:
-    """Data samples of low / medium / high model energy (quantiles 5%, 50%, 95%)."""
+    """Data samples of low / medium / high model energy (quantiles 5%, 50%, 95%): from each
+    quantile's position in energy order, the next ``per_class`` *distinct* configurations
+    (polarised samples repeat: neighbours in energy order are often the same configuration),
+    none used twice. Quantiles are taken over all samples; a class runs short only when the
+    samples from its position on hold too few new configurations, and then takes what there is.
+
+    Args:
+        sigma: kept samples ``[S, N]`` (±1). Returns ``([R, N] references, R labels)``.
+    """
     e = model.energy(torch.as_tensor(sigma)).detach().cpu().numpy()
     order = np.argsort(e, kind="stable")
     S = len(order)
-    rows, labels = [], []
+    rows, labels, seen = [], [], set()
     for name, q in (("low", 0.05), ("medium", 0.5), ("high", 0.95)):
-        c = int(q * (S - 1))
-        for k in range(per_class):
-            rows.append(order[min(S - 1, c + k)])
-            labels.append(name)
+        got = 0
+        for pos in range(int(q * (S - 1)), S):
+            if got == per_class:
+                break
+            key = sigma[order[pos]].tobytes()
+            if key not in seen:
+                seen.add(key)
+                rows.append(order[pos])
+                labels.append(name)
+                got += 1
     return sigma[np.asarray(rows)], labels
 
 
