@@ -174,12 +174,18 @@ def plan(ctx: StudyContext) -> Plan:
         f"({s['bp_fp_starts']} starts), iso-energy sweep (ITR, shallow)",
     )
     # paper measured on 3 December 2026 (Fashion-MNIST, two threads): 7,250 s CPU (65 min wall;
-    # the LR-net training of the deep `up` nets is half of it), peak RSS 6.9 GB (not located)
+    # the LR-net training of the deep `up` nets is half of it), peak RSS 6.9 GB (the whole-net
+    # entropy landscape's piled-up message buffers, since fixed, see below)
     cpu = {"smoke": 180.0, "small": 1800.0, "paper": 7300.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
-    # three runs of 3 December 2026 (where the spread comes from is not located; the shallow
-    # net's fit and validation alone peak at 0.38 and 0.88 GB)
-    mem = {"smoke": 1200.0, "small": 2300.0, "paper": 7000.0}[ctx.scale]
+    # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
+    # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
+    # spare buffers, the third-order triplet blocks, bp_fixed_points and the data cache; was
+    # 7.07-7.25 GB on the same run), measured at paper sizes with 1 `up` / 4 `op` epochs and
+    # 1000 Metropolis burn-in sweeps (memory does not grow with epochs: checked over 4 epochs
+    # at P = 60,000). The peak is BP fixed points of the whole net (64 starts × 675² messages)
+    # on 1.17 GB the process holds by then (heap kept by the allocator after the landscapes).
+    mem = {"smoke": 1200.0, "small": 2300.0, "paper": 1900.0}[ctx.scale]
     return Plan(runs=runs, cpu_s=cpu, peak_mem_mb=mem)
 
 
