@@ -60,6 +60,28 @@ def test_moments_match_numpy_sums(x):
     assert mom.n_samples == len(x)
 
 
+def test_unweighted_moments_are_exact_counts_over_s():
+    """Unweighted m and C are the integer counts (int64 numpy) divided by S, to the bit, with
+    and without the float32 count path; float32 matmul shortcuts switch that path off."""
+    rng = np.random.default_rng(3)
+    x = np.where(rng.random((5003, 37)) < 0.8, 1, -1).astype(np.int8)  # polarised, S odd
+    xi = x.astype(np.int64)
+    m_ref = xi.sum(0) / len(x)
+    C_ref = (xi.T @ xi) / len(x)
+    for rows in (1 << 15, 1000, 7):
+        mom = sample_moments(x, chunk_rows=rows)
+        np.testing.assert_array_equal(mom.m.numpy(), m_ref)
+        np.testing.assert_array_equal(mom.C.numpy(), C_ref)
+        np.testing.assert_array_equal(sample_moments(pack_spins(x), chunk_rows=rows).C, C_ref)
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        mom = sample_moments(x)  # float64 path with 1/S weights: rounding only
+        np.testing.assert_allclose(mom.C.numpy(), C_ref, rtol=0, atol=TOL)
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def test_weights_equal_repetition():
     rng = np.random.default_rng(0)
     x = rng.choice([-1, 1], size=(30, 6)).astype(np.int8)
