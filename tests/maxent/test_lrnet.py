@@ -100,6 +100,29 @@ def test_layer_map_and_samples_threshold():
     assert abs(s.sigma.mean()) < 5 / np.sqrt(s.sigma.size)
 
 
+def test_draws_tested_in_blocks_equal_one_block(monkeypatch):
+    """The test forward pass goes through a run's draws in blocks (bounded memory): any block
+    size gives the same samples and the same accuracies, and each accuracy is that of a plain
+    forward pass of its own sample."""
+    import weightscape.maxent._samples as samples_mod
+
+    rng = np.random.default_rng(2)
+    theta = [rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 2, 3))]
+    res = LRNetResult(theta, np.zeros((1, 2)), LRNetConfig(arch="4-3-2", n_runs=2))
+    x, y = rng.normal(size=(30, 4)), rng.integers(0, 2, 30)
+    cfg = SampleConfig(n_draws=23, threshold=0.0, kind="absolute", seed=5)
+    whole = draw_weight_samples(res, x, y, cfg)
+    monkeypatch.setattr(samples_mod, "DRAW_BLOCK_BYTES", 30 * 3 * 8 * 4)  # 4 draws per block
+    blocked = draw_weight_samples(res, x, y, cfg)
+    np.testing.assert_array_equal(blocked.sigma, whole.sigma)
+    np.testing.assert_array_equal(blocked.all_accuracy, whole.all_accuracy)
+    for sig, acc in zip(whole.sigma[::7], whole.all_accuracy[::7], strict=True):
+        w1 = torch.as_tensor(sig[:12].reshape(3, 4), dtype=torch.float64)
+        w2 = torch.as_tensor(sig[12:].reshape(2, 3), dtype=torch.float64)
+        logits = binary_forward([w1[None], w2[None]], torch.as_tensor(x), 0.1)[0]
+        assert acc == (logits.argmax(-1).numpy() == y).mean()
+
+
 def test_bad_configs():
     with pytest.raises(ConfigError):
         LRNetConfig(arch="20")

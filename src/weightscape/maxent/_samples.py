@@ -48,6 +48,11 @@ def layer_map(arch: str) -> dict[str, tuple[int, int]]:
     return out
 
 
+# Bytes of one activation array [draws, P_test, width] of the test forward pass in
+# draw_weight_samples (the draws of a run are tested in blocks of this size).
+DRAW_BLOCK_BYTES = 1 << 27
+
+
 @dataclass(frozen=True)
 class SampleConfig:
     """How :func:`draw_weight_samples` draws and keeps samples.
@@ -131,15 +136,22 @@ def draw_weight_samples(
     # runs on 10,000 test images after an LR-net training; 0 with preallocation).
     sig = torch.empty(M, cfg.n_draws, N, dtype=torch.int8)
     acc = torch.empty(M, cfg.n_draws, dtype=torch.float64)
+    block = max(1, DRAW_BLOCK_BYTES // (x.shape[0] * max(widths) * x.element_size()))
     for r in range(M):
         s = torch.where(torch.rand(cfg.n_draws, N, generator=gen, dtype=torch.float64) < p[r],
                         1.0, -1.0).to(torch.float64)  # fmt: skip
-        ws = [
-            s[:, a:b].reshape(cfg.n_draws, widths[k + 1], widths[k])
-            for k, (a, b) in enumerate(layers.values())
-        ]
-        pred = binary_forward(ws, x, result.config.leak).argmax(-1)  # [D, B]
-        acc[r] = (pred == y).double().mean(1)
+        # the forward pass takes the draws in blocks: its activations are [draws, P_test,
+        # width] (1.2 GB per 10^3 draws on 10^4 test images), so many draws per run (10^4
+        # for 2·10^6 samples from 200 runs) would not fit at once; the draws themselves are
+        # taken in one call above, so the samples do not depend on the block
+        for d0 in range(0, cfg.n_draws, block):
+            sb = s[d0 : d0 + block]
+            ws = [
+                sb[:, a:b].reshape(sb.shape[0], widths[k + 1], widths[k])
+                for k, (a, b) in enumerate(layers.values())
+            ]
+            pred = binary_forward(ws, x, result.config.leak).argmax(-1)  # [D, B]
+            acc[r, d0 : d0 + block] = (pred == y).double().mean(1)
         sig[r] = s
     sigma = sig.reshape(M * cfg.n_draws, N).numpy()
     accuracy = acc.reshape(-1).numpy()
