@@ -118,7 +118,9 @@ def main() -> None:
              "anderson or none",
     )  # fmt: skip
     ap.add_argument(
-        "--predictor", default="quadratic", help="ours: previous, linear, quadratic, cubic"
+        "--predictor",
+        default=LandscapeConfig().predictor,
+        help="ours: previous, linear, quadratic, cubic (default: the landscape's)",
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(

@@ -84,7 +84,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         ),
         init_messages: str = typer.Option("zero", "--init-messages", help="zero or random."),
         predictor: str = typer.Option(
-            "quadratic", "--predictor", help="Warm start: previous, linear or quadratic."
+            "cubic", "--predictor", help="Warm start: previous, linear, quadratic or cubic."
         ),
         damping: float = typer.Option(0.5, "--damping", help="BP damping (old fraction)."),
         tol: float = typer.Option(1e-6, "--tol", help="BP tolerance."),

@@ -102,10 +102,11 @@ class LandscapeConfig:
         init_scale, seed: see ``init_messages``.
         predictor: warm start at the next ``x`` of a sweep: ``"previous"`` (the messages of the
             previous ``x``, the authors' scheme), ``"linear"`` (extrapolated from the previous
-            two: start error ``O(Δx²)`` instead of ``O(Δx)``), ``"quadratic"`` (default, from
-            three: ``O(Δx³)``; ≈ 1.8× fewer BP sweeps than ``"previous"`` at N = 200) or
-            ``"cubic"`` (from four: ``O(Δx⁴)``; ≈ 17% fewer sweeps than ``"quadratic"`` on the
-            N = 675 benchmark model, 2-8% on planted two-cluster models, same jumps).
+            two: start error ``O(Δx²)`` instead of ``O(Δx)``), ``"quadratic"`` (from three:
+            ``O(Δx³)``; ≈ 1.8× fewer BP sweeps than ``"previous"`` at N = 200) or ``"cubic"``
+            (default, from four: ``O(Δx⁴)``; 7-20% fewer sweeps than ``"quadratic"``: 17% on
+            the N = 675 benchmark model, 7-20% on fitted shallow and layer models, 2-8% on
+            planted two-cluster models; the same jumps and hysteresis flags on all of them).
             Extrapolations are clipped to [-1, 1] and restart at each sweep's first point; BP then
             converges to the fixed point continuing the current branch, as with ``"previous"``
             (checked on the planted two-cluster model, where both give the same jumps).
@@ -142,7 +143,7 @@ class LandscapeConfig:
     init_messages: str = "zero"
     init_scale: float = 0.01
     seed: int = 0
-    predictor: str = "quadratic"
+    predictor: str = "cubic"
     bp: BetheConfig = field(
         default_factory=lambda: BetheConfig(tol=BETHE_DEFAULT_TOL, accel=LANDSCAPE_DEFAULT_ACCEL)
     )
