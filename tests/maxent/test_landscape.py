@@ -161,6 +161,92 @@ def test_refine_jump_tells_a_discontinuity_from_a_steep_curve():
         refine_jump(free, ref, one, direction="up")
 
 
+def curie_weiss_bp_spinodal(n, j0):
+    """Tilt ``x_s > 0`` at which the m > 0 branch of the symmetric BP fixed point of the
+    ferromagnet J_ij = j0/n in a uniform field -x ends: the cavity map
+    ``g(μ) = tanh(-x + (n - 2) atanh(t μ))`` touches the diagonal (``g = μ``, ``g' = 1``)."""
+    t = math.tanh(j0 / n)
+
+    def eqs(v):
+        mu, x = v
+        g = math.tanh(-x + (n - 2) * math.atanh(t * mu))
+        return [g - mu, (1 - g * g) * (n - 2) * t / (1 - (t * mu) ** 2) - 1]
+
+    mu, x = optimize.fsolve(eqs, [0.27, 0.014], xtol=1e-14)
+    assert max(abs(e) for e in eqs([mu, x])) < 1e-12 and mu > 0
+    return x, mu
+
+
+def curie_weiss_bp_distance(n, j0, x, mu0):
+    """``d`` of the symmetric BP fixed point at tilt ``x`` on the branch through ``mu0``."""
+    t = math.tanh(j0 / n)
+    mu = optimize.fixed_point(lambda m: math.tanh(x + (n - 2) * math.atanh(t * m)), mu0,
+                              xtol=1e-15, maxiter=100_000)  # fmt: skip
+    return (1 - math.tanh(x + (n - 1) * math.atanh(t * float(mu)))) / 2
+
+
+def test_scan_hysteresis_finds_a_window_between_grid_points():
+    """Curie-Weiss (planted, J0 = 1.1, N = 100): the two BP branches coexist for |x| < x_s ≈
+    0.014, between the grid points ±0.025 of a step-0.05 grid, so the coarse sweeps agree
+    everywhere. The scan at step 0.002 finds the window at the spinodals of the scalar BP
+    equation (within one fine step) and d on both branches equal to its fixed points."""
+    from weightscape.maxent import scan_hysteresis
+
+    n, j0 = 100, 1.1
+    model, xi = planted(n, j0)
+    cfg = LandscapeConfig(x_min=-1.025, x_max=1.025, x_step=0.05, bp=BetheConfig(tol=1e-10))
+    res = entropy_landscape(model, xi, cfg)
+    assert res.converged.all() and not res.summary().has_hysteresis
+    sc = scan_hysteresis(model, xi, res, factor=25)
+    xs, _ = curie_weiss_bp_spinodal(n, j0)
+    assert 0.01 < xs < 0.02  # narrower than half the grid step
+    assert sc.hysteresis and sc.fine_step == pytest.approx(0.002)
+    lo, hi = sc.hysteresis_range
+    assert abs(lo + xs) <= sc.fine_step and abs(hi - xs) <= sc.fine_step
+    assert any(a <= -xs and xs <= b for a, b in sc.windows)
+    # both branches against the scalar BP equation, away from the spinodals (slow convergence)
+    inside = sc.fine & (np.abs(sc.x) < xs - 2 * sc.fine_step)
+    assert inside.sum() >= 3
+    for k in np.flatnonzero(inside):
+        down = curie_weiss_bp_distance(n, j0, sc.x[k], 0.5)
+        up = curie_weiss_bp_distance(n, j0, sc.x[k], -0.5)
+        assert abs(sc.d[0, k] - down) < 1e-6 and abs(sc.d[1, k] - up) < 1e-6
+    # the jump across the window is many fine steps' worth of a smooth change
+    assert min(sc.largest_fine_step) > 0.1 > 20 * sc.median_fine_step
+    # coarse points of the scan are the landscape's own (same branch outside the windows)
+    coarse = ~sc.fine
+    np.testing.assert_allclose(sc.d[:, coarse], res.d[:, np.isin(res.x, sc.x[coarse])],
+                               atol=1e-6)  # fmt: skip
+
+
+def test_scan_hysteresis_smooth_curve_analytic():
+    """J = 0, h = 0: d = (1 - tanh x)/2 on both sweeps: no hysteresis, and the largest fine step
+    is the analytic one (slope 1/2 at x = 0)."""
+    from weightscape.maxent import scan_hysteresis
+
+    free = IsingModel.zeros(9)
+    ref = np.ones(9)
+    cfg = LandscapeConfig(**COARSE)
+    res = entropy_landscape(free, ref, cfg)
+    sc = scan_hysteresis(free, ref, res, factor=10, margin=2)
+    assert not sc.hysteresis and sc.max_hysteresis < 1e-9 and sc.n_unconverged == 0
+    np.testing.assert_allclose(sc.d[0], (1 - np.tanh(sc.x)) / 2, atol=1e-9)
+    xf = sc.x[sc.fine]
+    # fine points are contiguous runs at spacing fine_step
+    step = np.diff(xf)
+    assert np.all((np.abs(step - 0.025) < 1e-12) | (step > 0.025 + 1e-12))
+    exact = max(np.abs(np.diff((1 - np.tanh(xf)) / 2))[np.abs(step - 0.025) < 1e-12])
+    assert sc.largest_fine_step[0] == pytest.approx(exact, abs=1e-9)
+    assert math.isnan(sc.hysteresis_range[0])
+    with pytest.raises(ConfigError, match="factor"):
+        scan_hysteresis(free, ref, res, factor=1)
+    with pytest.raises(ConfigError, match="margin"):
+        scan_hysteresis(free, ref, res, margin=-1)
+    one = entropy_landscape(free, ref, dataclasses.replace(cfg, both_directions=False))
+    with pytest.raises(ConfigError, match="both directions"):
+        scan_hysteresis(free, ref, one)
+
+
 @pytest.mark.parametrize("accel", ["adaptive", "anderson", "adaptive+anderson"])
 @pytest.mark.parametrize("predictor", ["previous", "linear", "quadratic", "cubic"])
 def test_planted_landscape_same_with_speedups(predictor, accel):

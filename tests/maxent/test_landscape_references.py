@@ -179,11 +179,43 @@ def test_cli_refine_tells_steep_from_jump(files, capsys):
     assert row["discontinuous"] is None and row["refined_ratio"] != row["refined_ratio"]
 
 
+def test_cli_scan_finds_hysteresis_between_grid_points(files, capsys):
+    """Curie-Weiss ferromagnet J = 1.1/N, N = 100, reference all +1: its two BP branches coexist
+    for |x| < 0.014 (scalar BP spinodal; tested against it in test_landscape.py), between the
+    grid points ±0.025. The coarse sweeps agree; --scan finds the window."""
+    n = 100
+    J = np.full((n, n), 1.1 / n)
+    np.fill_diagonal(J, 0)
+    np.savetxt(files / "Jcw.txt", J)
+    np.savetxt(files / "hcw.txt", np.zeros(n))
+    np.savetxt(files / "rcw.txt", np.ones((1, n)), fmt="%d")
+    base = ["maxent", "landscape", "--couplings", str(files / "Jcw.txt"), "--fields",
+            str(files / "hcw.txt"), "--references", str(files / "rcw.txt"), "--x-min",
+            "-1.025", "--x-max", "1.025", "--x-step", "0.05", "--tol", "1e-10",
+            "--no-plots"]  # fmt: skip
+    assert main([*base, "--out", str(files / "scan")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "HYSTERESIS (fine)" in line and "at x=-0.013..0.013" in line  # fine points at odd 0.001s
+    summary = json.loads((files / "scan" / "summary.json").read_text())
+    row = summary["references"][0]
+    assert not row["has_hysteresis"] and row["fine_has_hysteresis"] is True
+    assert row["fine_hysteresis"] > 0.2 and summary["scan_factor"] == 25
+    scan = pd.read_parquet(files / "scan" / "scan.parquet")
+    fine = scan[scan.fine & (scan.direction == "down")]
+    assert np.allclose(np.diff(fine.x.to_numpy()), 0.002)
+    # --scan 0: the coarse result only, no fine file
+    assert main([*base, "--scan", "0", "--out", str(files / "noscan")]) == 0
+    assert "HYSTERESIS" not in capsys.readouterr().out
+    assert not (files / "noscan" / "scan.parquet").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--refine", "1"], "--refine 1"),
         (["--refine", "-2"], "--refine -2"),
+        (["--scan", "1"], "--scan 1"),
+        (["--scan", "-3"], "--scan -3"),
         (["--x-step", "0.07"], "--x-step"),
         (["--slice", "0:4"], "--slice"),
         (["--couplings", "J.txt"], "not both"),

@@ -113,6 +113,19 @@ def test_claim_connected_rule():
     assert not mr.claim_connected(_land({}, {}, gaps)).holds
 
 
+def test_claim_connected_prints_the_fine_scan_without_changing_the_verdict():
+    """The hysteresis scan's counts join claim 3's line per model; the verdict is the rule's."""
+    gaps = {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.2}
+    good = _land({"shallow": True}, {"shallow": True}, gaps)
+    assert "hysteresis found" not in mr.claim_connected(good).ours  # no scan columns: no text
+    # fine hysteresis on one LB reference and both shallow ones
+    scan = good.assign(fine_has_hysteresis=[False, True, False, False, False, False, True, True])
+    c = mr.claim_connected(scan)
+    assert c.holds == mr.claim_connected(good).holds
+    assert f"hysteresis found at x_step/{mr.SCAN_FACTOR}" in c.ours
+    assert "LB 1/2, ITR 0/2, RB 0/2, shallow 2/2" in c.ours
+
+
 def test_claim_connected_counts_only_discontinuous_steps_as_jumps():
     """Rule of 3 December: a step |Δd| > x_step that refines to a smooth curve is "steep", not
     a jump; the first rule's verdict (every such step a jump) is printed beside it."""

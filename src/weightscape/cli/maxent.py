@@ -108,6 +108,13 @@ def _add_landscape(sub: typer.Typer) -> None:
             "hysteresis) at x-step/REFINE: JUMP if one sub-step keeps > 1/2 of the change (a "
             "discontinuity), STEEP if it spreads (a steep smooth curve). 0: do not refine.",
         ),
+        scan: int = typer.Option(
+            25,
+            "--scan",
+            help="Redo both sweeps of every reference at x-step/SCAN around its largest steps "
+            "and largest hysteresis: finds hysteresis narrower than the grid step (HYSTERESIS "
+            "(fine)). 0 (or --single-sweep): no scan.",
+        ),
         gap_average: str = typer.Option(
             "down_converged",
             "--gap-average",
@@ -126,7 +133,8 @@ def _add_landscape(sub: typer.Typer) -> None:
 
         Prints, per reference: d at x = 0, the largest jump of d on the downward sweep and
         where, the largest hysteresis |d_down - d_up|, the mean gap H(d) - s(d) and, for a
-        flagged reference, whether its largest step is a discontinuity (--refine). Writes
+        flagged reference, whether its largest step is a discontinuity (--refine), and
+        hysteresis found between grid points (--scan). Writes
         landscape.parquet (long table), landscape.npz, references.npz, summary.json,
         config.json and figures/ under --out.
         """
@@ -146,6 +154,8 @@ def _add_landscape(sub: typer.Typer) -> None:
         _check_seed(seed)
         if isinstance(refine, bool) or refine < 0 or refine == 1:
             raise ConfigError(f"--refine {refine} must be 0 (off) or an integer >= 2")
+        if isinstance(scan, bool) or scan < 0 or scan == 1:
+            raise ConfigError(f"--scan {scan} must be 0 (off) or an integer >= 2")
         mdl = load_model_arg(model, couplings, fields)
         cols = parse_slice(slice_)
         bp = BetheConfig(
@@ -190,7 +200,9 @@ def _add_landscape(sub: typer.Typer) -> None:
         rd = create_run(out, force)
 
         def write(rd):
-            payload = run_landscape(mdl, refs, sampling, cfg, rd, plots=plots, refine=refine)
+            payload = run_landscape(
+                mdl, refs, sampling, cfg, rd, plots=plots, refine=refine, scan=scan
+            )
             for row in payload["references"]:
                 typer.echo(_line(row))
             typer.echo(f"wrote {rd.path}")
@@ -198,13 +210,18 @@ def _add_landscape(sub: typer.Typer) -> None:
         _guarded(rd, write)
 
 
-def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True, refine: int = 8) -> dict:
+def run_landscape(
+    model, refs, sampling, cfg, rd, *, plots: bool = True, refine: int = 8, scan: int = 0
+) -> dict:
     """Compute the landscapes and write the run directory ``rd``; returns the summary payload.
 
     ``refs`` (:class:`~weightscape.maxent.References`) were read or drawn with ``sampling``
     (recorded in ``config.json``; ``None`` for a file). ``refine`` (≥ 2; 0 = off): sub-steps
     per tilt step when the largest downward step of a flagged reference is re-swept
     (:func:`~weightscape.maxent.refine_jump`); its ratio and verdict join the summary rows.
+    ``scan`` (≥ 2; 0 = off): both sweeps of every reference redone at ``x_step / scan`` around
+    its largest steps (:func:`~weightscape.maxent.scan_hysteresis`); its hysteresis joins the
+    rows as ``fine_*`` and the fine curves are written to ``scan.parquet``.
     """
     import time
     from dataclasses import asdict
@@ -217,13 +234,14 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True, refine:
         plot_d_of_x,
         plot_entropy_landscape,
         refine_jump,
+        scan_hysteresis,
     )
 
     t0 = time.perf_counter()
     results = entropy_landscapes(model, refs.sigma, cfg)
     t1 = time.perf_counter()
     n = model.n_spins
-    frames, rows, t_refine = [], [], 0.0
+    frames, rows, scans, t_refine, t_scan = [], [], [], 0.0, 0.0
     for i, r in enumerate(results):
         f = r.to_frame()
         f.insert(0, "label", refs.labels[i])
@@ -234,6 +252,18 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True, refine:
         t2 = time.perf_counter()
         rj = refine_jump(model, refs.sigma[i], r, factor=refine) if refine and flagged else None
         t_refine += time.perf_counter() - t2
+        t3 = time.perf_counter()
+        both = len(cfg.sweeps) == 2  # (a single sweep has no hysteresis to look for)
+        sc = scan_hysteresis(model, refs.sigma[i], r, factor=scan) if scan and both else None
+        t_scan += time.perf_counter() - t3
+        fine = {}
+        if sc is not None:
+            fine = sc.columns()
+            for k, name in enumerate(("down", "up")):
+                scans.append(pd.DataFrame({
+                    "reference": i, "label": refs.labels[i], "direction": name, "x": sc.x,
+                    "d": sc.d[k], "converged": sc.converged[k], "fine": sc.fine,
+                }))  # fmt: skip
         rows.append(
             {
                 "reference": i,
@@ -243,6 +273,7 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True, refine:
                 # NaN / None: not flagged, or not refined (--refine 0)
                 "refined_ratio": rj["ratio"] if rj else float("nan"),
                 "discontinuous": bool(rj["discontinuous"]) if rj else None,
+                **fine,
             }
         )
     rd.write_config(
@@ -251,6 +282,8 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True, refine:
         extra={"n_spins": n, "n_references": refs.n_references, "source": refs.source},
     )
     rd.write_metrics(pd.concat(frames, ignore_index=True), "landscape")
+    if scans:
+        rd.write_metrics(pd.concat(scans, ignore_index=True), "scan")
     keys = ("d", "q", "s", "free_entropy", "energy", "e0", "converged", "iterations")
     stack = {k: np.stack([getattr(r, k) for r in results]) for k in keys}
     rd.write_arrays("landscape", x=cfg.grid, **stack)
@@ -267,6 +300,8 @@ def run_landscape(model, refs, sampling, cfg, rd, *, plots: bool = True, refine:
         "seconds_landscape": t1 - t0,
         "seconds_refine": t_refine,
         "refine_factor": refine,
+        "seconds_scan": t_scan,
+        "scan_factor": scan,
         "n_spins": n,
     }
     rd.write_json("summary.json", payload)
@@ -297,6 +332,12 @@ def _line(row: dict) -> str:
         flags.append(f"STEEP (smooth when refined, ratio {ratio})")
     if row["has_hysteresis"]:
         flags.append("HYSTERESIS")
+    elif row.get("fine_has_hysteresis"):
+        lo, hi = row["fine_hysteresis_from"], row["fine_hysteresis_to"]
+        flags.append(
+            f"HYSTERESIS (fine) {_fmt(row['fine_hysteresis'])} "
+            f"at x={_fmt(lo, '.3f')}..{_fmt(hi, '.3f')}"
+        )
     if row["n_unconverged"]:
         flags.append(f"{row['n_unconverged']} unconverged")
     return (

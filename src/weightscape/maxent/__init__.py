@@ -52,6 +52,7 @@ from ._frozen import (
 )
 from ._landscape import (  # landscape group
     BPFixedPoints,
+    HysteresisScan,
     IsoEnergyConfig,
     IsoEnergyResult,
     LandscapeConfig,
@@ -63,6 +64,7 @@ from ._landscape import (  # landscape group
     entropy_landscapes,
     iso_energy_landscape,
     refine_jump,
+    scan_hysteresis,
 )
 from ._landscape_plots import (  # landscape group
     plot_d_of_x,
@@ -208,6 +210,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "entropy_landscape",
     "entropy_landscapes",
     "refine_jump",
+    "HysteresisScan",
+    "scan_hysteresis",
     "IsoEnergyConfig",
     "IsoEnergyResult",
     "iso_energy_landscape",

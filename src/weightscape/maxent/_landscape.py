@@ -48,6 +48,7 @@ from ._model import IsingModel
 __all__ = [
     "DIRECTIONS",
     "BPFixedPoints",
+    "HysteresisScan",
     "IsoEnergyConfig",
     "IsoEnergyResult",
     "LandscapeConfig",
@@ -59,6 +60,7 @@ __all__ = [
     "entropy_landscapes",
     "iso_energy_landscape",
     "refine_jump",
+    "scan_hysteresis",
 ]
 
 DIRECTIONS = ("down", "up")
@@ -598,6 +600,212 @@ def refine_jump(
                n_unconverged=int(factor + 1 - idx.size),
                discontinuous=bool(ratio > 0.5))  # fmt: skip
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class HysteresisScan:
+    """Both sweeps of a landscape redone with a finer tilt step inside windows (see
+    :func:`scan_hysteresis`).
+
+    Attributes:
+        x: tilts ``[F]`` ascending: the coarse grid plus the fine points inside the windows.
+        d: distance ``[2, F]`` (row 0 downward sweep, row 1 upward; :data:`DIRECTIONS`).
+        converged: BP convergence ``[2, F]``.
+        fine: ``[F]`` bool, True for points inside a window (spacing ``fine_step``).
+        windows: the refined intervals ``[(x_lo, x_hi), …]`` ascending.
+        fine_step: ``x_step / factor``.
+        max_hysteresis: largest ``|d_down − d_up|`` over fine points converged on both sweeps
+            (NaN when none is).
+        max_hysteresis_x: where it is.
+        hysteresis_range: ``(first x, last x)`` of the fine points whose ``|d_down − d_up|``
+            exceeds the config's ``hysteresis_threshold`` (NaNs when none does): the
+            coexistence window of the two branches, to within ``fine_step``.
+        hysteresis: ``max_hysteresis > hysteresis_threshold``.
+        largest_fine_step: largest ``|Δd|`` between neighbouring converged fine points of a
+            window, per sweep ``(down, up)`` (a change across points where BP did not converge,
+            e.g. at a spinodal, spans them).
+        median_fine_step: median ``|Δd|`` over those steps of both sweeps (a smooth curve's
+            largest step stays within a few times it; a discontinuity is many times larger).
+        n_unconverged: points where BP did not converge (both sweeps).
+    """
+
+    x: np.ndarray
+    d: np.ndarray
+    converged: np.ndarray
+    fine: np.ndarray
+    windows: list
+    fine_step: float
+    max_hysteresis: float
+    max_hysteresis_x: float
+    hysteresis_range: tuple
+    hysteresis: bool
+    largest_fine_step: tuple
+    median_fine_step: float
+    n_unconverged: int
+
+    def columns(self) -> dict:
+        """Flat scalars for a table row: ``fine_hysteresis``, ``fine_has_hysteresis``,
+        ``fine_hysteresis_from``/``_to`` (the coexistence range), ``fine_largest_step`` (both
+        sweeps), ``fine_median_step``."""
+        lo, hi = self.hysteresis_range
+        return {
+            "fine_hysteresis": self.max_hysteresis,
+            "fine_has_hysteresis": self.hysteresis,
+            "fine_hysteresis_from": lo,
+            "fine_hysteresis_to": hi,
+            "fine_largest_step": max(self.largest_fine_step),
+            "fine_median_step": self.median_fine_step,
+        }
+
+    def to_dict(self) -> dict:
+        """The scalar results (arrays left out), JSON-ready."""
+        return {
+            "windows": [list(w) for w in self.windows],
+            "fine_step": self.fine_step,
+            "max_hysteresis": self.max_hysteresis,
+            "max_hysteresis_x": self.max_hysteresis_x,
+            "hysteresis_range": list(self.hysteresis_range),
+            "hysteresis": self.hysteresis,
+            "largest_fine_step": list(self.largest_fine_step),
+            "median_fine_step": self.median_fine_step,
+            "n_unconverged": self.n_unconverged,
+        }
+
+
+def _scan_windows(result: LandscapeResult, margin: int) -> list[tuple[int, int]]:
+    """Coarse index intervals ``[(i, j), …]`` (merged, ascending) around the largest step of
+    each sweep and the largest coarse hysteresis, widened by ``margin`` coarse steps."""
+    x = result.x
+    K = len(x)
+    centres = []
+    for direction in result.config.sweeps:
+        step = _largest_step(result, direction)
+        if step is not None:
+            centres.append((step[0], step[1]))
+    both = result.converged[0] & result.converged[1]
+    if both.any():
+        diff = np.where(both, np.abs(result.d[0] - result.d[1]), -np.inf)
+        xm = float(x[int(np.argmax(diff))])
+        centres.append((xm, xm))
+    spans = []
+    for a, b in centres:
+        i = int(np.argmin(np.abs(x - min(a, b))))
+        j = int(np.argmin(np.abs(x - max(a, b))))
+        spans.append((max(0, i - margin), min(K - 1, j + margin)))
+    merged: list[tuple[int, int]] = []
+    for i, j in sorted(spans):
+        if merged and i <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], j))
+        else:
+            merged.append((i, j))
+    return merged
+
+
+def scan_hysteresis(
+    model: IsingModel,
+    reference,
+    result: LandscapeResult,
+    *,
+    factor: int = 25,
+    margin: int = 1,
+) -> HysteresisScan:
+    """Look for hysteresis that the coarse grid steps over: both sweeps redone with the tilt
+    step ``x_step / factor`` inside windows around each sweep's largest step of ``d(x)`` and
+    the largest coarse hysteresis.
+
+    Two BP branches can coexist over a range of ``x`` narrower than the grid step (a small
+    first-order jump of the Bethe model: each sweep jumps at its own spinodal). When no grid
+    point falls in that range, both sweeps agree at every grid point and the coarse landscape
+    shows a steep step but no hysteresis. Here the sweeps follow the same conventions as the
+    landscape (first sweep from its first tilt with the configured initial messages, the
+    second warm-started from the first's end, BP settings of ``result.config``), walking the
+    coarse grid outside the windows and the fine grid inside them, so each sweep arrives at a
+    window on the branch the coarse sweep was on. Warm starts are the previous point's messages
+    (the authors' scheme; the predictors change sweeps, not branches).
+
+    Args:
+        model: the untilted model; reference: ``σ*`` ``[N]`` the landscape was computed for.
+        result: the coarse landscape (both directions swept; its config is reused).
+        factor: fine steps per coarse step (integer ≥ 2).
+        margin: coarse steps added on each side of a window (integer ≥ 0).
+
+    Returns:
+        :class:`HysteresisScan`. Cost: one landscape plus ``2 (factor − 1)`` BP solves per
+        coarse step inside the windows.
+    """
+    cfg = result.config
+    if len(cfg.sweeps) != 2:
+        raise ConfigError("scan_hysteresis needs a landscape swept in both directions")
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise ConfigError(f"factor={factor!r} must be an integer >= 2")
+    if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
+        raise ConfigError(f"margin={margin!r} must be an integer >= 0")
+    model, ref = _prepare(model, getattr(reference, "sigma", reference), cfg.precision)
+    if ref.shape[0] != 1:
+        raise DatasetError(f"reference has {ref.shape[0]} rows; expected one σ* [N]")
+    n = model.n_spins
+    xc = result.x
+    wins = _scan_windows(result, margin)
+    # the scan's grid: coarse points, plus factor − 1 fine points inside every window step
+    pts, fine = [], []
+    for k in range(len(xc)):
+        pts.append(float(xc[k]))
+        inside = any(i <= k <= j for i, j in wins)
+        fine.append(inside)
+        if k + 1 < len(xc) and any(i <= k and k + 1 <= j for i, j in wins):
+            h = (xc[k + 1] - xc[k]) / factor
+            pts.extend(float(xc[k] + s * h) for s in range(1, factor))
+            fine.extend([True] * (factor - 1))
+    x = np.asarray(pts)
+    fine = np.asarray(fine)
+    F = len(x)
+    d = np.full((2, F), np.nan)
+    conv = np.zeros((2, F), dtype=bool)
+    M = _initial_messages(cfg, 1, n, model.dtype, model.device)
+    for direction in cfg.sweeps:
+        row = DIRECTIONS.index(direction)
+        order = range(F - 1, -1, -1) if direction == "down" else range(F)
+        for k in order:
+            fields = model.h[None, :] + float(x[k]) * ref
+            M, res, _ = bethe_solve(model, cfg.bp, M, fields=fields)
+            q = float((ref[0] * res.m[0]).sum()) / n
+            d[row, k] = 0.5 * (1.0 - q)
+            conv[row, k] = bool(res.converged[0])
+    both = conv[0] & conv[1] & fine
+    if both.any():
+        diff = np.where(both, np.abs(d[0] - d[1]), -np.inf)
+        ih = int(np.argmax(diff))
+        hmax, hx = float(diff[ih]), float(x[ih])
+        over = np.flatnonzero(both & (np.abs(d[0] - d[1]) > cfg.hysteresis_threshold))
+        rng = (float(x[over[0]]), float(x[over[-1]])) if over.size else (math.nan, math.nan)
+    else:
+        hmax = hx = math.nan
+        rng = (math.nan, math.nan)
+    # changes between neighbouring *converged* fine points of one window (BP may not converge
+    # at a spinodal itself; the jump then spans it, as in refine_jump)
+    run = np.cumsum(~fine)  # equal inside one window's contiguous run of fine points
+    largest, all_steps = [], []
+    for row in range(2):
+        idx = np.flatnonzero(conv[row] & fine)
+        steps = [abs(d[row, b] - d[row, a]) for a, b in itertools.pairwise(idx)
+                 if run[a] == run[b]]  # fmt: skip
+        all_steps.extend(steps)
+        largest.append(float(max(steps)) if steps else math.nan)
+    return HysteresisScan(
+        x=x,
+        d=d,
+        converged=conv,
+        fine=fine,
+        windows=[(float(xc[i]), float(xc[j])) for i, j in wins],
+        fine_step=float(cfg.x_step / factor),
+        max_hysteresis=hmax,
+        max_hysteresis_x=hx,
+        hysteresis_range=rng,
+        hysteresis=bool(hmax > cfg.hysteresis_threshold),
+        largest_fine_step=tuple(largest),
+        median_fine_step=float(np.median(all_steps)) if all_steps else math.nan,
+        n_unconverged=int((~conv).sum()),
+    )
 
 
 # --------------------------------------------------------------------------- iso-energy

@@ -65,6 +65,7 @@ from ._landscape import (
     entropy_landscapes,
     iso_energy_landscape,
     refine_jump,
+    scan_hysteresis,
 )
 from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, load_lrnet, save_lrnet, train_lrnet
@@ -132,6 +133,10 @@ DEEP_ARCH, SHALLOW_ARCH = "20-15-15-10", "20-10"
 AUTHORS_KEEP_FROM = 51
 # Sub-steps per tilt step when a flagged landscape's largest step is re-swept (refine_jump).
 REFINE_FACTOR = 8
+# Fine steps per tilt step of the hysteresis scan (scan_hysteresis) done for every reference: two
+# branches can coexist over less than a grid step (0.002 at the paper's 0.05 with this factor).
+# A diagnostic printed beside claim 3; its rule is unchanged (docs/studies/maxent.md).
+SCAN_FACTOR = 25
 LEARNING = BoltzmannBPConfig(keep_from=AUTHORS_KEEP_FROM)
 LAYERS = ("LB", "ITR", "RB")
 
@@ -299,6 +304,20 @@ def claim_itr_weaker(fits: pd.DataFrame) -> tuple[Claim, float]:
     return claim, worst
 
 
+def _scan_text(land: pd.DataFrame, keys: list[str]) -> str:
+    """Claim 3's diagnostic: references with hysteresis in the fine scan, per model."""
+    if "fine_has_hysteresis" not in land:
+        return ""
+    g = land.groupby(keys, sort=False).fine_has_hysteresis
+    # group keys are tuples (one per key column) when grouping by a list
+    parts = [f"{_label(land, k[0], k[1]) if len(keys) == 2 else k[0]} "
+             f"{int(v.sum())}/{len(v)}" for k, v in g]  # fmt: skip
+    return (
+        f"; hysteresis found at x_step/{SCAN_FACTOR} around the largest steps (a diagnostic, "
+        f"not part of the rule): " + ", ".join(parts)
+    )
+
+
 def claim_connected(land: pd.DataFrame) -> Claim:
     """Claim 3 from the ``landscapes`` table (``model, has_jump, has_hysteresis,
     discontinuous``; optional ``regime``).
@@ -310,7 +329,10 @@ def claim_connected(land: pd.DataFrame) -> Claim:
     3 December 2026; docs/studies/maxent.md says why and when it was fixed). Holds iff no deep
     model (every model but ``shallow``, every regime) shows a jump or hysteresis around any
     reference and the shallow model shows a jump *and* hysteresis around at least one. The
-    verdict of the first rule (every ``|Δd| > x_step`` a jump) is printed beside it.
+    verdict of the first rule (every ``|Δd| > x_step`` a jump) is printed beside it, and, where
+    the table has ``fine_has_hysteresis`` (:func:`scan_hysteresis` at ``x_step /``
+    :data:`SCAN_FACTOR`), how many references per model show hysteresis at that resolution (not
+    part of the verdict: the rule was fixed before the scan existed).
     """
     keys = ["regime", "model"] if "regime" in land else ["model"]
     flagged = land.has_jump | land.has_hysteresis
@@ -343,7 +365,7 @@ def claim_connected(land: pd.DataFrame) -> Claim:
         ours=("deep: " + ", ".join(f"{name(k)} {word(k)}" for k in deep)
               + f"; shallow: {word(sh)} (jump: a flagged step still discontinuous at "
               f"x_step/{REFINE_FACTOR}; steep: |Δd| > x_step but smooth there; first rule, "
-              f"every |Δd| > x_step a jump: {first})"),
+              f"every |Δd| > x_step a jump: {first})" + _scan_text(land, keys)),
         holds=bool(verdict(jump)),
     )  # fmt: skip
 
@@ -755,7 +777,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
                                    "has_jump", "has_hysteresis", "n_unconverged")},
                 "mean_gap_fields_only": r0.summary().mean_gap,
                 "refined_ratio": rj["ratio"] if rj else math.nan,
-                "discontinuous": bool(rj and rj["discontinuous"])})  # fmt: skip
+                "discontinuous": bool(rj and rj["discontinuous"]),
+                **scan_hysteresis(model, ref, r, factor=SCAN_FACTOR).columns()})  # fmt: skip
     land = pd.DataFrame(land_rows)
 
     tap_res, tap_rows, fp_rows = {}, [], []
@@ -907,6 +930,15 @@ def run(ctx: StudyContext) -> StudyOutcome:
         + ("; ".join(f"{label[r.regime, r.model]} {r.reference} ratio {r.refined_ratio:.2f}"
                      + (" discontinuous" if r.discontinuous else " smooth")
                      for r in flagged.itertuples()) or "none flagged")
+    )  # fmt: skip
+    scanned = land[land.fine_has_hysteresis]
+    notes.append(
+        f"hysteresis scan (every reference, both sweeps redone at x_step/{SCAN_FACTOR} around the "
+        f"largest steps and the largest hysteresis): "
+        + ("; ".join(f"{label[r.regime, r.model]} {r.reference} |d_down - d_up| "
+                     f"{r.fine_hysteresis:.3f} over x in [{r.fine_hysteresis_from:.3f}, "
+                     f"{r.fine_hysteresis_to:.3f}]" for r in scanned.itertuples())
+           or "no hysteresis found")
     )  # fmt: skip
     notes.append(f"landscapes: BP unconverged at {n_bad} of {n_all} (reference, sweep, x) points;"
                  " unconverged points are excluded from jumps, hysteresis and gaps")  # fmt: skip
