@@ -90,6 +90,19 @@ def numpy_bp_landscape(J, h, ref, xs_down, damping=0.5, tol=1e-6, max_iter=1000)
     return d, conv, sweeps
 
 
+def cpu_line() -> str:
+    """The CPU model and whether it has AVX-512: the baseline's N² NumPy tanh/arctanh per sweep
+    run ~5x faster with AVX-512 (NumPy's SIMD kernels) than with AVX2 (scalar libm), ours
+    computes O(N) of them, so the ratio depends on the host (BENCHMARKS.md)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return "cpu unknown"
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                  if ln.startswith("model name")), "unknown")  # fmt: skip
+    return f"cpu {model}, {'AVX-512' if ' avx512f' in text else 'no AVX-512'}"
+
+
 def keep_large_arrays_on_the_heap() -> bool:
     """glibc ``mallopt``: no ``mmap`` (and page faults) per array below 32 MiB, no heap trimming.
     Returns whether it took effect (False off glibc)."""
@@ -144,7 +157,8 @@ def main() -> None:
     K = len(cfg.grid)
     print(f"N = {args.n}, J std {args.coupling_std}, h std {args.field_std}, "
           f"{K} tilts x 2 directions, R = {args.references}, device {args.device}, "
-          f"threads {args.threads}, allocator {'heap' if heap else 'default'}")  # fmt: skip
+          f"threads {args.threads}, allocator {'heap' if heap else 'default'}, "
+          f"{cpu_line()}")  # fmt: skip
 
     # ours (warm-up on a 3-tilt grid first: allocator, CUDA context, kernels)
     warm = LandscapeConfig(x_min=-0.1, x_max=0.1, x_step=0.1, bp=cfg.bp, precision=cfg.precision)
