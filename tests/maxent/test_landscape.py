@@ -392,6 +392,36 @@ def test_summary_on_hand_made_curves():
     assert len(frame) == 10 and np.allclose(frame["gap"], np.r_[[0.01] * 5, [0.02] * 5])
 
 
+def test_scan_windows_merge_overlapping_and_touching_intervals():
+    """Windows: the largest step of each sweep and the largest hysteresis, ± margin; windows
+    that touch merge, so every coarse step inside the scan's windows is refined."""
+    from weightscape.maxent._landscape import _scan_windows
+
+    cfg = LandscapeConfig(x_min=-0.5, x_max=0.5, x_step=0.05)
+    x = cfg.grid  # 21 points, x[10] = 0
+
+    def result(down_step, up_step, hyst_at):
+        d = np.tile(0.5 - 0.01 * x, (2, 1))  # smooth, small steps
+        d[0, : down_step + 1] += 0.2  # down sweep: largest step between down_step, +1
+        d[1, up_step + 1 :] -= 0.2  # up sweep: between up_step, up_step + 1
+        d[0, hyst_at] += 0.05  # largest |d_down - d_up| at hyst_at
+        conv = np.ones((2, len(x)), dtype=bool)
+        nan = np.full(d.shape, np.nan)
+        return LandscapeResult(x, d, 1 - 2 * d, nan, nan, nan, nan, conv,
+                               np.ones(d.shape, int), np.ones(3, np.int8), cfg)  # fmt: skip
+
+    # down step 3-4, up step 15-16, largest hysteresis at 18 (0.25 there, 0.2 elsewhere off
+    # the middle)
+    r = result(3, 15, 18)
+    assert _scan_windows(r, 1) == [(2, 5), (14, 19)]  # 3-4 ±1; 15-16 ±1 and 18 ±1 overlap
+    # touching: (2, 5) and (6, 9) become one window
+    r = result(3, 7, 0)
+    assert _scan_windows(r, 1) == [(0, 9)]
+    # margins are clipped to the grid
+    assert _scan_windows(result(0, 19, 20), 2)[0][0] == 0
+    assert _scan_windows(result(0, 19, 20), 2)[-1][1] == 20
+
+
 def test_iso_energy_holds_the_energy_analytic_case():
     """J = 0: e0(β, x) = -(1/N) Σ h_i tanh(β h_i + x σ*_i); β from BP vs a scalar root."""
     h = np.array([0.5, -0.2, 0.9, 0.3, -0.7, 0.1])

@@ -673,8 +673,9 @@ class HysteresisScan:
 
 
 def _scan_windows(result: LandscapeResult, margin: int) -> list[tuple[int, int]]:
-    """Coarse index intervals ``[(i, j), …]`` (merged, ascending) around the largest step of
-    each sweep and the largest coarse hysteresis, widened by ``margin`` coarse steps."""
+    """Coarse index intervals ``[(i, j), …]`` (ascending; overlapping or touching ones merged)
+    around the largest step of each sweep and the largest coarse hysteresis, widened by
+    ``margin`` coarse steps."""
     x = result.x
     K = len(x)
     centres = []
@@ -694,7 +695,9 @@ def _scan_windows(result: LandscapeResult, margin: int) -> list[tuple[int, int]]
         spans.append((max(0, i - margin), min(K - 1, j + margin)))
     merged: list[tuple[int, int]] = []
     for i, j in sorted(spans):
-        if merged and i <= merged[-1][1]:
+        # touching windows merge too: the coarse step between them is refined like the rest
+        # (left apart, it would count as one "fine" step of a single window run)
+        if merged and i <= merged[-1][1] + 1:
             merged[-1] = (merged[-1][0], max(merged[-1][1], j))
         else:
             merged.append((i, j))
