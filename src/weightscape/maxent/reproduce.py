@@ -174,7 +174,9 @@ def plan(ctx: StudyContext) -> Plan:
         "RB per regime; shallow on its samples" + (", whole net" if s["whole_net"] else ""),
         f"Metropolis validation: {s['mc_chains']} chains × {s['mc_samples']} samples "
         f"after {s['mc_burn_in']} sweeps, thin {s['mc_thin']}",
-        f"entropy landscapes: x in [-3, 3] step {s['x_step']}, 3×{s['refs']} references per model",
+        f"entropy landscapes: x in [-3, 3] step {s['x_step']}, 3×{s['refs']} references per "
+        f"model, each scanned for hysteresis at step {s['x_step']}/{SCAN_FACTOR} around its "
+        "largest steps",
         f"TAP free-energy histograms ({s['tap_starts']} starts), BP fixed points at x = 0 "
         f"({s['bp_fp_starts']} starts), iso-energy sweep (ITR, shallow)",
     )
