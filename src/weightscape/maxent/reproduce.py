@@ -183,7 +183,9 @@ def plan(ctx: StudyContext) -> Plan:
     # paper measured on 3 December 2026 (Fashion-MNIST, two threads): 7,250 s CPU (65 min wall;
     # the LR-net training of the deep `up` nets is half of it), peak RSS 6.9 GB (the whole-net
     # entropy landscape's piled-up message buffers, since fixed, see below)
-    cpu = {"smoke": 180.0, "small": 1800.0, "paper": 7300.0}[ctx.scale]
+    # The hysteresis scan of every reference (4 December 2026, one thread, offline on the seed-1
+    # models) adds ≈ 1,150 s at paper (6 min per whole-net model) and ≈ 160 s at small.
+    cpu = {"smoke": 180.0, "small": 2000.0, "paper": 8500.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
     # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
