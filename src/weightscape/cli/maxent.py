@@ -242,6 +242,7 @@ def run_landscape(
     t1 = time.perf_counter()
     n = model.n_spins
     frames, rows, scans, t_refine, t_scan = [], [], [], 0.0, 0.0
+    scan = scan if len(cfg.sweeps) == 2 else 0  # a single sweep has no hysteresis to look for
     for i, r in enumerate(results):
         f = r.to_frame()
         f.insert(0, "label", refs.labels[i])
@@ -253,8 +254,7 @@ def run_landscape(
         rj = refine_jump(model, refs.sigma[i], r, factor=refine) if refine and flagged else None
         t_refine += time.perf_counter() - t2
         t3 = time.perf_counter()
-        both = len(cfg.sweeps) == 2  # (a single sweep has no hysteresis to look for)
-        sc = scan_hysteresis(model, refs.sigma[i], r, factor=scan) if scan and both else None
+        sc = scan_hysteresis(model, refs.sigma[i], r, factor=scan) if scan else None
         t_scan += time.perf_counter() - t3
         fine = {}
         if sc is not None:

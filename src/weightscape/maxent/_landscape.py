@@ -678,18 +678,11 @@ def _scan_windows(result: LandscapeResult, margin: int) -> list[tuple[int, int]]
     ``margin`` coarse steps."""
     x = result.x
     K = len(x)
-    centres = []
-    for direction in result.config.sweeps:
-        step = _largest_step(result, direction)
-        if step is not None:
-            centres.append((step[0], step[1]))
-    both = result.converged[0] & result.converged[1]
-    if both.any():
-        diff = np.where(both, np.abs(result.d[0] - result.d[1]), -np.inf)
-        xm = float(x[int(np.argmax(diff))])
-        centres.append((xm, xm))
+    summ = result.summary()  # where the largest steps and hysteresis are (NaN: none)
+    hx = summ.max_hysteresis_x
+    centres = [summ.max_jump_x, summ.max_jump_up_x, (hx, hx)]
     spans = []
-    for a, b in centres:
+    for a, b in (c for c in centres if not math.isnan(c[0])):
         i = int(np.argmin(np.abs(x - min(a, b))))
         j = int(np.argmin(np.abs(x - max(a, b))))
         spans.append((max(0, i - margin), min(K - 1, j + margin)))

@@ -308,20 +308,6 @@ def claim_itr_weaker(fits: pd.DataFrame) -> tuple[Claim, float]:
     return claim, worst
 
 
-def _scan_text(land: pd.DataFrame, keys: list[str]) -> str:
-    """Claim 3's diagnostic: references with hysteresis in the fine scan, per model."""
-    if "fine_has_hysteresis" not in land:
-        return ""
-    g = land.groupby(keys, sort=False).fine_has_hysteresis
-    # group keys are tuples (one per key column) when grouping by a list
-    parts = [f"{_label(land, k[0], k[1]) if len(keys) == 2 else k[0]} "
-             f"{int(v.sum())}/{len(v)}" for k, v in g]  # fmt: skip
-    return (
-        f"; hysteresis found at x_step/{SCAN_FACTOR} around the largest steps (a diagnostic, "
-        f"not part of the rule): " + ", ".join(parts)
-    )
-
-
 def claim_connected(land: pd.DataFrame) -> Claim:
     """Claim 3 from the ``landscapes`` table (``model, has_jump, has_hysteresis,
     discontinuous``; optional ``regime``).
@@ -362,6 +348,13 @@ def claim_connected(land: pd.DataFrame) -> Claim:
         return w or ("steep" if steep[k] else "smooth")
 
     first = "holds" if verdict(steep) else "does not hold"
+    scan = ""
+    if "fine_has_hysteresis" in land:  # the hysteresis scan's counts: a diagnostic beside it
+        fine, refs = g.fine_has_hysteresis.sum(), g.size()
+        scan = (f"; hysteresis found at x_step/{SCAN_FACTOR} around the largest steps (a "
+                f"diagnostic, not part of the rule): "
+                + ", ".join(f"{name(k)} {int(fine[k])}/{int(refs[k])}"
+                            for k in fine.index))  # fmt: skip
     return Claim(
         key="3", statement="deep weight space connected (no jump/hysteresis of d(x)); "
                            "shallow weight space broken (jump and hysteresis)",
@@ -369,7 +362,7 @@ def claim_connected(land: pd.DataFrame) -> Claim:
         ours=("deep: " + ", ".join(f"{name(k)} {word(k)}" for k in deep)
               + f"; shallow: {word(sh)} (jump: a flagged step still discontinuous at "
               f"x_step/{REFINE_FACTOR}; steep: |Δd| > x_step but smooth there; first rule, "
-              f"every |Δd| > x_step a jump: {first})" + _scan_text(land, keys)),
+              f"every |Δd| > x_step a jump: {first})" + scan),
         holds=bool(verdict(jump)),
     )  # fmt: skip
 
