@@ -16,6 +16,8 @@ energy ``E = -(exponent)``; ``J`` symmetric ``[N, N]`` with zero diagonal.
   :class:`ExactBoltzmann`;
 - weight samples: :func:`train_lrnet` (LR-net, binary-weight nets), :func:`draw_weight_samples`,
   :func:`layer_map` (LB/ITR/RB slices);
+- the model as a model of networks: :func:`energy_accuracy` (Ising energy vs test accuracy),
+  :func:`mc_accuracy` (Metropolis from trained weights, test accuracy along the chain);
 - peers: :func:`coniii_fit` runs ConIII in the separate peers environment (cross-checks).
 """
 
@@ -49,6 +51,13 @@ from ._frozen import (
     frozen_centre_experiment,
     plot_frozen_centre,
     train_frozen_centre,
+)
+from ._generative import (
+    EnergyAccuracy,
+    MCAccuracyConfig,
+    MCAccuracyTrace,
+    energy_accuracy,
+    mc_accuracy,
 )
 from ._landscape import (  # landscape group
     BPFixedPoints,
@@ -123,6 +132,7 @@ from ._samples import (  # weight-samples group
     draw_weight_samples,
     layer_map,
     load_weight_samples,
+    network_accuracy,
     save_weight_samples,
 )
 from ._tap import (  # landscape group
@@ -245,6 +255,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "layer_map",
     "save_weight_samples",
     "load_weight_samples",
+    "network_accuracy",
     # ---- end weight-samples group ----
     # validation of fitted models and the per-layer coupling table (_validate)
     "ValidationResult",
@@ -271,6 +282,12 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "train_frozen_centre",
     "frozen_centre_experiment",
     "plot_frozen_centre",
+    # the model as a model of networks: energy vs accuracy, Monte Carlo from trained weights
+    "EnergyAccuracy",
+    "energy_accuracy",
+    "MCAccuracyConfig",
+    "MCAccuracyTrace",
+    "mc_accuracy",
     # peer cross-checks (ConIII in the separate peers environment)
     "coniii_fit",
     "peers_python",

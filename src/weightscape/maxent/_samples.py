@@ -20,6 +20,7 @@ __all__ = [
     "draw_weight_samples",
     "layer_map",
     "load_weight_samples",
+    "network_accuracy",
     "save_weight_samples",
 ]
 
@@ -109,6 +110,57 @@ class WeightSamples:
         return self.sigma[:, a:b]
 
 
+def _accuracy(s: torch.Tensor, widths, layers, x, y, leak: float) -> torch.Tensor:
+    """Test accuracy ``[S]`` of the ±1 networks ``s`` ``[S, N]`` (float64) on ``(x, y)``."""
+    acc = torch.empty(s.shape[0], dtype=torch.float64)
+    # the forward pass takes the networks in blocks: its activations are [networks, P_test,
+    # width] (1.2 GB per 10^3 networks on 10^4 test images), so many networks at once (10^4
+    # draws of a run for 2·10^6 samples from 200 runs) would not fit
+    block = max(1, DRAW_BLOCK_BYTES // (x.shape[0] * max(widths) * x.element_size()))
+    for d0 in range(0, s.shape[0], block):
+        sb = s[d0 : d0 + block]
+        ws = [
+            sb[:, a:b].reshape(sb.shape[0], widths[k + 1], widths[k])
+            for k, (a, b) in enumerate(layers.values())
+        ]
+        pred = binary_forward(ws, x, leak).argmax(-1)  # [D, B]
+        acc[d0 : d0 + block] = (pred == y).double().mean(1)
+    return acc
+
+
+def network_accuracy(sigma, arch: str, x_test, y_test, leak: float = 0.1) -> np.ndarray:
+    """Test accuracy of binary networks given as flat weight vectors (a plain forward pass).
+
+    Args:
+        sigma: ``[S, N]`` ±1 weights, flattened layer by layer as :func:`layer_map` says
+            (``N`` the architecture's number of weights).
+        arch: widths, e.g. ``"20-15-15-10"``.
+        x_test: ``[P_test, d]`` inputs; y_test: ``[P_test]`` int labels.
+        leak: LeakyReLU slope of the hidden units (the LR-nets' 0.1).
+
+    Returns:
+        ``[S]`` float64 fraction of test points classified correctly.
+    """
+    widths = parse_arch(arch)
+    layers = layer_map(arch)
+    n = sum(b - a for a, b in layers.values())
+    s = torch.as_tensor(np.asarray(sigma)).to(torch.float64)
+    if s.ndim != 2 or s.shape[1] != n:
+        raise DatasetError(
+            f"sigma has shape {tuple(s.shape)}; arch {arch!r} needs [S, {n}] ±1 weights"
+        )
+    if not bool(((s == 1) | (s == -1)).all()):
+        raise DatasetError("sigma must contain only -1 and +1")
+    x = torch.as_tensor(np.asarray(x_test), dtype=torch.float64)
+    y = torch.as_tensor(np.asarray(y_test), dtype=torch.long)
+    if x.ndim != 2 or x.shape[1] != widths[0] or y.shape != (x.shape[0],):
+        raise DatasetError(
+            f"test data have x {tuple(x.shape)}, y {tuple(y.shape)}; arch {arch!r} needs "
+            f"x [P, {widths[0]}] and y [P]"
+        )
+    return _accuracy(s, widths, layers, x, y, leak).numpy()
+
+
 def draw_weight_samples(
     result: LRNetResult, x_test, y_test, config: SampleConfig = SampleConfig()
 ) -> WeightSamples:
@@ -136,22 +188,12 @@ def draw_weight_samples(
     # runs on 10,000 test images after an LR-net training; 0 with preallocation).
     sig = torch.empty(M, cfg.n_draws, N, dtype=torch.int8)
     acc = torch.empty(M, cfg.n_draws, dtype=torch.float64)
-    block = max(1, DRAW_BLOCK_BYTES // (x.shape[0] * max(widths) * x.element_size()))
     for r in range(M):
         s = torch.where(torch.rand(cfg.n_draws, N, generator=gen, dtype=torch.float64) < p[r],
                         1.0, -1.0).to(torch.float64)  # fmt: skip
-        # the forward pass takes the draws in blocks: its activations are [draws, P_test,
-        # width] (1.2 GB per 10^3 draws on 10^4 test images), so many draws per run (10^4
-        # for 2·10^6 samples from 200 runs) would not fit at once; the draws themselves are
-        # taken in one call above, so the samples do not depend on the block
-        for d0 in range(0, cfg.n_draws, block):
-            sb = s[d0 : d0 + block]
-            ws = [
-                sb[:, a:b].reshape(sb.shape[0], widths[k + 1], widths[k])
-                for k, (a, b) in enumerate(layers.values())
-            ]
-            pred = binary_forward(ws, x, result.config.leak).argmax(-1)  # [D, B]
-            acc[r, d0 : d0 + block] = (pred == y).double().mean(1)
+        # the draws are taken in one call, so the samples do not depend on the forward pass's
+        # blocks (network_accuracy)
+        acc[r] = _accuracy(s, widths, layers, x, y, result.config.leak)
         sig[r] = s
     sigma = sig.reshape(M * cfg.n_draws, N).numpy()
     accuracy = acc.reshape(-1).numpy()

@@ -1,0 +1,297 @@
+"""The fitted model as a model of *networks*: Ising energy against test accuracy, and Monte Carlo
+walks from trained weights that track the test accuracy of the networks they visit.
+
+Two analyses of the paper's protocol (Zou & Huang 2021, "also" list of the spec):
+
+* :func:`energy_accuracy` — the Ising energy per weight ``ε = E(σ)/N`` of every weight sample
+  against its test accuracy: mean and spread of ε per accuracy level, and rank and linear
+  correlations. Do the networks the model finds likely (low energy) work better?
+* :func:`mc_accuracy` — Metropolis chains of the fitted model at β = 1 started at trained weight
+  samples σ*; every ``record_every`` sweeps the chain's configuration is read as a network and
+  tested. Does the model's probability mass around a solution hold working networks, or does the
+  accuracy fall to chance as the chain forgets its start? With ``span=(a, b)`` only the spins
+  ``a … b-1`` move (a layer's own model; the rest of the net stays at σ*): the liquid-centre
+  question asked of the central layer alone.
+
+Units: energies per weight (``E / n`` of the moving spins' model), accuracy a fraction of the
+test set, overlap ``q = σ · σ* / n`` over the moving spins (``d = (1 − q) / 2``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import Precision
+from ..errors import ConfigError, DatasetError, check_positive
+from ._metropolis import DEFAULT_BLOCK, RULES, MetropolisConfig, MetropolisState, metropolis_sample
+from ._model import IsingModel
+from ._samples import layer_map, network_accuracy
+from ._validate import pearson
+
+__all__ = [
+    "EnergyAccuracy",
+    "MCAccuracyConfig",
+    "MCAccuracyTrace",
+    "energy_accuracy",
+    "mc_accuracy",
+]
+
+# Samples per block when energies are computed (float64 [block, N] temporaries).
+ENERGY_BLOCK = 1 << 14
+
+
+def _spins(sigma, n: int, what: str) -> np.ndarray:
+    s = np.asarray(sigma)
+    if s.ndim == 1:
+        s = s[None, :]
+    if s.ndim != 2 or s.shape[1] != n:
+        raise DatasetError(f"{what} has shape {tuple(np.shape(sigma))}; expected [S, {n}]")
+    if s.shape[0] == 0:
+        raise DatasetError(f"{what} is empty; give at least one configuration")
+    if not np.isin(s, (-1, 1)).all():
+        raise DatasetError(f"{what} must contain only -1 and +1")
+    return s.astype(np.int8)
+
+
+@dataclass(frozen=True, eq=False)
+class EnergyAccuracy:
+    """Ising energy per weight against test accuracy of weight samples.
+
+    Attributes:
+        energy: ``ε = E(σ) / N`` of every sample ``[S]`` (``E`` in units of the model's
+            exponent, β = 1).
+        accuracy: test accuracy of every sample ``[S]``.
+        table: one row per accuracy level (``bin_width=None``: every distinct accuracy value;
+            otherwise bins ``[lo, hi)``): ``acc_lo``, ``acc_hi``, ``accuracy`` (mean), ``n``,
+            ``energy_mean``, ``energy_std``.
+        spearman, spearman_p: rank correlation of ε and accuracy and its two-sided p-value.
+        pearson: linear correlation of ε and accuracy.
+    """
+
+    energy: np.ndarray
+    accuracy: np.ndarray
+    table: pd.DataFrame
+    spearman: float
+    spearman_p: float
+    pearson: float
+
+    def to_dict(self) -> dict:
+        """Headline numbers (JSON-ready)."""
+        return {
+            "n_samples": int(self.energy.size),
+            "spearman": self.spearman,
+            "spearman_p": self.spearman_p,
+            "pearson": self.pearson,
+            "energy_mean": float(self.energy.mean()),
+            "energy_std": float(self.energy.std()),
+            "accuracy_mean": float(self.accuracy.mean()),
+        }
+
+
+def energy_accuracy(
+    model: IsingModel, sigma, accuracy, bin_width: float | None = None
+) -> EnergyAccuracy:
+    """Energy per weight of each sample under ``model`` against its test accuracy.
+
+    Args:
+        model: the Ising model of the samples' spins (``N`` spins).
+        sigma: ``[S, N]`` ±1 samples (a layer model takes that layer's columns).
+        accuracy: ``[S]`` test accuracy of each sample's network.
+        bin_width: group accuracies in bins of this width (``None``: by exact value, as the
+            discrete accuracies of a fixed test set fall).
+
+    Returns:
+        :class:`EnergyAccuracy`.
+    """
+    from scipy.stats import spearmanr
+
+    n = model.n_spins
+    s = _spins(sigma, n, "sigma")
+    acc = np.asarray(accuracy, dtype=np.float64).ravel()
+    if acc.shape != (s.shape[0],):
+        raise DatasetError(
+            f"accuracy has {acc.size} values for {s.shape[0]} samples; give one per sample"
+        )
+    if not np.isfinite(acc).all() or (acc < 0).any() or (acc > 1).any():
+        raise DatasetError("accuracy must be fractions in [0, 1]")
+    if bin_width is not None and not (math.isfinite(bin_width) and 0 < bin_width <= 1):
+        raise ConfigError(f"bin_width={bin_width!r} must be in (0, 1] or None")
+    # in blocks: a float64 copy of 2·10^6 samples × 675 spins would take 11 GB
+    e = np.concatenate([
+        model.energy(torch.as_tensor(s[i : i + ENERGY_BLOCK])).to(torch.float64).cpu().numpy()
+        for i in range(0, s.shape[0], ENERGY_BLOCK)
+    ]) / n  # fmt: skip
+    if bin_width is None:
+        lo = hi = acc
+    else:
+        k = np.floor(acc / bin_width + 1e-9)
+        lo, hi = k * bin_width, (k + 1) * bin_width
+    df = pd.DataFrame({"acc_lo": lo, "acc_hi": hi, "accuracy": acc, "energy": e})
+    table = (
+        df.groupby(["acc_lo", "acc_hi"], sort=True)
+        .agg(
+            accuracy=("accuracy", "mean"),
+            n=("energy", "size"),
+            energy_mean=("energy", "mean"),
+            energy_std=("energy", lambda v: float(np.std(v))),
+        )
+        .reset_index()
+    )
+    if s.shape[0] > 2 and np.ptp(acc) > 0 and np.ptp(e) > 0:
+        rho, p = spearmanr(e, acc)
+        rho, p = float(rho), float(p)
+    else:
+        rho = p = math.nan
+    return EnergyAccuracy(e, acc, table, rho, p, pearson(e, acc))
+
+
+@dataclass(frozen=True)
+class MCAccuracyConfig:
+    """Settings of :func:`mc_accuracy`.
+
+    Attributes:
+        sweeps: Metropolis sweeps per chain (a sweep visits each moving spin once, in order).
+        record_every: sweeps between two records (the start is record 0); must divide
+            ``sweeps``.
+        rule: ``"metropolis"`` (the paper's) or ``"heat_bath"``.
+        seed: seed of the acceptances.
+        block_size: sites per dense field refresh of the sampler (speed only).
+        precision: dtype/device of the sampler (float64 CPU by default).
+    """
+
+    sweeps: int = 100
+    record_every: int = 1
+    rule: str = "metropolis"
+    seed: int = 0
+    block_size: int = DEFAULT_BLOCK
+    precision: Precision = field(default_factory=Precision)
+
+    def __post_init__(self):
+        check_positive("sweeps", self.sweeps, integer=True)
+        check_positive("record_every", self.record_every, integer=True)
+        if self.sweeps % self.record_every:
+            raise ConfigError(
+                f"record_every={self.record_every!r} must divide sweeps={self.sweeps!r}"
+            )
+        if self.rule not in RULES:
+            raise ConfigError(f"rule={self.rule!r} is not allowed; choose one of {list(RULES)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed={self.seed!r} must be an integer")
+
+
+@dataclass(frozen=True, eq=False)
+class MCAccuracyTrace:
+    """Records of :func:`mc_accuracy` (``T`` records after the start, ``R`` chains).
+
+    Attributes:
+        sweeps: sweep of every record ``[T + 1]`` (0 = the start).
+        accuracy: test accuracy of each chain's network ``[T + 1, R]``.
+        energy: energy per moving spin under the model ``[T + 1, R]``.
+        overlap: ``q = σ · σ* / n`` over the moving spins ``[T + 1, R]``.
+        sigma: the moving spins' configurations ``[T + 1, R, n]`` (int8).
+        acceptance: mean acceptance of every sweep ``[sweeps]``.
+        span: ``(a, b)``: the moving spins in the network's weight vector.
+    """
+
+    sweeps: np.ndarray
+    accuracy: np.ndarray
+    energy: np.ndarray
+    overlap: np.ndarray
+    sigma: np.ndarray
+    acceptance: np.ndarray
+    span: tuple[int, int]
+
+    def table(self) -> pd.DataFrame:
+        """One row per record: ``sweep``, mean and std over chains of accuracy, energy and
+        overlap, and ``d = (1 − q) / 2`` (mean)."""
+        return pd.DataFrame(
+            {
+                "sweep": self.sweeps,
+                "accuracy_mean": self.accuracy.mean(1),
+                "accuracy_std": self.accuracy.std(1),
+                "energy_mean": self.energy.mean(1),
+                "energy_std": self.energy.std(1),
+                "overlap_mean": self.overlap.mean(1),
+                "d_mean": (1 - self.overlap.mean(1)) / 2,
+            }
+        )
+
+    def summary(self) -> dict:
+        """Start, first record and last record, means over chains (JSON-ready)."""
+        t = self.table()
+        out = {"n_chains": int(self.accuracy.shape[1]), "sweeps": int(self.sweeps[-1]),
+               "span": list(self.span)}  # fmt: skip
+        for key, row in (("start", 0), ("first", 1), ("end", len(t) - 1)):
+            for col in ("accuracy_mean", "energy_mean", "overlap_mean"):
+                out[f"{col}_{key}"] = float(t[col].iloc[row])
+        out["sweep_first"] = int(self.sweeps[1])
+        return out
+
+
+def mc_accuracy(
+    model: IsingModel,
+    starts,
+    arch: str,
+    x_test,
+    y_test,
+    config: MCAccuracyConfig = MCAccuracyConfig(),
+    *,
+    span: tuple[int, int] | None = None,
+    leak: float = 0.1,
+) -> MCAccuracyTrace:
+    """Metropolis chains of ``model`` started at trained weights, tested as networks.
+
+    Args:
+        model: the Ising model of the moving spins (``n = b − a`` spins).
+        starts: ``[R, N]`` ±1 whole-network weight vectors σ* (``N`` the architecture's weights),
+            one chain per row.
+        arch: the networks' widths, e.g. ``"20-15-15-10"``.
+        x_test, y_test: ``[P, d]`` test inputs and ``[P]`` labels.
+        config: sweeps, records, rule, seed, precision.
+        span: ``(a, b)``: only weights ``a … b-1`` move (a layer model; the others stay at their
+            start). ``None``: all ``N`` weights (``model`` has ``N`` spins).
+        leak: LeakyReLU slope of the hidden units.
+
+    Returns:
+        :class:`MCAccuracyTrace`.
+    """
+    layers = layer_map(arch)
+    N = sum(b - a for a, b in layers.values())
+    s0 = _spins(starts, N, "starts")
+    a, b = (0, N) if span is None else (int(span[0]), int(span[1]))
+    if not 0 <= a < b <= N:
+        raise ConfigError(f"span={span!r} must satisfy 0 <= a < b <= {N} (arch {arch!r})")
+    n = b - a
+    if model.n_spins != n:
+        raise DatasetError(
+            f"the model has {model.n_spins} spins but span {a}:{b} of arch {arch!r} moves {n}"
+        )
+    R = s0.shape[0]
+    T = config.sweeps // config.record_every
+    mcfg = MetropolisConfig(
+        n_chains=R, n_samples=T, burn_in=0, thin=config.record_every, rule=config.rule,
+        block_size=config.block_size, seed=config.seed, precision=config.precision,
+    )  # fmt: skip
+    ref = s0[:, a:b]
+    rec, _, trace = metropolis_sample(model, mcfg, MetropolisState(torch.as_tensor(ref)))
+    moving = np.concatenate([ref[None], rec.reshape(T, R, n)], axis=0)  # [T+1, R, n]
+    nets = np.broadcast_to(s0, (T + 1, R, N)).copy()
+    nets[:, :, a:b] = moving
+    acc = network_accuracy(nets.reshape(-1, N), arch, x_test, y_test, leak).reshape(T + 1, R)
+    e0 = model.energy(torch.as_tensor(ref)).to(torch.float64).cpu().numpy()
+    energy = np.concatenate([e0[None], trace.energies.numpy()], axis=0) / n
+    overlap = (moving.astype(np.float64) * ref[None].astype(np.float64)).mean(-1)
+    return MCAccuracyTrace(
+        sweeps=np.arange(T + 1) * config.record_every,
+        accuracy=acc,
+        energy=energy,
+        overlap=overlap,
+        sigma=moving,
+        acceptance=trace.acceptance.numpy(),
+        span=(a, b),
+    )
