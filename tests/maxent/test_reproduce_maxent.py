@@ -232,6 +232,9 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
         "tap",
         "bp_fixed_points",
         "iso_energy",
+        "energy_accuracy",
+        "energy_accuracy_levels",
+        "mc_accuracy",
     ):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
@@ -260,7 +263,20 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     assert itr.J.numpy()[iu].std() == pytest.approx(fits.set_index("model").J_std["ITR"])
     ws, meta = load_weight_samples(study / "samples" / "deep_up.npz")
     assert ws.sigma.shape == (fits.n_samples[0], 675) and meta["arch"] == "20-15-15-10"
-    for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy"):
+    # the model as a model of networks: energies of the kept samples, walks from them
+    ea = pd.read_parquet(study / "tables" / "energy_accuracy.parquet")
+    assert list(ea.net) == ["deep", "shallow"]
+    assert list(ea.n_samples) == [fits.n_samples[0], fits.n_samples[3]]
+    walks = pd.read_parquet(study / "tables" / "mc_accuracy.parquet")
+    parts = walks.groupby(["net", "moving"], sort=False).sweep.max()
+    assert parts.to_dict() == {(n, p): mr.SCALES["smoke"]["walk_sweeps"] for n, p in
+                               [("deep", "whole"), ("deep", "LB"), ("deep", "ITR"),
+                                ("deep", "RB"), ("shallow", "whole")]}  # fmt: skip
+    start = walks[walks.sweep == 0]
+    assert (start.overlap_mean == 1.0).all() and (start.accuracy_mean >= ws.threshold).all()
+    assert "Metropolis from trained weights" in out and "energy vs accuracy" in out
+    for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy", "mc_accuracy",
+                "energy_accuracy"):  # fmt: skip
         assert (study / "figures" / f"{fig}.png").exists()
     # the trained nets, for --resume
     assert {p.name for p in (study / "cache").iterdir()} == {
@@ -497,3 +513,35 @@ def test_references_are_distinct_configurations_at_the_energy_quantiles():
     es = np.sort(model.energy(torch.as_tensor(many)).numpy())
     for k, q in enumerate((0.05, 0.5, 0.95)):
         assert (em[3 * k : 3 * k + 3] >= es[int(q * (len(many) - 1))]).all()
+
+
+def test_walk_starts_come_from_distinct_runs():
+    rng = np.random.default_rng(0)
+    run = np.repeat([0, 1, 2, 3], [5, 1, 3, 2])
+    idx = mr.walk_starts(run, 3, rng)
+    assert len(set(run[idx])) == 3 and len(set(idx)) == 3
+    # more starts than runs: every run once, then distinct further samples
+    idx = mr.walk_starts(run, 7, np.random.default_rng(1))
+    assert len(set(idx)) == 7 and set(run[idx]) == {0, 1, 2, 3}
+    assert len(mr.walk_starts(run, 50, np.random.default_rng(2))) == len(run)
+
+
+def test_whole_net_of_layer_models_adds_the_layer_energies():
+    import torch
+
+    from weightscape.maxent import IsingModel
+
+    sizes = {"LB": 300, "ITR": 225, "RB": 150}
+    models = {("up", n): IsingModel.random(k, coupling_std=0.05, field_std=0.3, seed=i)
+              for i, (n, k) in enumerate(sizes.items())}  # fmt: skip
+    whole, kind = mr._whole_net(models, "up")
+    assert kind == "layer models side by side" and whole.n_spins == 675
+    sigma = torch.as_tensor(np.random.default_rng(3).choice([-1, 1], size=(4, 675)))
+    parts = (models["up", "LB"].energy(sigma[:, :300]) + models["up", "ITR"].energy(
+        sigma[:, 300:525]) + models["up", "RB"].energy(sigma[:, 525:]))  # fmt: skip
+    torch.testing.assert_close(whole.energy(sigma), parts, rtol=0, atol=1e-12)
+    fitted = IsingModel.zeros(675)
+    assert mr._whole_net({**models, ("up", "deep-all"): fitted}, "up") == (
+        fitted,
+        "whole-net model",
+    )

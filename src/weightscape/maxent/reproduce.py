@@ -57,6 +57,7 @@ from ..errors import DataNotFoundError
 from ..reproduce import Claim, Plan, Study, StudyContext, StudyOutcome, register_study
 from ._bp_learning import BoltzmannBP, BoltzmannBPConfig
 from ._fit import model_moments
+from ._generative import MCAccuracyConfig, energy_accuracy, mc_accuracy
 from ._landscape import (
     IsoEnergyConfig,
     LandscapeConfig,
@@ -96,18 +97,21 @@ SCALES: dict[str, dict] = {
         "epochs": {"up": 3, "op": 200}, "regimes": ("up",),
         "x_step": 0.25, "refs": 1, "mc_chains": 64, "mc_burn_in": 500, "mc_samples": 20,
         "mc_thin": 5, "n_triplets": 2000, "tap_starts": 200, "bp_fp_starts": 8,
+        "walk_starts": 8, "walk_sweeps": 20,
     },
     "small": {
         "runs": 192, "draws": 16, "quantile": 0.5, "whole_net": False,
         "epochs": {"up": 10, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.1, "refs": 2, "mc_chains": 200, "mc_burn_in": 2000, "mc_samples": 50,
         "mc_thin": 10, "n_triplets": 5000, "tap_starts": 1000, "bp_fp_starts": 32,
+        "walk_starts": 16, "walk_sweeps": 50,
     },
     "paper": {
         "runs": 100, "draws": 100, "quantile": 0.5, "whole_net": True,
         "epochs": {"up": 100, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.05, "refs": 3, "mc_chains": 100, "mc_burn_in": 10_000, "mc_samples": 100,
         "mc_thin": 10, "n_triplets": 10_000, "tap_starts": 2000, "bp_fp_starts": 64,
+        "walk_starts": 20, "walk_sweeps": 100,
     },
 }  # fmt: skip
 # Data, in order of preference: full MNIST idx files, else full Fashion-MNIST (both read by the
@@ -179,6 +183,9 @@ def plan(ctx: StudyContext) -> Plan:
         "largest steps",
         f"TAP free-energy histograms ({s['tap_starts']} starts), BP fixed points at x = 0 "
         f"({s['bp_fp_starts']} starts), iso-energy sweep (ITR, shallow)",
+        f"the model as a model of networks: Ising energy vs test accuracy of the kept samples; "
+        f"Metropolis walks ({s['walk_starts']} starts, {s['walk_sweeps']} sweeps) from trained "
+        "weights, every sweep tested (whole net, each layer alone, shallow)",
     )
     # paper measured on 3 December 2026 (Fashion-MNIST, two threads): 7,250 s CPU (65 min wall;
     # the LR-net training of the deep `up` nets is half of it), peak RSS 6.9 GB (the whole-net
@@ -516,6 +523,98 @@ def _scatter_figure(valid: dict[str, tuple]) -> Figure:
     return fig
 
 
+# ---------------------------------------------------------------- the model as a model of networks
+
+
+def walk_starts(run: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``k`` kept samples to start walks from: one random sample of each of ``k``
+    random distinct runs (all runs, then further random samples, when there are fewer)."""
+    runs = rng.permutation(np.unique(run))[:k]
+    idx = [int(rng.choice(np.flatnonzero(run == r))) for r in runs]
+    rest = np.setdiff1d(np.arange(len(run)), idx)
+    idx += rng.choice(rest, size=min(k - len(idx), len(rest)), replace=False).tolist()
+    return np.asarray(idx)
+
+
+def _whole_net(models: dict, regime: str) -> tuple[IsingModel, str]:
+    """The deep net's model of all its weights in ``regime``: the fitted whole-net model where
+    there is one, else the layer models side by side (block-diagonal J: layers independent)."""
+    if (regime, "deep-all") in models:
+        return models[regime, "deep-all"], "whole-net model"
+    J = torch.block_diag(*(models[regime, n].J for n in LAYERS))
+    h = torch.cat([models[regime, n].h for n in LAYERS])
+    return IsingModel(J, h), "layer models side by side"
+
+
+def _networks(ctx, s, regimes, models, samples, data):
+    """Energy vs accuracy of the kept samples and Metropolis walks from trained weights tested
+    as networks (the spec's "Monte Carlo from σ* tracking test accuracy; energy vs accuracy")."""
+    rng = np.random.default_rng(ctx.seed + 31)
+    cfg = MCAccuracyConfig(sweeps=s["walk_sweeps"], seed=ctx.seed + 37, precision=ctx.precision)
+    ea_rows, level_rows, walk_rows, walks, kinds = [], [], [], {}, {}
+    jobs = [("deep", g) for g in regimes] + [("shallow", "up")]
+    for net, g in jobs:
+        ws = samples[net, g]
+        arch = DEEP_ARCH if net == "deep" else SHALLOW_ARCH
+        if net == "deep":
+            whole, kinds[g] = _whole_net(models, g)
+        else:
+            whole = models["up", "shallow"]
+        ea = energy_accuracy(whole, ws.sigma, ws.accuracy)
+        ea_rows.append({"regime": g, "net": net, **ea.to_dict()})
+        level_rows += [{"regime": g, "net": net, **r} for r in ea.table.to_dict("records")]
+        starts = ws.sigma[walk_starts(ws.run, s["walk_starts"], rng)]
+        spans = {"whole": None}
+        if net == "deep":
+            spans |= {n: ws.layers[n] for n in LAYERS}
+        for part, span in spans.items():
+            model = whole if span is None else models[g, part]
+            ctx.log(f"Monte Carlo from trained weights: {net} {g} {part}")
+            tr = mc_accuracy(model, starts, arch, data["x_test"], data["y_test"], cfg, span=span)
+            key = (g, "shallow" if net == "shallow" else part)
+            walks[key] = tr
+            walk_rows += [{"regime": g, "net": net, "moving": part, **r}
+                          for r in tr.table().to_dict("records")]  # fmt: skip
+    return (pd.DataFrame(ea_rows), pd.DataFrame(level_rows), pd.DataFrame(walk_rows), walks,
+            kinds)  # fmt: skip
+
+
+def _walk_figure(walks: dict, chance: float) -> Figure:
+    keys = list(walks)
+    regimes = list(dict.fromkeys(g for g, _ in keys))
+    fig = Figure(figsize=(4.2 * len(regimes), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(regimes), sharey=True))
+    for ax, g in zip(axes, regimes, strict=True):
+        for k, (gg, part) in enumerate(keys):
+            if gg != g:
+                continue
+            t = walks[gg, part]
+            m, sd = t.accuracy.mean(1), t.accuracy.std(1)
+            ax.plot(t.sweeps, m, color=f"C{k % 10}", label=part)
+            ax.fill_between(t.sweeps, m - sd, m + sd, color=f"C{k % 10}", alpha=0.2)
+        ax.axhline(chance, color="0.5", lw=1, ls="--")
+        ax.set_title(f"{g}: Metropolis from trained weights", fontsize=9)
+        ax.set_xlabel("sweeps (β = 1)")
+        ax.legend(fontsize=7, title="moving weights", title_fontsize=7)
+    axes[0].set_ylabel("test accuracy (mean ± sd over chains)")
+    fig.tight_layout()
+    return fig
+
+
+def _energy_accuracy_figure(levels: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(5, 4))
+    ax = fig.add_subplot()
+    for k, ((g, net), t) in enumerate(levels.groupby(["regime", "net"], sort=False)):
+        ax.plot(t.accuracy, t.energy_mean, ".-", ms=3, color=f"C{k}", label=f"{g} {net}")
+        ax.fill_between(t.accuracy, t.energy_mean - t.energy_std, t.energy_mean + t.energy_std,
+                        color=f"C{k}", alpha=0.2)  # fmt: skip
+    ax.set_xlabel("test accuracy of the sample")
+    ax.set_ylabel("Ising energy per weight (mean ± sd)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 # ---------------------------------------------------------------- the study
 
 
@@ -808,6 +907,10 @@ def run(ctx: StudyContext) -> StudyOutcome:
         iso_rows.append({"regime": k[0], **iso_summary(k[1], r)})
     iso = pd.DataFrame(iso_rows)
 
+    ea, ea_levels, walk_table, walks, net_kinds = _networks(ctx, s, regimes, models, samples,
+                                                            data)  # fmt: skip
+    chance = 1.0 / len(np.unique(data["y_test"]))
+
     claim2, ratio = claim_itr_weaker(fits)
     claims = [claim_fit_quality(validation, unit="nets (layer models pooled)"), claim2,
               claim_connected(land), claim_bound(land)]  # fmt: skip
@@ -839,6 +942,12 @@ def run(ctx: StudyContext) -> StudyOutcome:
         ("iso_energy", _iso_figure(iso_res),
          f"iso-energy s(d) (e_0 held at the low-energy reference's energy; {dname}): ITR vs "
          "shallow"),
+        ("mc_accuracy", _walk_figure(walks, chance),
+         f"test accuracy ({dname}) along Metropolis walks of the fitted models from trained "
+         "weights: the whole net, each layer alone (the others held), the shallow net; dashed: "
+         "chance"),
+        ("energy_accuracy", _energy_accuracy_figure(ea_levels),
+         f"Ising energy per weight of the kept samples against their test accuracy ({dname})"),
     ]  # fmt: skip
     headline = {"dataset": dname}
     for g in regimes:
@@ -853,6 +962,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "r_min": float(min(validation.r_m.min(), validation.r_C.min())),
         "r3_min": float(validation.r_3.min()),
     }
+    for (g, net, part), t in walk_table.groupby(["regime", "net", "moving"], sort=False):
+        key = "shallow" if net == "shallow" else f"{g}_{part}"
+        headline[f"walk_acc_end_{key}"] = float(t.accuracy_mean.iloc[-1])
     table_lines = _format_layer_table(layers.assign(model=[label[k] for k in models]))
     for line in table_lines:
         ctx.log(line)
@@ -937,6 +1049,25 @@ def run(ctx: StudyContext) -> StudyOutcome:
                      f"{r.fine_hysteresis_to:.3f}]" for r in scanned.itertuples())
            or "no hysteresis found")
     )  # fmt: skip
+    notes.append(
+        "energy vs accuracy (kept samples; energy per weight under the net's model — "
+        + ", ".join(f"{g}: {k}" for g, k in net_kinds.items()) + "; the paper shows it as a "
+        "figure, no number to compare): " + "; ".join(
+            f"{r.regime} {r.net} Spearman ρ {r.spearman:+.3f} (p {r.spearman_p:.1g}), Pearson "
+            f"{r.pearson:+.3f}, {r.n_samples} samples" for r in ea.itertuples())
+    )  # fmt: skip
+    ends = walk_table.groupby(["regime", "net", "moving"], sort=False)
+    notes.append(
+        f"Metropolis from trained weights ({s['walk_starts']} kept samples from distinct runs, "
+        f"β = 1, {s['walk_sweeps']} sweeps, every sweep tested; accuracy start → 1 sweep → end, "
+        f"chance {chance:.2f}; energy per weight start → end; d from the start at the end): "
+        + "; ".join(
+            f"{g} {'shallow' if net == 'shallow' else part} "
+            f"{t.accuracy_mean.iloc[0]:.3f} → {t.accuracy_mean.iloc[1]:.3f} → "
+            f"{t.accuracy_mean.iloc[-1]:.3f}, e {t.energy_mean.iloc[0]:+.3f} → "
+            f"{t.energy_mean.iloc[-1]:+.3f}, d {t.d_mean.iloc[-1]:.3f}"
+            for (g, net, part), t in ends)
+    )  # fmt: skip
     notes.append(f"landscapes: BP unconverged at {n_bad} of {n_all} (reference, sweep, x) points;"
                  " unconverged points are excluded from jumps, hysteresis and gaps")  # fmt: skip
     if not s["whole_net"]:
@@ -954,6 +1085,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "tap": taps,
             "bp_fixed_points": fixed,
             "iso_energy": iso,
+            "energy_accuracy": ea,
+            "energy_accuracy_levels": ea_levels,
+            "mc_accuracy": walk_table,
         },
         headline=headline,
         notes=notes,
