@@ -118,9 +118,11 @@ def test_energy_accuracy_bad_input():
         energy_accuracy(model, np.ones((2, 3)), [0.5, 0.5], bin_width=0.0)
 
 
-def test_mc_accuracy_relaxation_of_independent_spins(task):
+@pytest.mark.parametrize("rule", ["metropolis", "heat_bath"])
+def test_mc_accuracy_relaxation_of_independent_spins(task, rule):
     """J = 0: each spin is a two-state chain visited once per sweep, flipped with probability
-    a = min(1, e^{-2h}) from +1 and b = min(1, e^{2h}) from -1, so
+    a from +1 and b from -1 — Metropolis a = min(1, e^{-2h}), b = min(1, e^{2h}); heat bath
+    a = 1/(1 + e^{2h}), b = 1/(1 + e^{-2h}) (a + b = 1: one visit forgets the start) — so
     E[σ_i(t)] = tanh h_i + (1 - a_i - b_i)^t (σ*_i - tanh h_i).
     Statistic: at sweeps 1 and 2, the per-spin means over R independent chains are independent
     across spins: one chi-square over the N spins per record, Bonferroni over the two records
@@ -132,8 +134,11 @@ def test_mc_accuracy_relaxation_of_independent_spins(task):
     model = IsingModel.from_couplings(np.zeros((N, N)), h)
     starts = np.stack([rng.choice([-1, 1], N), np.sign(h)]).astype(np.int8)  # random; aligned
     starts = np.repeat(starts, R // 2, axis=0)
-    tr = mc_accuracy(model, starts, ARCH, x, y, MCAccuracyConfig(sweeps=2, seed=11))
-    a, b = np.minimum(1, np.exp(-2 * h)), np.minimum(1, np.exp(2 * h))
+    tr = mc_accuracy(model, starts, ARCH, x, y, MCAccuracyConfig(sweeps=2, rule=rule, seed=11))
+    if rule == "metropolis":
+        a, b = np.minimum(1, np.exp(-2 * h)), np.minimum(1, np.exp(2 * h))
+    else:
+        a, b = 1 / (1 + np.exp(2 * h)), 1 / (1 + np.exp(-2 * h))
     lam, m_eq = 1 - a - b, np.tanh(h)
     p_values = []
     for half in (slice(0, R // 2), slice(R // 2, R)):

@@ -267,6 +267,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     ea = pd.read_parquet(study / "tables" / "energy_accuracy.parquet")
     assert list(ea.net) == ["deep", "shallow"]
     assert list(ea.n_samples) == [fits.n_samples[0], fits.n_samples[3]]
+    np.testing.assert_allclose(ea.energy_gap, ea.energy_mean - ea.energy_model)
     walks = pd.read_parquet(study / "tables" / "mc_accuracy.parquet")
     parts = walks.groupby(["net", "moving"], sort=False).sweep.max()
     assert parts.to_dict() == {(n, p): mr.SCALES["smoke"]["walk_sweeps"] for n, p in
@@ -274,7 +275,9 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
                                 ("deep", "RB"), ("shallow", "whole")]}  # fmt: skip
     start = walks[walks.sweep == 0]
     assert (start.overlap_mean == 1.0).all() and (start.accuracy_mean >= ws.threshold).all()
-    assert "Metropolis from trained weights" in out and "energy vs accuracy" in out
+    notes = json.loads((study / "summary.json").read_text())["notes"]
+    assert any(n.startswith("Monte Carlo from trained weights") for n in notes)
+    assert any(n.startswith("energy vs accuracy") for n in notes)
     for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy", "mc_accuracy",
                 "energy_accuracy"):  # fmt: skip
         assert (study / "figures" / f"{fig}.png").exists()

@@ -142,6 +142,9 @@ REFINE_FACTOR = 8
 # A diagnostic printed beside claim 3; its rule is unchanged (docs/studies/maxent.md).
 SCAN_FACTOR = 25
 LEARNING = BoltzmannBPConfig(keep_from=AUTHORS_KEEP_FROM)
+# Width of the accuracy bins of the energy-vs-accuracy table and figure (a 10,000-image test set
+# has levels 1e-4 apart: too few samples per level for a mean and spread).
+ACC_BIN = 0.005
 LAYERS = ("LB", "ITR", "RB")
 
 
@@ -547,8 +550,10 @@ def _whole_net(models: dict, regime: str) -> tuple[IsingModel, str]:
 
 
 def _networks(ctx, s, regimes, models, samples, data):
-    """Energy vs accuracy of the kept samples and Metropolis walks from trained weights tested
-    as networks (the spec's "Monte Carlo from σ* tracking test accuracy; energy vs accuracy")."""
+    """Energy vs accuracy of the kept samples and Monte Carlo walks from trained weights tested
+    as networks (the spec's "Monte Carlo from σ* tracking test accuracy; energy vs accuracy").
+    The walks use heat bath, not the paper's Metropolis: our sampler sweeps sites in order, and
+    sequential Metropolis makes weak-field spins flip back and forth (see MCAccuracyConfig)."""
     rng = np.random.default_rng(ctx.seed + 31)
     cfg = MCAccuracyConfig(sweeps=s["walk_sweeps"], seed=ctx.seed + 37, precision=ctx.precision)
     ea_rows, level_rows, walk_rows, walks, kinds = [], [], [], {}, {}
@@ -560,7 +565,7 @@ def _networks(ctx, s, regimes, models, samples, data):
             whole, kinds[g] = _whole_net(models, g)
         else:
             whole = models["up", "shallow"]
-        ea = energy_accuracy(whole, ws.sigma, ws.accuracy)
+        ea = energy_accuracy(whole, ws.sigma, ws.accuracy, bin_width=ACC_BIN)
         ea_rows.append({"regime": g, "net": net, **ea.to_dict()})
         level_rows += [{"regime": g, "net": net, **r} for r in ea.table.to_dict("records")]
         starts = ws.sigma[walk_starts(ws.run, s["walk_starts"], rng)]
@@ -575,6 +580,12 @@ def _networks(ctx, s, regimes, models, samples, data):
             walks[key] = tr
             walk_rows += [{"regime": g, "net": net, "moving": part, **r}
                           for r in tr.table().to_dict("records")]  # fmt: skip
+        # the model's own mean energy (second half of the whole-net walks, relaxed): a model
+        # that matches the data's m and C has exactly the data's mean energy, since ⟨E⟩ is
+        # linear in m and C; the difference is a fit-quality number in the model's own units
+        tr = walks[g, "shallow" if net == "shallow" else "whole"]
+        e_eq = float(tr.energy[len(tr.sweeps) // 2 :].mean())
+        ea_rows[-1] |= {"energy_model": e_eq, "energy_gap": ea_rows[-1]["energy_mean"] - e_eq}
     return (pd.DataFrame(ea_rows), pd.DataFrame(level_rows), pd.DataFrame(walk_rows), walks,
             kinds)  # fmt: skip
 
@@ -593,7 +604,7 @@ def _walk_figure(walks: dict, chance: float) -> Figure:
             ax.plot(t.sweeps, m, color=f"C{k % 10}", label=part)
             ax.fill_between(t.sweeps, m - sd, m + sd, color=f"C{k % 10}", alpha=0.2)
         ax.axhline(chance, color="0.5", lw=1, ls="--")
-        ax.set_title(f"{g}: Metropolis from trained weights", fontsize=9)
+        ax.set_title(f"{g}: heat-bath walks from trained weights", fontsize=9)
         ax.set_xlabel("sweeps (β = 1)")
         ax.legend(fontsize=7, title="moving weights", title_fontsize=7)
     axes[0].set_ylabel("test accuracy (mean ± sd over chains)")
@@ -943,7 +954,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
          f"iso-energy s(d) (e_0 held at the low-energy reference's energy; {dname}): ITR vs "
          "shallow"),
         ("mc_accuracy", _walk_figure(walks, chance),
-         f"test accuracy ({dname}) along Metropolis walks of the fitted models from trained "
+         f"test accuracy ({dname}) along heat-bath walks of the fitted models from trained "
          "weights: the whole net, each layer alone (the others held), the shallow net; dashed: "
          "chance"),
         ("energy_accuracy", _energy_accuracy_figure(ea_levels),
@@ -1056,11 +1067,18 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{r.regime} {r.net} Spearman ρ {r.spearman:+.3f} (p {r.spearman_p:.1g}), Pearson "
             f"{r.pearson:+.3f}, {r.n_samples} samples" for r in ea.itertuples())
     )  # fmt: skip
+    notes.append(
+        "mean energy per weight, kept samples vs the model's own (the whole-net walks' second "
+        "half; equal for a model that matches the data's m and C): " + "; ".join(
+            f"{r.regime} {r.net} {r.energy_mean:+.4f} vs {r.energy_model:+.4f} (difference "
+            f"{r.energy_gap:+.4f})" for r in ea.itertuples())
+    )  # fmt: skip
     ends = walk_table.groupby(["regime", "net", "moving"], sort=False)
     notes.append(
-        f"Metropolis from trained weights ({s['walk_starts']} kept samples from distinct runs, "
-        f"β = 1, {s['walk_sweeps']} sweeps, every sweep tested; accuracy start → 1 sweep → end, "
-        f"chance {chance:.2f}; energy per weight start → end; d from the start at the end): "
+        f"Monte Carlo from trained weights ({s['walk_starts']} kept samples from distinct runs, "
+        f"heat bath at β = 1, {s['walk_sweeps']} sweeps, every sweep tested; accuracy start → "
+        f"1 sweep → end, chance {chance:.2f}; energy per weight start → end; d from the start "
+        "at the end): "
         + "; ".join(
             f"{g} {'shallow' if net == 'shallow' else part} "
             f"{t.accuracy_mean.iloc[0]:.3f} → {t.accuracy_mean.iloc[1]:.3f} → "
