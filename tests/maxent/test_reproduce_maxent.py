@@ -59,7 +59,7 @@ def test_plan_writes_nothing(tmp_path):
     for scale in mr.SCALES:
         ctx = StudyContext(scale=scale, out=tmp_path / "maxent")
         p = mr.plan(ctx)
-        assert isinstance(p, Plan) and p.cpu_s > 0 and len(p.runs) == 7
+        assert isinstance(p, Plan) and p.cpu_s > 0 and len(p.runs) == 8
     assert not (tmp_path / "maxent").exists()
 
 
