@@ -204,3 +204,51 @@ def test_mc_accuracy_bad_input(task):
         MCAccuracyConfig(rule="glauber")
     with pytest.raises(ConfigError, match="sweeps"):
         MCAccuracyConfig(sweeps=0)
+
+
+def test_tilted_walk_equilibrium_of_independent_spins(task):
+    """J = 0 and heat bath: one visit draws each spin from its conditional, so after one sweep
+    chain r holds E[σ_i] = tanh(h_i + x σ*_ri) exactly (the tilted product measure). One
+    chi-square over the spins per (start, tilt), Bonferroni over the 4 of them (1e-6)."""
+    x, y = task
+    N, R = 27, 4000
+    rng = np.random.default_rng(8)
+    h = rng.normal(0, 0.5, N)
+    model = IsingModel.from_couplings(np.zeros((N, N)), h)
+    s_a, s_b = rng.choice([-1, 1], N), rng.choice([-1, 1], N)
+    starts = np.concatenate([np.tile(s_a, (R // 2, 1)), np.tile(s_b, (R // 2, 1))]).astype(np.int8)
+    p_values = []
+    for k, tilt in enumerate((0.7, -1.5)):
+        tr = mc_accuracy(
+            model, starts, ARCH, x, y, MCAccuracyConfig(sweeps=1, seed=20 + k), tilt=tilt
+        )
+        assert tr.tilt == tilt and tr.summary()["tilt"] == tilt
+        for half, s0 in ((slice(0, R // 2), s_a), (slice(R // 2, R), s_b)):
+            want = np.tanh(h + tilt * s0)
+            got = tr.sigma[1, half].astype(float).mean(0)
+            stat = ((got - want) ** 2 / ((1 - want**2) / (R // 2))).sum()
+            p_values.append(chi2.sf(stat, df=N))
+        # energies are the untilted model's
+        e = model.energy(torch.as_tensor(tr.sigma[1])).numpy() / N
+        np.testing.assert_allclose(tr.energy[1], e, rtol=0, atol=1e-12)
+    assert min(p_values) > 1e-6 / len(p_values), p_values
+
+
+def test_per_chain_fields_equal_to_the_model_fields_change_nothing():
+    from weightscape.maxent import MetropolisConfig, metropolis_sample
+
+    model = IsingModel.random(12, coupling_std=0.4, field_std=0.3, seed=1)
+    cfg = MetropolisConfig(n_chains=6, n_samples=5, burn_in=3, thin=2, seed=4)
+    a, _, ta = metropolis_sample(model, cfg)
+    fields = model.h[None, :].repeat(6, 1)
+    b, _, tb = metropolis_sample(model, cfg, fields=fields)
+    np.testing.assert_array_equal(a, b)
+    torch.testing.assert_close(ta.energies, tb.energies, rtol=0, atol=1e-12)
+    with pytest.raises(DatasetError, match=r"\[n_chains, N\] = \[6, 12\]"):
+        metropolis_sample(model, cfg, fields=fields[:5])
+
+
+def test_tilt_must_be_finite(task):
+    x, y = task
+    with pytest.raises(ConfigError, match="tilt"):
+        mc_accuracy(IsingModel.zeros(27), np.ones((2, 27)), ARCH, x, y, tilt=float("nan"))

@@ -235,6 +235,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
         "energy_accuracy",
         "energy_accuracy_levels",
         "mc_accuracy",
+        "tilted_walks",
     ):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
@@ -275,11 +276,17 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
                                 ("deep", "RB"), ("shallow", "whole")]}  # fmt: skip
     start = walks[walks.sweep == 0]
     assert (start.overlap_mean == 1.0).all() and (start.accuracy_mean >= ws.threshold).all()
+    # the landscape's tilted measure by Monte Carlo: every model, reference and tilt; BP and
+    # Monte Carlo agree on d(x) where the chains are pinned (x = 3: d ≈ 0)
+    tw = pd.read_parquet(study / "tables" / "tilted_walks.parquet")
+    assert len(tw) == len(land) * len(mr.WALK_TILTS)
+    pinned = tw[tw.x == 3.0]
+    assert (pinned.d_mc < 0.01).all() and ((pinned.d_bp - pinned.d_mc).abs() < 0.005).all()
     notes = json.loads((study / "summary.json").read_text())["notes"]
     assert any(n.startswith("Monte Carlo from trained weights") for n in notes)
     assert any(n.startswith("energy vs accuracy") for n in notes)
     for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy", "mc_accuracy",
-                "energy_accuracy"):  # fmt: skip
+                "energy_accuracy", "landscape_mc"):  # fmt: skip
         assert (study / "figures" / f"{fig}.png").exists()
     # the trained nets, for --resume
     assert {p.name for p in (study / "cache").iterdir()} == {

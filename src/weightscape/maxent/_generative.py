@@ -203,6 +203,7 @@ class MCAccuracyTrace:
         sigma: the moving spins' configurations ``[T + 1, R, n]`` (int8).
         acceptance: mean acceptance of every sweep ``[sweeps]``.
         span: ``(a, b)``: the moving spins in the network's weight vector.
+        tilt: the tilt ``x`` towards each chain's start (0: the model itself).
     """
 
     sweeps: np.ndarray
@@ -212,6 +213,7 @@ class MCAccuracyTrace:
     sigma: np.ndarray
     acceptance: np.ndarray
     span: tuple[int, int]
+    tilt: float = 0.0
 
     def table(self) -> pd.DataFrame:
         """One row per record: ``sweep``, mean and std over chains of accuracy, energy and
@@ -232,7 +234,7 @@ class MCAccuracyTrace:
         """Start, first record and last record, means over chains (JSON-ready)."""
         t = self.table()
         out = {"n_chains": int(self.accuracy.shape[1]), "sweeps": int(self.sweeps[-1]),
-               "span": list(self.span)}  # fmt: skip
+               "span": list(self.span), "tilt": self.tilt}  # fmt: skip
         for key, row in (("start", 0), ("first", 1), ("end", len(t) - 1)):
             for col in ("accuracy_mean", "energy_mean", "overlap_mean"):
                 out[f"{col}_{key}"] = float(t[col].iloc[row])
@@ -249,6 +251,7 @@ def mc_accuracy(
     config: MCAccuracyConfig = MCAccuracyConfig(),
     *,
     span: tuple[int, int] | None = None,
+    tilt: float = 0.0,
     leak: float = 0.1,
 ) -> MCAccuracyTrace:
     """Metropolis chains of ``model`` started at trained weights, tested as networks.
@@ -262,6 +265,10 @@ def mc_accuracy(
         config: sweeps, records, rule, seed, precision.
         span: ``(a, b)``: only weights ``a … b-1`` move (a layer model; the others stay at their
             start). ``None``: all ``N`` weights (``model`` has ``N`` spins).
+        tilt: ``x``: chain ``r`` samples the model tilted towards its own start,
+            ``h → h + x σ*_r`` (the entropy landscape's measure: at equilibrium its distance
+            from the start is the landscape's ``d(x)``, here without the Bethe approximation).
+            Energies are still those of the untilted model.
         leak: LeakyReLU slope of the hidden units.
 
     Returns:
@@ -284,14 +291,26 @@ def mc_accuracy(
         n_chains=R, n_samples=T, burn_in=0, thin=config.record_every, rule=config.rule,
         block_size=config.block_size, seed=config.seed, precision=config.precision,
     )  # fmt: skip
+    if not math.isfinite(tilt):
+        raise ConfigError(f"tilt={tilt!r} must be a finite number")
     ref = s0[:, a:b]
-    rec, _, trace = metropolis_sample(model, mcfg, MetropolisState(torch.as_tensor(ref)))
+    fields = None
+    if tilt != 0.0:
+        h = model.h.detach().to("cpu", torch.float64)
+        fields = h[None, :] + float(tilt) * torch.as_tensor(ref, dtype=torch.float64)
+    rec, _, trace = metropolis_sample(
+        model, mcfg, MetropolisState(torch.as_tensor(ref)), fields=fields
+    )
     moving = np.concatenate([ref[None], rec.reshape(T, R, n)], axis=0)  # [T+1, R, n]
     nets = np.broadcast_to(s0, (T + 1, R, N)).copy()
     nets[:, :, a:b] = moving
     acc = network_accuracy(nets.reshape(-1, N), arch, x_test, y_test, leak).reshape(T + 1, R)
-    e0 = model.energy(torch.as_tensor(ref)).to(torch.float64).cpu().numpy()
-    energy = np.concatenate([e0[None], trace.energies.numpy()], axis=0) / n
+    if fields is None:
+        e0 = model.energy(torch.as_tensor(ref)).to(torch.float64).cpu().numpy()
+        energy = np.concatenate([e0[None], trace.energies.numpy()], axis=0) / n
+    else:  # the trace's energies include the tilt
+        energy = np.stack([model.energy(torch.as_tensor(m)).to(torch.float64).cpu().numpy()
+                           for m in moving]) / n  # fmt: skip
     overlap = (moving.astype(np.float64) * ref[None].astype(np.float64)).mean(-1)
     return MCAccuracyTrace(
         sweeps=np.arange(T + 1) * config.record_every,
@@ -301,4 +320,5 @@ def mc_accuracy(
         sigma=moving,
         acceptance=trace.acceptance.numpy(),
         span=(a, b),
+        tilt=float(tilt),
     )

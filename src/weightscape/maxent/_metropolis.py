@@ -111,6 +111,8 @@ def metropolis_sample(
     model: IsingModel,
     config: MetropolisConfig = MetropolisConfig(),
     state: MetropolisState | None = None,
+    *,
+    fields=None,
 ) -> tuple[np.ndarray, MetropolisState, MetropolisTrace]:
     """Sample ``model`` with ``B`` parallel single-spin-flip chains.
 
@@ -119,6 +121,9 @@ def metropolis_sample(
         config: chains, schedule, rule, seed, precision.
         state: continue from these chains (``state.sigma`` ``[B, N]`` must match ``n_chains``);
             the burn-in is still applied. ``None`` draws uniform random starts.
+        fields: per-chain fields ``[B, N]`` in place of ``model.h`` (chain ``c`` samples the
+            model with ``J`` and fields ``fields[c]``; e.g. each chain tilted towards its own
+            reference). ``None``: every chain uses ``model.h``.
 
     Returns:
         ``(samples, state, trace)``: ``samples`` is int8 ±1 ``[n_samples · n_chains, N]`` with
@@ -130,6 +135,17 @@ def metropolis_sample(
     J = model.J.to(dtype=dtype, device=device)
     h = model.h.to(dtype=dtype, device=device)
     n, B = model.n_spins, config.n_chains
+    if fields is None:
+        hb = h[:, None]  # [N, 1], broadcast over chains
+    else:
+        hb = torch.as_tensor(fields)
+        if hb.shape != (B, n):
+            raise DatasetError(
+                f"fields has shape {tuple(hb.shape)}; expected [n_chains, N] = [{B}, {n}]"
+            )
+        hb = hb.T.to(dtype=dtype, device=device).contiguous()
+        if not bool(torch.isfinite(hb).all()):
+            raise DatasetError("fields must be finite")
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
     if state is None:
@@ -145,7 +161,7 @@ def metropolis_sample(
         sig = s0.T.to(dtype=dtype, device=device).contiguous()
         if state.rng_state is not None:
             gen.set_state(state.rng_state)
-    F = J @ sig + h[:, None]  # [N, B]; J has a zero diagonal, so F_i excludes σ_i itself
+    F = J @ sig + hb  # [N, B]; J has a zero diagonal, so F_i excludes σ_i itself
     k = config.block_size
     blocks = [(a, min(a + k, n)) for a in range(0, n, k)]
     J_blocks = [J[a:b, a:b].contiguous() for a, b in blocks]
@@ -185,7 +201,8 @@ def metropolis_sample(
             total += 1
         s_rec = sig.T
         records[r] = s_rec.to(torch.int8)
-        energies[r] = -(0.5 * ((s_rec @ J) * s_rec).sum(1) + s_rec @ h).to(torch.float64)
+        field_term = s_rec @ h if fields is None else (s_rec * hb.T).sum(1)
+        energies[r] = -(0.5 * ((s_rec @ J) * s_rec).sum(1) + field_term).to(torch.float64)
 
     counts = torch.stack(acc_counts).cpu().tolist() if acc_counts else []
     acc_rates = [c / (n * B) for c in counts]

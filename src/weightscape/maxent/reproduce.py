@@ -97,21 +97,24 @@ SCALES: dict[str, dict] = {
         "epochs": {"up": 3, "op": 200}, "regimes": ("up",),
         "x_step": 0.25, "refs": 1, "mc_chains": 64, "mc_burn_in": 500, "mc_samples": 20,
         "mc_thin": 5, "n_triplets": 2000, "tap_starts": 200, "bp_fp_starts": 8,
-        "walk_starts": 8, "walk_sweeps": 20,
+        "walk_starts": 8, "walk_sweeps": 20, "tilt_chains": 4, "tilt_sweeps": 20,
+        "tilt_record": 2,
     },
     "small": {
         "runs": 192, "draws": 16, "quantile": 0.5, "whole_net": False,
         "epochs": {"up": 10, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.1, "refs": 2, "mc_chains": 200, "mc_burn_in": 2000, "mc_samples": 50,
         "mc_thin": 10, "n_triplets": 5000, "tap_starts": 1000, "bp_fp_starts": 32,
-        "walk_starts": 16, "walk_sweeps": 50,
+        "walk_starts": 16, "walk_sweeps": 50, "tilt_chains": 4, "tilt_sweeps": 40,
+        "tilt_record": 4,
     },
     "paper": {
         "runs": 100, "draws": 100, "quantile": 0.5, "whole_net": True,
         "epochs": {"up": 100, "op": 200}, "regimes": ("up", "op"),
         "x_step": 0.05, "refs": 3, "mc_chains": 100, "mc_burn_in": 10_000, "mc_samples": 100,
         "mc_thin": 10, "n_triplets": 10_000, "tap_starts": 2000, "bp_fp_starts": 64,
-        "walk_starts": 20, "walk_sweeps": 100,
+        "walk_starts": 20, "walk_sweeps": 100, "tilt_chains": 4, "tilt_sweeps": 40,
+        "tilt_record": 4,
     },
 }  # fmt: skip
 # Data, in order of preference: full MNIST idx files, else full Fashion-MNIST (both read by the
@@ -145,6 +148,10 @@ LEARNING = BoltzmannBPConfig(keep_from=AUTHORS_KEEP_FROM)
 # Width of the accuracy bins of the energy-vs-accuracy table and figure (a 10,000-image test set
 # has levels 1e-4 apart: too few samples per level for a mean and spread).
 ACC_BIN = 0.005
+# Tilts at which the landscape's references are also sampled by Monte Carlo (on every scale's
+# grid): BP's d(x) and e_0(x) checked without the Bethe approximation, and the test accuracy of
+# the networks at that distance from the reference.
+WALK_TILTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 LAYERS = ("LB", "ITR", "RB")
 
 
@@ -188,7 +195,9 @@ def plan(ctx: StudyContext) -> Plan:
         f"({s['bp_fp_starts']} starts), iso-energy sweep (ITR, shallow)",
         f"the model as a model of networks: Ising energy vs test accuracy of the kept samples; "
         f"Metropolis walks ({s['walk_starts']} starts, {s['walk_sweeps']} sweeps) from trained "
-        "weights, every sweep tested (whole net, each layer alone, shallow)",
+        "weights, every sweep tested (whole net, each layer alone, shallow); every landscape "
+        f"reference's tilted model sampled at x in {list(WALK_TILTS)} ({s['tilt_chains']} "
+        "chains each): BP's d(x) checked by Monte Carlo, accuracy against distance",
     )
     # paper measured on 3 December 2026 (Fashion-MNIST, two threads): 7,250 s CPU (65 min wall;
     # the LR-net training of the deep `up` nets is half of it), peak RSS 6.9 GB (the whole-net
@@ -215,7 +224,7 @@ def _triplets(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.unique(t, axis=0)[:k]
 
 
-def _references(model, sigma: np.ndarray, per_class: int) -> tuple[np.ndarray, list[str]]:
+def _references(model, sigma: np.ndarray, per_class: int, *, with_rows: bool = False):
     """Data samples of low / medium / high model energy (quantiles 5%, 50%, 95%): from each
     quantile's position in energy order, the next ``per_class`` *distinct* configurations
     (polarised samples repeat: neighbours in energy order are often the same configuration),
@@ -223,7 +232,11 @@ def _references(model, sigma: np.ndarray, per_class: int) -> tuple[np.ndarray, l
     samples from its position on hold too few new configurations, and then takes what there is.
 
     Args:
-        sigma: kept samples ``[S, N]`` (±1). Returns ``([R, N] references, R labels)``.
+        sigma: kept samples ``[S, N]`` (±1).
+
+    Returns:
+        ``([R, N] references, R labels)``, and with ``with_rows`` the references' rows in
+        ``sigma`` ``[R]`` as a third element.
     """
     e = model.energy(torch.as_tensor(sigma)).detach().cpu().numpy()
     order = np.argsort(e, kind="stable")
@@ -240,7 +253,8 @@ def _references(model, sigma: np.ndarray, per_class: int) -> tuple[np.ndarray, l
                 rows.append(order[pos])
                 labels.append(name)
                 got += 1
-    return sigma[np.asarray(rows)], labels
+    rows = np.asarray(rows)
+    return (sigma[rows], labels, rows) if with_rows else (sigma[rows], labels)
 
 
 # ---------------------------------------------------------------- claims (pure, tested)
@@ -590,6 +604,68 @@ def _networks(ctx, s, regimes, models, samples, data):
             kinds)  # fmt: skip
 
 
+def _tilted_walks(ctx, s, models, landscapes, ref_rows, samples, data) -> pd.DataFrame:
+    """Heat-bath chains of each model tilted towards each landscape reference (``h + x σ*``,
+    the landscape's measure) at :data:`WALK_TILTS`, ``tilt_chains`` per reference: per
+    (model, reference, x) the Monte Carlo distance and energy (second half of the records)
+    beside BP's downward-sweep ``d(x)`` and ``e_0(x)``, and the networks' test accuracy (a layer
+    model's chains move its layer only; the rest of the net stays at the reference's sample)."""
+    cfg = MCAccuracyConfig(sweeps=s["tilt_sweeps"], record_every=s["tilt_record"],
+                           seed=ctx.seed + 41, precision=ctx.precision)  # fmt: skip
+    c = s["tilt_chains"]
+    rows = []
+    for k, model in models.items():
+        net = "shallow" if k[1] == "shallow" else "deep"
+        ws = samples[net, k[0]]
+        arch = SHALLOW_ARCH if net == "shallow" else DEEP_ARCH
+        span = None if k[1] in ("shallow", "deep-all") else ws.layers[k[1]]
+        starts = np.repeat(ws.sigma[ref_rows[k]], c, axis=0)  # c chains per reference
+        ctx.log(f"tilted Monte Carlo {k[0]} {k[1]}: {len(ref_rows[k])} references × {c} chains")
+        for x in WALK_TILTS:
+            tr = mc_accuracy(model, starts, arch, data["x_test"], data["y_test"], cfg, span=span,
+                             tilt=x)  # fmt: skip
+            half = slice(len(tr.sweeps) // 2, None)
+            # per chain: time averages over the relaxed half; per reference: mean and standard
+            # error over its c independent chains
+            per_chain = {
+                "d": ((1 - tr.overlap[half]) / 2).mean(0).reshape(-1, c),
+                "e": tr.energy[half].mean(0).reshape(-1, c),
+                "acc": tr.accuracy[half].mean(0).reshape(-1, c),
+            }
+            for j, r in enumerate(landscapes[k]):
+                col = int(np.argmin(np.abs(r.x - x)))
+                ok = bool(r.converged[0, col])
+                rows.append({
+                    "regime": k[0], "model": k[1], "reference": j, "x": x,
+                    "d_mc": per_chain["d"][j].mean(),
+                    "d_mc_se": per_chain["d"][j].std(ddof=1) / math.sqrt(c),
+                    "d_bp": r.d[0, col] if ok else math.nan,
+                    "e0_mc": per_chain["e"][j].mean(),
+                    "e0_bp": r.e0[0, col] if ok else math.nan,
+                    "accuracy": per_chain["acc"][j].mean(),
+                    "accuracy_start": tr.accuracy[0, j * c],
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _tilted_figure(tw: pd.DataFrame, chance: float) -> Figure:
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    for k, ((g, m), t) in enumerate(tw.groupby(["regime", "model"], sort=False)):
+        ax1.plot(t.d_bp, t.d_mc, ".", ms=4, color=f"C{k % 10}", label=f"{g} {m}")
+        ax2.plot(t.d_mc, t.accuracy, ".", ms=4, color=f"C{k % 10}", label=f"{g} {m}")
+    ax1.plot([0, 0.5], [0, 0.5], color="0.5", lw=1)
+    ax1.set_xlabel("d(x), BP (downward sweep)")
+    ax1.set_ylabel("d(x), Monte Carlo of the tilted model")
+    ax2.axhline(chance, color="0.5", lw=1, ls="--")
+    ax2.set_xlabel("distance d from the reference (Monte Carlo)")
+    ax2.set_ylabel("test accuracy of the networks there")
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def _walk_figure(walks: dict, chance: float) -> Figure:
     keys = list(walks)
     regimes = list(dict.fromkeys(g for g, _ in keys))
@@ -864,9 +940,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
     layers = layer_table(fits)
 
     lcfg = LandscapeConfig(x_step=s["x_step"], precision=ctx.precision)  # the landscape's BP
-    landscapes, land_rows = {}, []
+    landscapes, land_rows, ref_rows = {}, [], {}
     for k, model in models.items():
-        refs, labels = _references(model, datasets[k], s["refs"])
+        refs, labels, ref_rows[k] = _references(model, datasets[k], s["refs"], with_rows=True)
         ctx.log(f"entropy landscape {label[k]}: {len(labels)} references, {len(lcfg.grid)} tilts")
         res = entropy_landscapes(model, refs, lcfg)
         landscapes[k] = res
@@ -921,6 +997,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
     ea, ea_levels, walk_table, walks, net_kinds = _networks(ctx, s, regimes, models, samples,
                                                             data)  # fmt: skip
     chance = 1.0 / len(np.unique(data["y_test"]))
+    tilted = _tilted_walks(ctx, s, models, landscapes, ref_rows, samples, data)
 
     claim2, ratio = claim_itr_weaker(fits)
     claims = [claim_fit_quality(validation, unit="nets (layer models pooled)"), claim2,
@@ -957,6 +1034,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
          f"test accuracy ({dname}) along heat-bath walks of the fitted models from trained "
          "weights: the whole net, each layer alone (the others held), the shallow net; dashed: "
          "chance"),
+        ("landscape_mc", _tilted_figure(tilted, chance),
+         f"the landscape's tilted measure sampled by Monte Carlo ({dname}): BP's d(x) against "
+         "Monte Carlo's, and the test accuracy of the networks at distance d"),
         ("energy_accuracy", _energy_accuracy_figure(ea_levels),
          f"Ising energy per weight of the kept samples against their test accuracy ({dname})"),
     ]  # fmt: skip
@@ -1086,6 +1166,18 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{t.energy_mean.iloc[-1]:+.3f}, d {t.d_mean.iloc[-1]:.3f}"
             for (g, net, part), t in ends)
     )  # fmt: skip
+    dev = (tilted.d_bp - tilted.d_mc).abs()
+    by_model = tilted.assign(dev=dev).groupby(["regime", "model"], sort=False)
+    notes.append(
+        f"BP landscape checked by Monte Carlo (heat bath, each reference's tilted model at x in "
+        f"{list(WALK_TILTS)}, {s['tilt_chains']} chains per reference, {s['tilt_sweeps']} "
+        "sweeps, second half averaged): largest |d_BP − d_MC| and largest |e0_BP − e0_MC| per "
+        "model, and the networks' test accuracy at x = 3 / 1 / 0 (mean over references): "
+        + "; ".join(
+            f"{label[g, m]} {t.dev.max():.3f}, {(t.e0_bp - t.e0_mc).abs().max():.3f}; acc "
+            + " / ".join(f"{t.accuracy[t.x == x].mean():.3f}" for x in (3.0, 1.0, 0.0))
+            for (g, m), t in by_model)
+    )  # fmt: skip
     notes.append(f"landscapes: BP unconverged at {n_bad} of {n_all} (reference, sweep, x) points;"
                  " unconverged points are excluded from jumps, hysteresis and gaps")  # fmt: skip
     if not s["whole_net"]:
@@ -1106,6 +1198,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "energy_accuracy": ea,
             "energy_accuracy_levels": ea_levels,
             "mc_accuracy": walk_table,
+            "tilted_walks": tilted,
         },
         headline=headline,
         notes=notes,
