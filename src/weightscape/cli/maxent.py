@@ -8,6 +8,10 @@ validate options, call :mod:`weightscape.maxent`, write a run directory and prin
 ``weightscape maxent landscape MODEL.npz | --couplings J [--fields h] [--references R]
 [--slice A:B] --out DIR``: entropy landscapes around references (read from a file, or drawn from
 the model in low/medium/high energy classes).
+
+``weightscape maxent accuracy MODEL --samples S --out DIR``: the fitted model as a model of
+networks — Ising energy vs test accuracy of the kept samples, and Monte Carlo walks from trained
+weights whose every record is tested as a network.
 """
 
 from __future__ import annotations
@@ -1137,6 +1141,227 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
         _guarded(rd, write)
 
 
+def _model_and_fit(model: str):
+    """``MODEL``: a model ``.npz`` or the run dir of ``maxent fit`` → (path, the fit's report or
+    ``{}``: where a ``fit_report.json`` lies beside the model)."""
+    import json
+    from pathlib import Path as _P
+
+    mpath = _P(model)
+    if mpath.is_dir():
+        mpath = mpath / "model.npz"
+    rep = mpath.parent / "fit_report.json"
+    return mpath, (json.loads(rep.read_text()) if rep.is_file() else {})
+
+
+def _add_accuracy(sub: typer.Typer) -> None:
+    @sub.command("accuracy")
+    def accuracy(
+        model: str = typer.Argument(..., help="model.npz (or the run dir of 'maxent fit')."),
+        samples: str = typer.Option(
+            None, "--samples", help="samples.npz (or its run dir); default: the fit's."
+        ),
+        layer: str = typer.Option(
+            None,
+            "--layer",
+            help="Weights the model describes: all, LB, ITR, RB or A:B (default: the fit's "
+            "layer, else all). Only they move in the walks.",
+        ),
+        train_run: str = typer.Option(
+            None, "--train-run", help="Run dir of 'maxent train' (default: the samples' own)."
+        ),
+        starts: int = typer.Option(
+            20, "--starts", help="Walks, each from a kept sample (distinct runs where possible)."
+        ),
+        sweeps: int = typer.Option(100, "--sweeps", help="Monte Carlo sweeps per walk (β = 1)."),
+        record_every: int = typer.Option(
+            1, "--record-every", help="Sweeps between two tests (must divide --sweeps)."
+        ),
+        rule: str = typer.Option("heat_bath", "--rule", help="heat_bath or metropolis."),
+        bin_width: float = typer.Option(
+            None, "--bin-width", help="Accuracy bin of the energy table (default: exact values)."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of the starts and of the walks."),
+        plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figure."),
+        out: RunOut = ...,
+        force: Force = False,
+    ) -> None:
+        """The fitted model as a model of networks: Ising energy vs test accuracy of the kept
+        samples, and Monte Carlo walks from trained weights tested as networks every record.
+
+        Prints Spearman rho, p and Pearson r of energy per weight vs accuracy, and the walks'
+        mean accuracy at the start, after the first record and at the end, with energy per
+        weight, final overlap and the chance level. Writes energy_accuracy.parquet (per
+        sample), energy_accuracy_levels.parquet (per accuracy level), mc_accuracy.parquet
+        (sweep, chain, start sample, accuracy, energy, overlap), mc_accuracy.npz (the moving
+        spins [T+1, R, n] int8, sweeps, span, starts, acceptance), summary.json,
+        figures/mc_accuracy.*, config.json and DONE under --out.
+        """
+        check_out(out, force)  # an --out it must not write: refused before any work
+        import math
+
+        import numpy as np
+
+        from ..maxent import IsingModel, MCAccuracyConfig, parse_arch
+        from ..maxent.reproduce import walk_starts
+
+        # ---- validate everything before anything is written
+        _check_seed(seed)
+        check_positive("--starts", starts, integer=True)
+        if bin_width is not None and not (math.isfinite(bin_width) and 0 < bin_width <= 1):
+            raise ConfigError(f"--bin-width={bin_width!r} must be in (0, 1]")
+        mcfg = MCAccuracyConfig(sweeps=sweeps, record_every=record_every, rule=rule, seed=seed)
+        mpath, fit_meta = _model_and_fit(model)
+        mdl = IsingModel.load(mpath)
+        if samples is None:
+            samples = fit_meta.get("samples")
+            if samples is None:
+                raise ConfigError(f"no --samples given and {model!r} has no fit_report.json")
+        ws, smeta = _open_samples(samples)
+        arch = _arch(smeta, samples)
+        N = ws.sigma.shape[1]
+        if layer is None and fit_meta.get("slice") is not None:
+            name, (a, b) = fit_meta.get("layer", "fit"), fit_meta["slice"]
+        else:
+            name, a, b = resolve_layer("all" if layer is None else layer, ws.layers, N)
+        if b - a != mdl.n_spins:
+            raise ConfigError(
+                f"the model has N = {mdl.n_spins} spins but --layer={name!r} selects {b - a} "
+                f"of the samples' {N} weights; give the layer the model was fitted to"
+            )
+        S = ws.sigma.shape[0]
+        if starts > S:
+            raise ConfigError(
+                f"--starts={starts!r} exceeds the {S} kept samples of {samples!r}; give at most {S}"
+            )
+        if train_run is None:
+            train_run = smeta.get("train_run")
+            if train_run is None or not Path(train_run).is_dir():
+                where = (
+                    "records no training run"
+                    if train_run is None
+                    else f"records the training run {train_run!r}, which does not exist"
+                )
+                raise ConfigError(
+                    f"{samples!r} {where}; give --train-run DIR (the run of 'maxent train' that "
+                    "made it) for the test data"
+                )
+        _, tmeta = _open_train_run(train_run)
+        ds = load_recipe(tmeta["data"])
+        _check_arch_fits(parse_arch(arch), ds, arch)
+        span = None if (a, b) == (0, N) else (a, b)
+        mpath, train_run = mpath.resolve(), str(Path(train_run).resolve())
+        rd = create_run(out, force)
+
+        def write(rd):
+            from dataclasses import asdict
+
+            import pandas as pd
+
+            from ..maxent import energy_accuracy, mc_accuracy
+
+            ea = energy_accuracy(mdl, ws.sigma[:, a:b], ws.accuracy, bin_width)
+            idx = walk_starts(ws.run, starts, np.random.default_rng(seed))
+            tr = mc_accuracy(mdl, ws.sigma[idx], arch, ds.x_test.copy(), ds.y_test.copy(), mcfg,
+                            span=span)  # fmt: skip
+            chance = 1.0 / len(ds.classes)
+            rd.write_metrics(
+                pd.DataFrame({"sample": np.arange(S), "run": ws.run, "accuracy": ws.accuracy,
+                              "energy": ea.energy}),
+                "energy_accuracy",
+            )  # fmt: skip
+            rd.write_metrics(ea.table, "energy_accuracy_levels")
+            T1, R = tr.accuracy.shape
+            rd.write_metrics(
+                pd.DataFrame({
+                    "sweep": np.repeat(tr.sweeps, R), "chain": np.tile(np.arange(R), T1),
+                    "sample": np.tile(idx, T1), "accuracy": tr.accuracy.ravel(),
+                    "energy": tr.energy.ravel(), "overlap": tr.overlap.ravel(),
+                }),
+                "mc_accuracy",
+            )  # fmt: skip
+            rd.write_arrays("mc_accuracy", sigma=tr.sigma, sweeps=tr.sweeps,
+                            span=np.asarray(tr.span), starts=idx,
+                            acceptance=tr.acceptance)  # fmt: skip
+            summ = tr.summary()
+            rd.write_json(
+                "summary.json",
+                {
+                    "model": str(mpath),
+                    "samples": smeta["samples_file"],
+                    "train_run": train_run,
+                    "arch": arch,
+                    "layer": name,
+                    "span": [a, b],
+                    "n_spins": b - a,
+                    "energy_accuracy": ea.to_dict(),
+                    "mc_accuracy": summ,
+                    "rule": rule,
+                    "data": ds.name,
+                    "P_test": int(ds.x_test.shape[0]),
+                    "chance": chance,
+                    "start_samples": idx.tolist(),
+                },
+            )
+            rd.write_config(
+                {"mc": asdict(mcfg), "starts": starts, "bin_width": bin_width, "layer": name,
+                 "span": [a, b]},
+                seeds=[seed],
+                extra={"kind": "maxent-accuracy", "model": str(mpath),
+                       "samples": smeta["samples_file"], "train_run": train_run,
+                       "data": tmeta["data"]},
+            )  # fmt: skip
+            if plots:
+                from ..plots import save_figure
+
+                fig = _accuracy_figure(tr, ea.table, chance, f"{name} ({b - a} weights)")
+                save_figure(fig, rd.path / "figures" / "mc_accuracy")
+            rd.mark_done()
+            typer.echo(
+                f"energy vs accuracy ({name}, N = {b - a}, {S} samples): Spearman rho "
+                f"{_fmt(ea.spearman)} (p = {_fmt(ea.spearman_p, '.3g')}), Pearson r "
+                f"{_fmt(ea.pearson)}"
+            )
+            typer.echo(
+                f"walks ({R} chains, {sweeps} {rule} sweeps, {name} moving): accuracy "
+                f"{summ['accuracy_mean_start']:.4f} → {summ['accuracy_mean_first']:.4f} "
+                f"(sweep {summ['sweep_first']}) → {summ['accuracy_mean_end']:.4f} (sweep "
+                f"{summ['sweeps']}); energy per weight {summ['energy_mean_start']:.4f} → "
+                f"{summ['energy_mean_end']:.4f}; overlap at the end "
+                f"{summ['overlap_mean_end']:.4f}; chance {chance:.4f}"
+            )
+            typer.echo(f"run: {rd.path}")
+
+        _guarded(rd, write)
+
+
+def _accuracy_figure(tr, levels, chance: float, what: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.8))
+    ax1, ax3 = fig.subplots(1, 2)
+    m, sd = tr.accuracy.mean(1), tr.accuracy.std(1)
+    ax1.plot(tr.sweeps, m, color="C0", label="test accuracy")
+    ax1.fill_between(tr.sweeps, m - sd, m + sd, color="C0", alpha=0.2)
+    ax1.axhline(chance, color="0.5", lw=1, ls="--", label="chance")
+    ax1.set_xlabel("sweeps (β = 1)")
+    ax1.set_ylabel("test accuracy (mean ± sd over chains)", color="C0")
+    ax1.set_title(f"walks from trained weights: {what} moving", fontsize=9)
+    ax2 = ax1.twinx()
+    ax2.plot(tr.sweeps, tr.energy.mean(1), color="C1", label="energy per weight")
+    ax2.set_ylabel("energy per weight (mean)", color="C1")
+    ax1.legend(fontsize=7, loc="upper right")
+    t = levels
+    ax3.plot(t.accuracy, t.energy_mean, ".-", ms=3, color="C2")
+    ax3.fill_between(t.accuracy, t.energy_mean - t.energy_std, t.energy_mean + t.energy_std,
+                     color="C2", alpha=0.2)  # fmt: skip
+    ax3.set_xlabel("test accuracy of the kept sample (level)")
+    ax3.set_ylabel("Ising energy per weight (mean ± sd)")
+    ax3.set_title("kept samples: energy vs accuracy", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 # One function per command; add new commands here.
 COMMANDS = [
     _add_landscape,
@@ -1146,6 +1371,7 @@ COMMANDS = [
     _add_validate,
     _add_relabel,
     _add_frozen_centre,
+    _add_accuracy,
 ]
 
 
@@ -1154,7 +1380,7 @@ def register(app: typer.Typer) -> None:
     sub = typer.Typer(
         name="maxent",
         help="Max-ent (Ising) models of weight space: train, sample, fit, validate, relabel, "
-        "landscape, frozen centre.",
+        "landscape, frozen centre, accuracy (the model as a model of networks).",
         no_args_is_help=True,
     )
     for add in COMMANDS:
