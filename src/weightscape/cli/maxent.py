@@ -1202,8 +1202,7 @@ def _add_accuracy(sub: typer.Typer) -> None:
 
         import numpy as np
 
-        from ..maxent import IsingModel, MCAccuracyConfig, parse_arch
-        from ..maxent.reproduce import walk_starts
+        from ..maxent import IsingModel, MCAccuracyConfig, parse_arch, walk_starts
 
         # ---- validate everything before anything is written
         _check_seed(seed)

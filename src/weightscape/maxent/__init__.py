@@ -58,6 +58,7 @@ from ._generative import (
     MCAccuracyTrace,
     energy_accuracy,
     mc_accuracy,
+    walk_starts,
 )
 from ._landscape import (  # landscape group
     BPFixedPoints,
@@ -288,6 +289,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "MCAccuracyConfig",
     "MCAccuracyTrace",
     "mc_accuracy",
+    "walk_starts",
     # peer cross-checks (ConIII in the separate peers environment)
     "coniii_fit",
     "peers_python",

@@ -39,6 +39,7 @@ __all__ = [
     "MCAccuracyTrace",
     "energy_accuracy",
     "mc_accuracy",
+    "walk_starts",
 ]
 
 # Samples per block when energies are computed (float64 [block, N] temporaries).
@@ -322,3 +323,13 @@ def mc_accuracy(
         span=(a, b),
         tilt=float(tilt),
     )
+
+
+def walk_starts(run: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``k`` kept samples to start walks from: one random sample of each of ``k``
+    random distinct runs (all runs, then further random samples, when there are fewer)."""
+    runs = rng.permutation(np.unique(run))[:k]
+    idx = [int(rng.choice(np.flatnonzero(run == r))) for r in runs]
+    rest = np.setdiff1d(np.arange(len(run)), idx)
+    idx += rng.choice(rest, size=min(k - len(idx), len(rest)), replace=False).tolist()
+    return np.asarray(idx)

@@ -57,7 +57,7 @@ from ..errors import DataNotFoundError
 from ..reproduce import Claim, Plan, Study, StudyContext, StudyOutcome, register_study
 from ._bp_learning import BoltzmannBP, BoltzmannBPConfig
 from ._fit import model_moments
-from ._generative import MCAccuracyConfig, energy_accuracy, mc_accuracy
+from ._generative import MCAccuracyConfig, energy_accuracy, mc_accuracy, walk_starts
 from ._landscape import (
     IsoEnergyConfig,
     LandscapeConfig,
@@ -194,7 +194,7 @@ def plan(ctx: StudyContext) -> Plan:
         f"TAP free-energy histograms ({s['tap_starts']} starts), BP fixed points at x = 0 "
         f"({s['bp_fp_starts']} starts), iso-energy sweep (ITR, shallow)",
         f"the model as a model of networks: Ising energy vs test accuracy of the kept samples; "
-        f"Metropolis walks ({s['walk_starts']} starts, {s['walk_sweeps']} sweeps) from trained "
+        f"heat-bath walks ({s['walk_starts']} starts, {s['walk_sweeps']} sweeps) from trained "
         "weights, every sweep tested (whole net, each layer alone, shallow); every landscape "
         f"reference's tilted model sampled at x in {list(WALK_TILTS)} ({s['tilt_chains']} "
         "chains each): BP's d(x) checked by Monte Carlo, accuracy against distance",
@@ -204,7 +204,9 @@ def plan(ctx: StudyContext) -> Plan:
     # entropy landscape's piled-up message buffers, since fixed, see below)
     # The hysteresis scan of every reference (4 December 2026, one thread, offline on the seed-1
     # models) adds ≈ 1,150 s at paper (6 min per whole-net model) and ≈ 160 s at small.
-    cpu = {"smoke": 180.0, "small": 2000.0, "paper": 8500.0}[ctx.scale]
+    # The networks analysis (4 December, one thread, offline on the seed-1 models): walks 132 s
+    # and tilted Monte Carlo 148 s at paper, walks 55 s at small; smoke 2.4 min wall in all.
+    cpu = {"smoke": 180.0, "small": 2150.0, "paper": 8800.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
     # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
@@ -541,16 +543,6 @@ def _scatter_figure(valid: dict[str, tuple]) -> Figure:
 
 
 # ---------------------------------------------------------------- the model as a model of networks
-
-
-def walk_starts(run: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of ``k`` kept samples to start walks from: one random sample of each of ``k``
-    random distinct runs (all runs, then further random samples, when there are fewer)."""
-    runs = rng.permutation(np.unique(run))[:k]
-    idx = [int(rng.choice(np.flatnonzero(run == r))) for r in runs]
-    rest = np.setdiff1d(np.arange(len(run)), idx)
-    idx += rng.choice(rest, size=min(k - len(idx), len(rest)), replace=False).tolist()
-    return np.asarray(idx)
 
 
 def _whole_net(models: dict, regime: str) -> tuple[IsingModel, str]:
