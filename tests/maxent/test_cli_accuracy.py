@@ -244,3 +244,30 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     existing.mkdir()
     assert main(["maxent", "accuracy", m_all, "--samples", sm, "--out", str(existing)]) == 2
     assert not any(existing.iterdir())
+
+
+def test_samples_record_the_training_run_as_an_absolute_path(pipeline, monkeypatch, capsys):
+    """A relative training-run path given to `maxent sample` is stored resolved, so `maxent
+    accuracy` finds the test data from any working directory."""
+    monkeypatch.chdir(pipeline)
+    argv = ["maxent", "sample", "tr", "--draws", "4", "--threshold", "0.25", "--out", "sm_rel"]
+    assert main(argv) == 0
+    _, meta = load_weight_samples(pipeline / "sm_rel" / "samples.npz")
+    assert meta["train_run"] == str((pipeline / "tr").resolve())
+    monkeypatch.chdir(pipeline.parent)
+    out, _ = _run(
+        pipeline,
+        capsys,
+        "acc_rel",
+        [
+            str(pipeline / "all.npz"),
+            "--samples",
+            str(pipeline / "sm_rel"),
+            "--starts",
+            "2",
+            "--sweeps",
+            "2",
+            "--no-plots",
+        ],
+    )
+    assert json.loads((out / "summary.json").read_text())["train_run"] == meta["train_run"]

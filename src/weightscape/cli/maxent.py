@@ -585,7 +585,7 @@ def _add_sample(sub: typer.Typer) -> None:
             meta = {
                 "arch": res.config.arch,
                 "data": ds.name,
-                "train_run": str(trd.path),
+                "train_run": str(trd.path.resolve()),
                 "threshold_kind": kind,
             }
             save_weight_samples(ws, rd.path / "samples.npz", **meta)
@@ -597,7 +597,7 @@ def _add_sample(sub: typer.Typer) -> None:
             rd.write_config(
                 asdict(scfg),
                 seeds=[seed],
-                extra={"kind": "maxent-sample", "train_run": str(trd.path)},
+                extra={"kind": "maxent-sample", "train_run": str(trd.path.resolve())},
             )
             summary = {
                 "n_kept": S,
