@@ -271,3 +271,22 @@ def test_samples_record_the_training_run_as_an_absolute_path(pipeline, monkeypat
         ],
     )
     assert json.loads((out / "summary.json").read_text())["train_run"] == meta["train_run"]
+
+
+def test_tilted_walks_equal_the_library_and_stay_near_the_start(pipeline, capsys):
+    argv = [str(pipeline / "all.npz"), "--samples", str(pipeline / "sm"), "--starts", "3",
+            "--sweeps", "4", "--seed", "2", "--tilt", "3", "--no-plots"]  # fmt: skip
+    out, lines = _run(pipeline, capsys, "acc_tilt", argv)
+    ws, _ = load_weight_samples(pipeline / "sm" / "samples.npz")
+    x, y = _test_data(pipeline)
+    z = np.load(out / "mc_accuracy.npz")
+    model = IsingModel.load(pipeline / "all.npz")
+    tr = mc_accuracy(model, ws.sigma[z["starts"]], ARCH, x, y,
+                     MCAccuracyConfig(sweeps=4, seed=2), tilt=3.0)  # fmt: skip
+    np.testing.assert_array_equal(z["sigma"], tr.sigma)
+    assert tr.overlap[-1].mean() > 0.9  # pinned near the start (untilted: far, see above)
+    assert json.loads((out / "summary.json").read_text())["tilt"] == 3.0
+    assert "tilt 3" in lines[1]
+    assert main(["maxent", "accuracy", *argv[:-3], "--tilt", "nan", "--out",
+                 str(pipeline / "acc_nan")]) == 2  # fmt: skip
+    assert not (pipeline / "acc_nan").exists()

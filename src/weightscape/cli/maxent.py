@@ -1178,6 +1178,12 @@ def _add_accuracy(sub: typer.Typer) -> None:
             1, "--record-every", help="Sweeps between two tests (must divide --sweeps)."
         ),
         rule: str = typer.Option("heat_bath", "--rule", help="heat_bath or metropolis."),
+        tilt: float = typer.Option(
+            0.0,
+            "--tilt",
+            help="Tilt x towards each walk's start (h + x sigma*: the entropy landscape's "
+            "measure); 0: the model itself.",
+        ),
         bin_width: float = typer.Option(
             None, "--bin-width", help="Accuracy bin of the energy table (default: exact values)."
         ),
@@ -1209,6 +1215,8 @@ def _add_accuracy(sub: typer.Typer) -> None:
         check_positive("--starts", starts, integer=True)
         if bin_width is not None and not (math.isfinite(bin_width) and 0 < bin_width <= 1):
             raise ConfigError(f"--bin-width={bin_width!r} must be in (0, 1]")
+        if not math.isfinite(tilt):
+            raise ConfigError(f"--tilt={tilt!r} must be a finite number")
         mcfg = MCAccuracyConfig(sweeps=sweeps, record_every=record_every, rule=rule, seed=seed)
         mpath, fit_meta = _model_and_fit(model)
         mdl = IsingModel.load(mpath)
@@ -1262,7 +1270,7 @@ def _add_accuracy(sub: typer.Typer) -> None:
             ea = energy_accuracy(mdl, ws.sigma[:, a:b], ws.accuracy, bin_width)
             idx = walk_starts(ws.run, starts, np.random.default_rng(seed))
             tr = mc_accuracy(mdl, ws.sigma[idx], arch, ds.x_test.copy(), ds.y_test.copy(), mcfg,
-                            span=span)  # fmt: skip
+                            span=span, tilt=tilt)  # fmt: skip
             chance = 1.0 / len(ds.classes)
             rd.write_metrics(
                 pd.DataFrame({"sample": np.arange(S), "run": ws.run, "accuracy": ws.accuracy,
@@ -1296,6 +1304,7 @@ def _add_accuracy(sub: typer.Typer) -> None:
                     "energy_accuracy": ea.to_dict(),
                     "mc_accuracy": summ,
                     "rule": rule,
+                    "tilt": tilt,
                     "data": ds.name,
                     "P_test": int(ds.x_test.shape[0]),
                     "chance": chance,
@@ -1303,7 +1312,8 @@ def _add_accuracy(sub: typer.Typer) -> None:
                 },
             )
             rd.write_config(
-                {"mc": asdict(mcfg), "starts": starts, "bin_width": bin_width, "layer": name,
+                {"mc": asdict(mcfg), "starts": starts, "bin_width": bin_width, "tilt": tilt,
+                 "layer": name,
                  "span": [a, b]},
                 seeds=[seed],
                 extra={"kind": "maxent-accuracy", "model": str(mpath),
@@ -1322,7 +1332,8 @@ def _add_accuracy(sub: typer.Typer) -> None:
                 f"{_fmt(ea.pearson)}"
             )
             typer.echo(
-                f"walks ({R} chains, {sweeps} {rule} sweeps, {name} moving): accuracy "
+                f"walks ({R} chains, {sweeps} {rule} sweeps, tilt {tilt:g}, {name} moving): "
+                "accuracy "
                 f"{summ['accuracy_mean_start']:.4f} → {summ['accuracy_mean_first']:.4f} "
                 f"(sweep {summ['sweep_first']}) → {summ['accuracy_mean_end']:.4f} (sweep "
                 f"{summ['sweeps']}); energy per weight {summ['energy_mean_start']:.4f} → "
