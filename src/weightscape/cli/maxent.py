@@ -839,6 +839,19 @@ def _add_fit(sub: typer.Typer) -> None:
         _guarded(rd, write)
 
 
+def _model_and_fit(model: str):
+    """``MODEL``: a model ``.npz`` or the run dir of ``maxent fit`` → (path, the fit's report or
+    ``{}``: where a ``fit_report.json`` lies beside the model)."""
+    import json
+    from pathlib import Path as _P
+
+    mpath = _P(model)
+    if mpath.is_dir():
+        mpath = mpath / "model.npz"
+    rep = mpath.parent / "fit_report.json"
+    return mpath, (json.loads(rep.read_text()) if rep.is_file() else {})
+
+
 # Relabelled copies of each sample for the third-order moments of a symmetrised fit of a partial
 # layer (whole layers use the exact orbit averages).
 PERM_COPIES = 16
@@ -870,23 +883,11 @@ def _add_validate(sub: typer.Typer) -> None:
         layer_table.parquet/.json, figures/scatter.*, config.json and DONE.
         """
         check_out(out, force)  # an --out it must not write: refused before any work
-        from pathlib import Path as _P
 
         from ..maxent import IsingModel, MetropolisConfig, validate_model
 
         _check_seed(seed)
-        mpath = _P(model)
-        fit_meta = {}
-        if mpath.is_dir():
-            if (mpath / "fit_report.json").is_file():
-                import json
-
-                fit_meta = json.loads((mpath / "fit_report.json").read_text())
-            mpath = mpath / "model.npz"
-        elif (mpath.parent / "fit_report.json").is_file():
-            import json
-
-            fit_meta = json.loads((mpath.parent / "fit_report.json").read_text())
+        mpath, fit_meta = _model_and_fit(model)
         mdl = IsingModel.load(mpath)
         if samples is None:
             samples = fit_meta.get("samples")
@@ -1139,19 +1140,6 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
             )
 
         _guarded(rd, write)
-
-
-def _model_and_fit(model: str):
-    """``MODEL``: a model ``.npz`` or the run dir of ``maxent fit`` → (path, the fit's report or
-    ``{}``: where a ``fit_report.json`` lies beside the model)."""
-    import json
-    from pathlib import Path as _P
-
-    mpath = _P(model)
-    if mpath.is_dir():
-        mpath = mpath / "model.npz"
-    rep = mpath.parent / "fit_report.json"
-    return mpath, (json.loads(rep.read_text()) if rep.is_file() else {})
 
 
 def _add_accuracy(sub: typer.Typer) -> None:
