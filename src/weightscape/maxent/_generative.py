@@ -306,12 +306,8 @@ def mc_accuracy(
     nets = np.broadcast_to(s0, (T + 1, R, N)).copy()
     nets[:, :, a:b] = moving
     acc = network_accuracy(nets.reshape(-1, N), arch, x_test, y_test, leak).reshape(T + 1, R)
-    if fields is None:
-        e0 = model.energy(torch.as_tensor(ref)).to(torch.float64).cpu().numpy()
-        energy = np.concatenate([e0[None], trace.energies.numpy()], axis=0) / n
-    else:  # the trace's energies include the tilt
-        energy = np.stack([model.energy(torch.as_tensor(m)).to(torch.float64).cpu().numpy()
-                           for m in moving]) / n  # fmt: skip
+    # energies of the untilted model (the sampler's own include any tilt)
+    energy = model.energy(torch.as_tensor(moving)).to(torch.float64).cpu().numpy() / n
     overlap = (moving.astype(np.float64) * ref[None].astype(np.float64)).mean(-1)
     return MCAccuracyTrace(
         sweeps=np.arange(T + 1) * config.record_every,
