@@ -1,6 +1,7 @@
 """Seeded model factories for the maxent tests (test cases are data)."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -50,3 +51,35 @@ def tree_model(n, seed, coupling=0.8, field=0.5):
 @pytest.fixture
 def small_model():
     return random_model(6, 0.4, 0.3, seed=3)
+
+
+# A tiny LR-net pipeline for the CLI tests: 20-6-12-10 (N = 120 + 72 + 120 = 312; 12 last hidden
+# units: few tied logits), 2 runs × 1 epoch on 600 training points of the default data set.
+LRNET_ARCH = "20-6-12-10"
+LRNET_TRAIN = ["--arch", LRNET_ARCH, "--runs", "2", "--epochs", "1", "--P", "600",
+               "--test-size", "300"]  # fmt: skip
+
+
+def train_and_sample(root, draws: int):
+    """``maxent train`` (seed 3) into ``root/tr`` and ``maxent sample`` (``draws`` per run,
+    kept at accuracy ≥ 0.25) into ``root/sm``; returns ``root``."""
+    from weightscape.cli import main
+
+    assert main(["maxent", "train", *LRNET_TRAIN, "--seed", "3", "--out", str(root / "tr")]) == 0
+    argv = ["maxent", "sample", str(root / "tr"), "--draws", str(draws), "--threshold", "0.25"]
+    assert main([*argv, "--out", str(root / "sm")]) == 0
+    return root
+
+
+def numpy_logits(sigma, widths, x, leak: float = 0.1):
+    """Plain forward pass of one binary net written in NumPy (the oracle of the library's):
+    ``sigma`` ``[N]`` ±1 weights layer by layer (``[n_out, n_in]`` row-major), hidden
+    ``LeakyReLU_leak(z) / sqrt(n_in)``, linear output; returns the logits ``[P, n_out]``."""
+    a, start = x, 0
+    for k in range(len(widths) - 1):
+        n_in, n_out = widths[k], widths[k + 1]
+        w = np.asarray(sigma[start : start + n_in * n_out]).reshape(n_out, n_in).astype(float)
+        start += n_in * n_out
+        z = a @ w.T
+        a = z if k == len(widths) - 2 else np.where(z > 0, z, leak * z) / math.sqrt(n_in)
+    return a

@@ -25,19 +25,17 @@ from weightscape.maxent import (
     save_weight_samples,
 )
 
+from .conftest import LRNET_ARCH, train_and_sample
+
 pytest.importorskip("mlxtend")
 
-ARCH = "20-6-12-10"  # N = 120 + 72 + 120 = 312; ITR = 120:192
+ARCH = LRNET_ARCH  # N = 120 + 72 + 120 = 312; ITR = 120:192
 N = 312
-TRAIN = ["--arch", ARCH, "--runs", "2", "--epochs", "1", "--P", "600", "--test-size", "300"]
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    root = tmp_path_factory.mktemp("maxent-accuracy")
-    assert main(["maxent", "train", *TRAIN, "--seed", "3", "--out", str(root / "tr")]) == 0
-    argv = ["maxent", "sample", str(root / "tr"), "--draws", "30", "--threshold", "0.25"]
-    assert main([*argv, "--out", str(root / "sm")]) == 0
+    root = train_and_sample(tmp_path_factory.mktemp("maxent-accuracy"), draws=30)
     # weak couplings: heat-bath walks move far from their starts within a few sweeps
     IsingModel.random(N, coupling_std=0.05, field_std=0.3, seed=1).save(root / "all.npz")
     IsingModel.random(72, coupling_std=0.1, field_std=0.3, seed=2).save(root / "itr.npz")

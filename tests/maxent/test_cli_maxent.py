@@ -23,23 +23,16 @@ from weightscape.maxent import (
     train_lrnet,
 )
 
+from .conftest import LRNET_ARCH, numpy_logits, train_and_sample
+
 pytest.importorskip("mlxtend")
 
-ARCH = "20-6-12-10"  # N = 120 + 72 + 120 = 312 (12 last hidden units: few tied logits)
-TRAIN = ["--arch", ARCH, "--runs", "2", "--epochs", "1", "--P", "600", "--test-size", "300"]
+ARCH = LRNET_ARCH
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    root = tmp_path_factory.mktemp("maxent-cli")
-    assert main(["maxent", "train", *TRAIN, "--seed", "3", "--out", str(root / "tr")]) == 0
-    argv = ["maxent", "sample", str(root / "tr"), "--draws", "40", "--threshold", "0.25"]
-    assert main([*argv, "--out", str(root / "sm")]) == 0
-    return root
-
-
-def _leaky(z):
-    return np.where(z > 0, z, 0.1 * z)
+    return train_and_sample(tmp_path_factory.mktemp("maxent-cli"), draws=40)
 
 
 def _numpy_accuracy(sig, widths, x, y):
@@ -50,13 +43,7 @@ def _numpy_accuracy(sig, widths, x, y):
     two logits agree within 1e-9 counts as wrong in ``lo`` and right (if tied with the label)
     in ``hi``.
     """
-    a, start = x, 0
-    for k in range(len(widths) - 1):
-        n_in, n_out = widths[k], widths[k + 1]
-        W = sig[start : start + n_in * n_out].reshape(n_out, n_in).astype(float)
-        start += n_in * n_out
-        z = a @ W.T
-        a = z if k == len(widths) - 2 else _leaky(z) / np.sqrt(n_in)
+    a = numpy_logits(sig, widths, x)
     top = a.max(1, keepdims=True)
     near = a >= top - 1e-9  # candidate argmaxes
     tied = near.sum(1) > 1

@@ -23,22 +23,14 @@ from weightscape.maxent import (
 )
 from weightscape.maxent import _samples as samples_mod
 
+from .conftest import numpy_logits
+
 ARCH = "4-3-3-2"  # LB 12, ITR 9, RB 6: N = 27
 
 
-def _numpy_accuracy(sigma, arch, x, y, leak=0.1):
+def _numpy_accuracy(sigma, arch, x, y):
     widths = [int(w) for w in arch.split("-")]
-    out = []
-    for s in sigma:
-        a, start = x, 0
-        for k in range(len(widths) - 1):
-            n_in, n_out = widths[k], widths[k + 1]
-            w = s[start : start + n_in * n_out].reshape(n_out, n_in).astype(float)
-            start += n_in * n_out
-            z = a @ w.T
-            a = z if k == len(widths) - 2 else np.where(z > 0, z, leak * z) / math.sqrt(n_in)
-        out.append(np.mean(a.argmax(1) == y))
-    return np.array(out)
+    return np.array([np.mean(numpy_logits(s, widths, x).argmax(1) == y) for s in sigma])
 
 
 @pytest.fixture
