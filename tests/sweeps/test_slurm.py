@@ -126,6 +126,14 @@ def _wait_finished(path, timeout=300):
     raise AssertionError(f"sweep not finished after {timeout} s: {seen[-1]}")
 
 
+def _job_report(job_id, out):
+    # what a failed integration test shows: Slurm's view of the job and the ends of its logs
+    show = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
+    files = sorted((out / "logs").glob("*_log.*"))
+    logs = [f"--- {p.name}\n{p.read_text()[-1500:]}" for p in files]
+    return "\n".join([show.stdout.strip(), *logs])
+
+
 def _assert_tables_equal(a, b):
     # same code, one thread per worker: counts exactly, floats to 1e-12 relative
     assert list(a.runs["run"]) == list(b.runs["run"])
@@ -193,17 +201,25 @@ def test_preempted_job_is_requeued_and_skips_done_runs(tmp_path):
         time.sleep(0.2)
     done_mtime = (first.path / "DONE").stat().st_mtime_ns
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
-    # Slurm defers a requeued job's start (Reason=BeginTime, ~2 min); make it eligible at once
+    # Slurm defers a requeued job's start (Reason=BeginTime, cred_expire = 120 s) so that the
+    # new launch credential postdates the revoked one. Credential times have a resolution of one
+    # second: a start forced within the second of the requeue is refused by slurmd ("Killing
+    # non-startable batch JobId=…: Job credential revoked") and the job ends FAILED (seen in CI).
+    # So: wait for the requeue, let two seconds pass, then make the job eligible.
     t0 = time.time()
     while time.time() - t0 < 120:
         q = subprocess.run(
             ["squeue", "-h", "-j", job_id, "-o", "%T %r"], capture_output=True, text=True
         ).stdout.split()
         if q[:2] == ["PENDING", "BeginTime"]:
+            time.sleep(2.0)
             subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
             break
         time.sleep(0.2)
-    _wait_finished(out)
+    try:
+        _wait_finished(out)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{_job_report(job_id, out)}") from None
     assert (first.path / "DONE").stat().st_mtime_ns == done_mtime  # not recomputed
     log = "".join(p.read_text() for p in (out / "logs").glob("*_log.err"))
     assert "Caught signal SIGUSR2" in log and "DUE TO JOB REQUEUE" in log, log[-2000:]
