@@ -152,6 +152,35 @@ def test_fit_methods_write_models_of_the_layer(pipeline, method):
     np.testing.assert_allclose(model.J.numpy(), model.J.numpy().T)
 
 
+def test_fit_decimation_equals_library_and_writes_its_trace(pipeline, capsys):
+    """--method decimation: the model is the library's :class:`PseudoLikelihoodDecimation` fit
+    of the same slice with the CLI's settings (bitwise), and decimation.parquet is its trace."""
+    from weightscape.maxent import (
+        DecimationConfig,
+        PseudoLikelihoodConfig,
+        PseudoLikelihoodDecimation,
+    )
+
+    out = pipeline / "fit-dec"
+    argv = ["maxent", "fit", str(pipeline / "sm"), "--method", "decimation", "--layer", "120:128"]
+    assert main([*argv, "--decimation-step", "0.1", "--out", str(out)]) == 0
+    assert "decimation: kept" in capsys.readouterr().out
+    ws, _ = load_weight_samples(pipeline / "sm" / "samples.npz")
+    pl = PseudoLikelihoodConfig(l2=1e-3, max_iter=500, evaluate="none")
+    lib, rep = PseudoLikelihoodDecimation(DecimationConfig(pl, step=0.1)).fit(ws.sigma[:, 120:128])
+    model = IsingModel.load(out / "model.npz")
+    assert np.array_equal(model.J.numpy(), lib.J.numpy())
+    assert np.array_equal(model.h.numpy(), lib.h.numpy())
+    trace = pd.read_parquet(out / "decimation.parquet")
+    assert list(trace.tilted_log_pl) == rep.extras["tilted"]
+    assert list(trace.fraction_decimated) == rep.extras["fraction"]
+    saved = json.loads((out / "fit_report.json").read_text())
+    assert saved["method"] == "pseudo_decimation"
+    assert saved["extras"]["couplings_kept"] == int(
+        (lib.J.numpy()[np.triu_indices(8, 1)] != 0).sum()
+    )
+
+
 def test_fit_symmetrised_moments(pipeline, capsys):
     """--symmetrise fits the orbit-averaged moments: the model equals the library's fit of
     :func:`symmetrised_moments` (oracle of the CLI path), and it is itself invariant under
@@ -305,6 +334,11 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     assert "--symmetrise" in err and "pseudo" in err
     err = _bad(capsys, ["maxent", "fit", sm, "--keep-from", "3"], out)
     assert "--keep-from" in err and "bp" in err
+    err = _bad(capsys, ["maxent", "fit", sm, "--decimation-step", "0.1"], out)
+    assert "--decimation-step" in err and "decimation" in err
+    dec = ["maxent", "fit", sm, "--method", "decimation"]
+    assert "(0, 1)" in _bad(capsys, [*dec, "--decimation-step", "1.5"], out)
+    assert "--symmetrise" in _bad(capsys, [*dec, "--symmetrise"], out)
     # an existing --out is refused, and left as it was
     existing = tmp_path / "exists"
     existing.mkdir()

@@ -357,7 +357,9 @@ def _line(row: dict) -> str:
 # train | sample | fit | validate: the weight-sample pipeline of the study
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
-FIT_METHODS = ("bp", "pseudo", "mean-field", "tap", "exact")
+FIT_METHODS = ("bp", "pseudo", "decimation", "mean-field", "tap", "exact")
+# methods that fit samples, not moments (so --symmetrise does not apply)
+SAMPLE_METHODS = ("pseudo", "decimation")
 # Test points held out of data sets without a given test part (the bundled MNIST sample).
 DEFAULT_HELD_OUT = 1000
 
@@ -667,7 +669,7 @@ def _arch(meta: dict, samples: str) -> str:
 
 # --l2 when not given: pseudo-likelihood 1e-3 (samples are few compared with N²/2 couplings),
 # BP learning the paper's λ = 1e-4, exact learning none.
-DEFAULT_L2 = {"pseudo": 1e-3, "bp": 1e-4, "exact": 0.0}
+DEFAULT_L2 = {"pseudo": 1e-3, "decimation": 1e-3, "bp": 1e-4, "exact": 0.0}
 
 
 def make_method(
@@ -679,18 +681,23 @@ def make_method(
     ridge: float,
     evaluate: str,
     keep_from: int = 0,
+    decimation_step: float | None = None,
 ):
     """The inverse method object of ``--method`` (validated); ``l2=None``: the method's default;
-    ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``."""
+    ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``;
+    ``decimation_step`` (decimation only, ``None`` = 0.02): the fraction of all couplings pruned
+    per round."""
     from ..maxent import (
         BoltzmannBP,
         BoltzmannBPConfig,
+        DecimationConfig,
         ExactBoltzmann,
         ExactBoltzmannConfig,
         MeanFieldConfig,
         MeanFieldInversion,
         PseudoLikelihood,
         PseudoLikelihoodConfig,
+        PseudoLikelihoodDecimation,
         TAPInversion,
     )
 
@@ -705,6 +712,17 @@ def make_method(
         raise ConfigError(f"--l2 does not apply to --method {method} (use --ridge)")
     if keep_from and method != "bp":
         raise ConfigError(f"--keep-from applies to --method bp only, not --method {method}")
+    if decimation_step is not None:
+        if method != "decimation":
+            raise ConfigError(
+                f"--decimation-step applies to --method decimation only, not --method {method}"
+            )
+        if not 0 < decimation_step < 1:
+            raise ConfigError(f"--decimation-step={decimation_step!r} must lie in (0, 1)")
+    if method == "decimation":
+        pl = PseudoLikelihoodConfig(l2=l2, max_iter=max_iter, evaluate="none")
+        step = 0.02 if decimation_step is None else decimation_step
+        return PseudoLikelihoodDecimation(DecimationConfig(pl, step=step, evaluate=evaluate))
     if method == "pseudo":
         return PseudoLikelihood(
             PseudoLikelihoodConfig(l1=l1, l2=l2, max_iter=max_iter, evaluate=evaluate)
@@ -729,14 +747,19 @@ def _add_fit(sub: typer.Typer) -> None:
     def fit(
         samples: str = typer.Argument(..., help="samples.npz (or its run dir) of 'maxent sample'."),
         method: str = typer.Option(
-            "pseudo", "--method", help="bp, pseudo, mean-field, tap, exact."
+            "pseudo",
+            "--method",
+            help="bp, pseudo, decimation (pseudo-likelihood decimation: sparse J), mean-field, "
+            "tap, exact.",
         ),
         layer: str = typer.Option(
             "all", "--layer", help="Layer name (LB, ITR, RB, ...), all, or A:B."
         ),
         l1: float = typer.Option(0.0, "--l1", help="L1 on J (pseudo)."),
         l2: float = typer.Option(
-            None, "--l2", help="L2 on J (default: pseudo 1e-3, bp 1e-4 (the paper's), exact 0)."
+            None,
+            "--l2",
+            help="L2 on J (default: pseudo and decimation 1e-3, bp 1e-4 (the paper's), exact 0).",
         ),
         max_iter: int = typer.Option(
             500, "--max-iter", help="L-BFGS iterations (pseudo, exact) or learning steps (bp)."
@@ -755,6 +778,11 @@ def _add_fit(sub: typer.Typer) -> None:
             0,
             "--keep-from",
             help="bp: keep the best iterate of steps K..max-iter (the authors' script: 51).",
+        ),
+        decimation_step: float = typer.Option(
+            None,
+            "--decimation-step",
+            help="decimation: fraction of all couplings set to zero per round (default 0.02).",
         ),
         out: RunOut = ...,
         force: Force = False,
@@ -778,13 +806,13 @@ def _add_fit(sub: typer.Typer) -> None:
         if ws.sigma.shape[0] < 2:
             raise ConfigError(f"{samples!r} holds {ws.sigma.shape[0]} sample(s); need at least 2")
         inv = make_method(method, l1=l1, l2=l2, max_iter=max_iter, ridge=ridge, evaluate=evaluate,
-                          keep_from=keep_from)  # fmt: skip
+                          keep_from=keep_from, decimation_step=decimation_step)  # fmt: skip
         data = ws.sigma[:, a:b]
         fit_data = data
         if symmetrise:
-            if method == "pseudo":
+            if method in SAMPLE_METHODS:
                 raise ConfigError(
-                    "--symmetrise fits moments; --method pseudo needs samples (use bp, "
+                    f"--symmetrise fits moments; --method {method} needs samples (use bp, "
                     "mean-field, tap or exact)"
                 )
             from ..maxent import symmetrised_moments
@@ -813,6 +841,19 @@ def _add_fit(sub: typer.Typer) -> None:
                 **meta,
             }
             rd.write_json("fit_report.json", rep)
+            if method == "decimation":
+                import pandas as pd
+
+                ex = report.extras
+                trace = pd.DataFrame(
+                    {
+                        "round": range(len(ex["fraction"])),
+                        "fraction_decimated": ex["fraction"],
+                        "log_pl": ex["log_pl"],
+                        "tilted_log_pl": ex["tilted"],
+                    }
+                )
+                rd.write_metrics(trace, "decimation")
             rd.write_config(
                 {
                     "method": method,
@@ -830,6 +871,13 @@ def _add_fit(sub: typer.Typer) -> None:
                 f"moment error {report.error:.4g} ({report.evaluated_by}), "
                 f"{report.iterations} iterations, {report.seconds:.2f} s; run: {rd.path}"
             )
+            if method == "decimation":
+                ex = report.extras
+                typer.echo(
+                    f"  decimation: kept {ex['couplings_kept']} of {ex['couplings_total']} "
+                    f"couplings (fraction pruned {ex['fraction_decimated']:.4f}, round "
+                    f"{ex['best_round']} of {ex['rounds']}); trace in decimation.parquet"
+                )
             for row in table.itertuples():
                 typer.echo(
                     f"  {row.layer}: J mean {row.J_mean:.4g} std {row.J_std:.4g} "

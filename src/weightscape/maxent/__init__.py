@@ -12,8 +12,8 @@ energy ``E = -(exponent)``; ``J`` symmetric ``[N, N]`` with zero diagonal.
 - entropy landscape: :func:`entropy_landscape` around references (:func:`sample_references`,
   :func:`read_references`), iso-energy variant, coexisting BP fixed points, TAP landscape, figures;
 - inverse methods, one class each with ``fit(data) -> (model, report)``: :class:`BoltzmannBP`,
-  :class:`PseudoLikelihood`, :class:`MeanFieldInversion`, :class:`TAPInversion`,
-  :class:`ExactBoltzmann`;
+  :class:`PseudoLikelihood`, :class:`PseudoLikelihoodDecimation` (sparse couplings),
+  :class:`MeanFieldInversion`, :class:`TAPInversion`, :class:`ExactBoltzmann`;
 - weight samples: :func:`train_lrnet` (LR-net, binary-weight nets), :func:`draw_weight_samples`,
   :func:`layer_map` (LB/ITR/RB slices);
 - the model as a model of networks: :func:`energy_accuracy` (Ising energy vs test accuracy),
@@ -36,6 +36,7 @@ from ._bp import (
     bp_solve,
 )
 from ._bp_learning import BoltzmannBP, BoltzmannBPConfig, best_iterate, bp_jacobian_radius
+from ._decimation import DecimationConfig, PseudoLikelihoodDecimation
 from ._exact import (
     MAX_EXACT_SPINS,
     all_states,
@@ -192,6 +193,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "best_iterate",
     "bp_jacobian_radius",
     "PseudoLikelihood",
+    "PseudoLikelihoodDecimation",
+    "DecimationConfig",
     "PseudoLikelihoodConfig",
     "MeanFieldConfig",
     "MeanFieldInversion",

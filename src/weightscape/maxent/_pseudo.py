@@ -163,133 +163,163 @@ class PseudoLikelihood(InverseIsing):
     needs_samples = True
 
     def _fit(self, moments: Moments, samples, weights) -> _Raw:
-        cfg = self.config
-        n = moments.n_spins
-        dtype, device = moments.m.dtype, moments.m.device
-        iu = torch.triu_indices(n, n, 1, device=device)
-        P = iu.shape[1]
-        S = samples.shape[0]
-        gen = lambda: iter_chunks(  # noqa: E731
-            samples, weights, chunk_rows=cfg.chunk_rows, dtype=dtype, device=device
-        )
-        chunks = list(gen()) if S * n * 8 <= CACHE_BYTES else None
-        m0 = moments.m.clamp(-1 + START_CLIP, 1 - START_CLIP)
-        h0 = torch.atanh(m0)
-        j0 = torch.zeros(P, dtype=dtype, device=device)
-        init = "independent"
-        if cfg.init == "mean_field":
-            try:
-                _, A = _inverse_connected(moments, 0.0)
-                jmf = -A[iu[0], iu[1]]
-                if torch.isfinite(jmf).all() and float(jmf.abs().max()) <= MF_INIT_MAX_COUPLING:
-                    j0 = jmf
-                    h0 = h0 - _sym_from_upper(j0, n, iu) @ moments.m
-                    init = "mean_field"
-            except NumericalError:
-                pass
-        use_l1 = cfg.l1 > 0
-        history: list[float] = []
-        # The change of variables (identity when not preconditioning): h = s_h u_h − J m,
-        # J_ij = s_J u_ij (see the module docstring).
-        mvec = moments.m if cfg.precondition else torch.zeros_like(moments.m)
-        if cfg.precondition:
-            J0 = _sym_from_upper(j0, n, iu)
-            a = torch.zeros(n, dtype=dtype, device=device)
-            for x, w in chunks if chunks is not None else gen():
-                q = torch.sigmoid(-2.0 * x * torch.addmm(h0, x, J0))
-                a += w @ (4.0 * q * (1.0 - q))
-            v = 1.0 - moments.m.pow(2)
-            s_h = a.clamp_min(PRECONDITION_FLOOR * float(a.mean())).clamp_min(1e-12).rsqrt()
-            dJ = a[iu[0]] * v[iu[1]] + a[iu[1]] * v[iu[0]] + cfg.l2
-            s_J = dJ.clamp_min(PRECONDITION_FLOOR * float(dJ.mean())).clamp_min(1e-12).rsqrt()
-        else:
-            s_h = torch.ones(n, dtype=dtype, device=device)
-            s_J = torch.ones(P, dtype=dtype, device=device)
-        hc0 = h0 + _sym_from_upper(j0, n, iu) @ mvec  # centred fields h'
-        u_h0, u_j0 = (hc0 / s_h).cpu().numpy(), (j0 / s_J).cpu().numpy()
+        return _pl_minimise(self.config, moments, samples, weights)
 
-        def unpack(theta: np.ndarray):
-            t = torch.from_numpy(theta).to(dtype=dtype, device=device)
-            ju = (t[n : n + P] - t[n + P :] if use_l1 else t[n:]) * s_J
-            h = t[:n] * s_h - _sym_from_upper(ju, n, iu) @ mvec
-            return h, ju
 
-        def fun(theta: np.ndarray):
-            h, ju = unpack(theta)
-            J = _sym_from_upper(ju, n, iu)
-            val, gJ, gh = pseudo_likelihood_objective(chunks if chunks is not None else gen(), J, h)
-            # chain rule of h = h' − J m: dL/dJ_ij |_{h'} = dL/dJ_ij − gh_i m_j − gh_j m_i
-            gju = gJ[iu[0], iu[1]] - gh[iu[0]] * mvec[iu[1]] - gh[iu[1]] * mvec[iu[0]]
-            if cfg.l2 > 0:
-                val = val + 0.5 * cfg.l2 * (ju @ ju)
-                gju = gju + cfg.l2 * ju
-            if use_l1:
-                jpm = torch.from_numpy(theta[n:]).to(dtype=dtype, device=device) * torch.cat(
-                    [s_J, s_J]
-                )
-                val = val + cfg.l1 * jpm.sum()
-                grad = torch.cat([gh * s_h, (gju + cfg.l1) * s_J, (-gju + cfg.l1) * s_J])
-            else:
-                grad = torch.cat([gh * s_h, gju * s_J])
-            v = float(val)
-            if not np.isfinite(v):
-                raise NumericalError("pseudo-likelihood became non-finite during L-BFGS")
-            history.append(v)
-            return v, grad.detach().cpu().numpy().astype(np.float64)
+def _pl_chunks(cfg: PseudoLikelihoodConfig, moments: Moments, samples, weights):
+    """``(generator factory, cached list or None)`` of the float sample chunks."""
+    n = moments.n_spins
+    gen = lambda: iter_chunks(  # noqa: E731
+        samples, weights, chunk_rows=cfg.chunk_rows, dtype=moments.m.dtype, device=moments.m.device
+    )
+    return gen, (list(gen()) if samples.shape[0] * n * 8 <= CACHE_BYTES else None)
 
+
+def _pl_minimise(
+    cfg: PseudoLikelihoodConfig,
+    moments: Moments,
+    samples,
+    weights,
+    *,
+    active: torch.Tensor | None = None,
+    start: tuple[torch.Tensor, torch.Tensor] | None = None,
+    data=None,
+) -> _Raw:
+    """Minimise the penalised negative pseudo-log-likelihood.
+
+    ``active`` (indices into the upper triangle ``triu_indices(N, N, 1)``, ``None`` = all) lists
+    the couplings that are free; the others are held at exactly 0 (decimation). ``start`` =
+    ``(h [N], upper-triangle J [N(N-1)/2])`` replaces the configured ``init`` (a warm start; only
+    its active entries are used). ``data``: the ``_pl_chunks`` pair, to reuse a cache.
+    """
+    n = moments.n_spins
+    dtype, device = moments.m.dtype, moments.m.device
+    iu = torch.triu_indices(n, n, 1, device=device)
+    if active is not None:
+        iu = iu[:, active]
+    P = iu.shape[1]
+    S = samples.shape[0]
+    gen, chunks = _pl_chunks(cfg, moments, samples, weights) if data is None else data
+    m0 = moments.m.clamp(-1 + START_CLIP, 1 - START_CLIP)
+    h0 = torch.atanh(m0)
+    j0 = torch.zeros(P, dtype=dtype, device=device)
+    init = "independent"
+    if start is not None:
+        h0 = start[0].to(dtype=dtype, device=device).clone()
+        j0 = start[1].to(dtype=dtype, device=device)
+        j0 = (j0 if active is None else j0[active]).clone()
+        init = "warm"
+    elif cfg.init == "mean_field":
+        try:
+            _, A = _inverse_connected(moments, 0.0)
+            jmf = -A[iu[0], iu[1]]
+            if torch.isfinite(jmf).all() and float(jmf.abs().max()) <= MF_INIT_MAX_COUPLING:
+                j0 = jmf
+                h0 = h0 - _sym_from_upper(j0, n, iu) @ moments.m
+                init = "mean_field"
+        except NumericalError:
+            pass
+    use_l1 = cfg.l1 > 0
+    history: list[float] = []
+    # The change of variables (identity when not preconditioning): h = s_h u_h − J m,
+    # J_ij = s_J u_ij (see the module docstring).
+    mvec = moments.m if cfg.precondition else torch.zeros_like(moments.m)
+    if cfg.precondition:
+        J0 = _sym_from_upper(j0, n, iu)
+        a = torch.zeros(n, dtype=dtype, device=device)
+        for x, w in chunks if chunks is not None else gen():
+            q = torch.sigmoid(-2.0 * x * torch.addmm(h0, x, J0))
+            a += w @ (4.0 * q * (1.0 - q))
+        v = 1.0 - moments.m.pow(2)
+        s_h = a.clamp_min(PRECONDITION_FLOOR * float(a.mean())).clamp_min(1e-12).rsqrt()
+        dJ = a[iu[0]] * v[iu[1]] + a[iu[1]] * v[iu[0]] + cfg.l2
+        s_J = dJ.clamp_min(PRECONDITION_FLOOR * float(dJ.mean())).clamp_min(1e-12).rsqrt()
+    else:
+        s_h = torch.ones(n, dtype=dtype, device=device)
+        s_J = torch.ones(P, dtype=dtype, device=device)
+    hc0 = h0 + _sym_from_upper(j0, n, iu) @ mvec  # centred fields h'
+    u_h0, u_j0 = (hc0 / s_h).cpu().numpy(), (j0 / s_J).cpu().numpy()
+
+    def unpack(theta: np.ndarray):
+        t = torch.from_numpy(theta).to(dtype=dtype, device=device)
+        ju = (t[n : n + P] - t[n + P :] if use_l1 else t[n:]) * s_J
+        h = t[:n] * s_h - _sym_from_upper(ju, n, iu) @ mvec
+        return h, ju
+
+    def fun(theta: np.ndarray):
+        h, ju = unpack(theta)
+        J = _sym_from_upper(ju, n, iu)
+        val, gJ, gh = pseudo_likelihood_objective(chunks if chunks is not None else gen(), J, h)
+        # chain rule of h = h' − J m: dL/dJ_ij |_{h'} = dL/dJ_ij − gh_i m_j − gh_j m_i
+        gju = gJ[iu[0], iu[1]] - gh[iu[0]] * mvec[iu[1]] - gh[iu[1]] * mvec[iu[0]]
+        if cfg.l2 > 0:
+            val = val + 0.5 * cfg.l2 * (ju @ ju)
+            gju = gju + cfg.l2 * ju
         if use_l1:
-            theta0 = np.concatenate([u_h0, np.maximum(u_j0, 0.0), np.maximum(-u_j0, 0.0)])
-            bounds = [(None, None)] * n + [(0.0, None)] * (2 * P)
+            jpm = torch.from_numpy(theta[n:]).to(dtype=dtype, device=device) * torch.cat([s_J, s_J])
+            val = val + cfg.l1 * jpm.sum()
+            grad = torch.cat([gh * s_h, (gju + cfg.l1) * s_J, (-gju + cfg.l1) * s_J])
         else:
-            theta0 = np.concatenate([u_h0, u_j0])
-            bounds = None
-        res = scipy.optimize.minimize(
-            fun,
-            theta0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={
-                "maxiter": cfg.max_iter,
-                "gtol": cfg.gtol,
-                "ftol": cfg.ftol,
-                "maxcor": cfg.history,
-                "maxfun": 4 * cfg.max_iter,
-            },
-        )
-        h, ju = unpack(np.asarray(res.x, dtype=np.float64))
-        newton, gmax = 0, float("nan")
-        if (
-            cfg.newton_steps > 0
-            and not use_l1
-            and chunks is not None
-            and n + P <= NEWTON_MAX_PARAMS
-            and S * (n + P) <= NEWTON_MAX_WORK
-        ):
+            grad = torch.cat([gh * s_h, gju * s_J])
+        v = float(val)
+        if not np.isfinite(v):
+            raise NumericalError("pseudo-likelihood became non-finite during L-BFGS")
+        history.append(v)
+        return v, grad.detach().cpu().numpy().astype(np.float64)
 
-            def objective(th):
-                Jt = torch.zeros(n, n, dtype=dtype, device=device).index_put((iu[0], iu[1]), th[n:])
-                Jt = Jt + Jt.T
-                val = sum(
-                    w @ torch.nn.functional.softplus(-2.0 * x * torch.addmm(th[:n], x, Jt)).sum(1)
-                    for x, w in chunks
-                )
-                return val + 0.5 * cfg.l2 * (th[n:] @ th[n:])
+    if use_l1:
+        theta0 = np.concatenate([u_h0, np.maximum(u_j0, 0.0), np.maximum(-u_j0, 0.0)])
+        bounds = [(None, None)] * n + [(0.0, None)] * (2 * P)
+    else:
+        theta0 = np.concatenate([u_h0, u_j0])
+        bounds = None
+    res = scipy.optimize.minimize(
+        fun,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={
+            "maxiter": cfg.max_iter,
+            "gtol": cfg.gtol,
+            "ftol": cfg.ftol,
+            "maxcor": cfg.history,
+            "maxfun": 4 * cfg.max_iter,
+        },
+    )
+    h, ju = unpack(np.asarray(res.x, dtype=np.float64))
+    newton, gmax = 0, float("nan")
+    if (
+        cfg.newton_steps > 0
+        and not use_l1
+        and chunks is not None
+        and n + P <= NEWTON_MAX_PARAMS
+        and S * (n + P) <= NEWTON_MAX_WORK
+    ):
 
-            theta, newton, gmax = newton_polish(objective, torch.cat([h, ju]), cfg.newton_steps)
-            h, ju = theta[:n], theta[n:]
-        model = IsingModel(_sym_from_upper(ju, n, iu), h.clone())
-        return _Raw(
-            model,
-            iterations=int(res.nit),
-            converged=bool(res.success) or gmax < 1e-10,
-            history=history,
-            message=str(res.message),
-            extras={
-                "evaluations": int(res.nfev),
-                "objective": float(res.fun),
-                "newton_steps": newton,
-                "newton_max_grad": gmax,
-                "init": init,
-            },
-        )
+        def objective(th):
+            Jt = torch.zeros(n, n, dtype=dtype, device=device).index_put((iu[0], iu[1]), th[n:])
+            Jt = Jt + Jt.T
+            val = sum(
+                w @ torch.nn.functional.softplus(-2.0 * x * torch.addmm(th[:n], x, Jt)).sum(1)
+                for x, w in chunks
+            )
+            return val + 0.5 * cfg.l2 * (th[n:] @ th[n:])
+
+        theta, newton, gmax = newton_polish(objective, torch.cat([h, ju]), cfg.newton_steps)
+        h, ju = theta[:n], theta[n:]
+    model = IsingModel(_sym_from_upper(ju, n, iu), h.clone())
+    return _Raw(
+        model,
+        iterations=int(res.nit),
+        converged=bool(res.success) or gmax < 1e-10,
+        history=history,
+        message=str(res.message),
+        extras={
+            "evaluations": int(res.nfev),
+            "objective": float(res.fun),
+            "newton_steps": newton,
+            "newton_max_grad": gmax,
+            "init": init,
+        },
+    )
