@@ -48,7 +48,7 @@ peers: $(PEERS)/.installed
 
 test-slow: $(STAMP)
 	-bash scripts/make-peers-env.sh $(PEERS) || echo "peers environment unavailable: ConIII cross-checks will be skipped"
-	OMP_NUM_THREADS=$(THREADS) WEIGHTSCAPE_PEERS=$(abspath $(PEERS)) $(BIN)/pytest -q -m slow
+	OMP_NUM_THREADS=$(THREADS) WEIGHTSCAPE_PEERS=$(abspath $(PEERS)) $(BIN)/pytest -q -m slow --durations=12
 
 test-integration: $(STAMP)
 	bash scripts/integration.sh
