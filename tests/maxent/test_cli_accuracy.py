@@ -102,7 +102,7 @@ def test_whole_net_files_agree_with_the_library(pipeline, capsys):
     assert sig.dtype == np.int8 and sig.shape == (4, 3, N)
     np.testing.assert_array_equal(sig[0], ws.sigma[starts])
     mc = pd.read_parquet(out / "mc_accuracy.parquet")
-    assert list(mc.columns) == ["sweep", "chain", "sample", "accuracy", "energy", "overlap"]
+    assert list(mc.columns) == ["sweep", "step", "chain", "sample", "accuracy", "energy", "overlap"]
     assert len(mc) == 4 * 3
     x, y = _test_data(pipeline)
     first = mc[mc.sweep == 0].sort_values("chain")
@@ -288,3 +288,41 @@ def test_tilted_walks_equal_the_library_and_stay_near_the_start(pipeline, capsys
     assert main(["maxent", "accuracy", *argv[:-3], "--tilt", "nan", "--out",
                  str(pipeline / "acc_nan")]) == 2  # fmt: skip
     assert not (pipeline / "acc_nan").exists()
+
+
+def test_random_site_walks_recorded_every_step(pipeline, capsys):
+    """--order random-site --record-every-steps 1: one record per single-site step, equal to the
+    library's walk bitwise; consecutive records differ in at most one weight."""
+    argv = [str(pipeline / "itr.npz"), "--samples", str(pipeline / "sm"), "--layer", "ITR",
+            "--starts", "3", "--sweeps", "1", "--seed", "4", "--order", "random-site",
+            "--record-every-steps", "1", "--no-plots"]  # fmt: skip
+    out, lines = _run(pipeline, capsys, "acc_rs", argv)
+    ws, _ = load_weight_samples(pipeline / "sm" / "samples.npz")
+    x, y = _test_data(pipeline)
+    z = np.load(out / "mc_accuracy.npz")
+    a, b = ws.layers["ITR"]
+    cfg = MCAccuracyConfig(sweeps=1, seed=4, order="random_site", record_every_steps=1)
+    tr = mc_accuracy(IsingModel.load(pipeline / "itr.npz"), ws.sigma[z["starts"]], ARCH, x, y,
+                     cfg, span=(a, b))  # fmt: skip
+    np.testing.assert_array_equal(z["sigma"], tr.sigma)
+    np.testing.assert_array_equal(z["steps"], np.arange(b - a + 1))
+    assert (z["sigma"][1:] != z["sigma"][:-1]).sum(-1).max() <= 1
+    table = pd.read_parquet(out / "mc_accuracy.parquet")
+    assert sorted(table.step.unique()) == list(range(b - a + 1))
+    np.testing.assert_allclose(table.accuracy.to_numpy(), tr.accuracy.ravel())
+    assert "(random-site)" in lines[1]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["order"] == "random-site" and summary["mc_accuracy"]["step_first"] == 1
+
+
+def test_random_site_bad_inputs(pipeline, capsys, tmp_path):
+    out = tmp_path / "never"
+    base = [str(pipeline / "itr.npz"), "--samples", str(pipeline / "sm"), "--layer", "ITR"]
+    msg = _bad(capsys, [*base, "--order", "diagonal"], out)
+    assert "--order='diagonal'" in msg and "random-site" in msg
+    msg = _bad(capsys, [*base, "--record-every-steps", "2"], out)
+    assert "--record-every-steps=2" in msg and "--order random-site" in msg
+    rs = [*base, "--order", "random-site"]
+    assert "--record-every-steps=0" in _bad(capsys, [*rs, "--record-every-steps", "0"], out)
+    msg = _bad(capsys, [*rs, "--sweeps", "1", "--record-every-steps", "5"], out)
+    assert "--record-every-steps=5" in msg and "1 x 72" in msg

@@ -244,3 +244,111 @@ def test_tilt_must_be_finite(task):
     x, y = task
     with pytest.raises(ConfigError, match="tilt"):
         mc_accuracy(IsingModel.zeros(27), np.ones((2, 27)), ARCH, x, y, tilt=float("nan"))
+
+
+# --- random-site dynamics (order="random_site"): the paper's walks, recorded within a sweep ---
+
+
+@pytest.mark.parametrize("rule", ["metropolis", "heat_bath"])
+def test_random_site_relaxation_of_independent_spins(task, rule):
+    """J = 0, one uniformly random site per step: spin i is visited with probability 1/n per
+    step, so E[σ_i(t)] = tanh h_i + (1 - (a_i + b_i)/n)^t (σ*_i - tanh h_i) with the per-visit
+    flip probabilities a, b of the rule (see the sweep test). One chi-square over the N spins
+    per (record, start), Bonferroni over the 4 of them (1e-6 in all). Spins of one chain are
+    slightly dependent through the shared site draws (visit counts correlate as -1/(n-1));
+    the test ignores that: it is far below what the 1e-6 threshold could notice."""
+    x, y = task
+    N, R = 27, 3000
+    rng = np.random.default_rng(6)
+    h = rng.uniform(0.2, 1.0, N) * rng.choice([-1, 1], N)
+    model = IsingModel.from_couplings(np.zeros((N, N)), h)
+    starts = np.stack([rng.choice([-1, 1], N), np.sign(h)]).astype(np.int8)
+    starts = np.repeat(starts, R // 2, axis=0)
+    cfg = MCAccuracyConfig(sweeps=2, rule=rule, seed=12, order="random_site", record_every_steps=9)
+    tr = mc_accuracy(model, starts, ARCH, x, y, cfg)
+    np.testing.assert_array_equal(tr.steps, np.arange(7) * 9)
+    np.testing.assert_allclose(tr.sweeps, np.arange(7) * 9 / N)
+    if rule == "metropolis":
+        a, b = np.minimum(1, np.exp(-2 * h)), np.minimum(1, np.exp(2 * h))
+    else:
+        a, b = 1 / (1 + np.exp(2 * h)), 1 / (1 + np.exp(-2 * h))
+    lam, m_eq = 1 - (a + b) / N, np.tanh(h)
+    p_values = []
+    for half in (slice(0, R // 2), slice(R // 2, R)):
+        s0 = starts[half][0].astype(float)
+        for rec in (1, 3):
+            mean_t = m_eq + lam ** tr.steps[rec] * (s0 - m_eq)
+            got = tr.sigma[rec, half].astype(float).mean(0)
+            var = np.maximum(1 - mean_t**2, 1e-12) / (R // 2)
+            p_values.append(chi2.sf(((got - mean_t) ** 2 / var).sum(), df=N))
+    assert min(p_values) > 1e-6 / len(p_values), p_values
+    # sweep-order relaxation after the same number of steps is different (one whole visit per
+    # sweep): the test above would reject it at the first record
+    lam_sweep = 1 - a - b
+    assert np.abs(lam_sweep - lam**N).max() > 0.1
+
+
+@pytest.mark.parametrize("rule", ["metropolis", "heat_bath"])
+def test_random_site_walk_reaches_the_exact_distribution(rule):
+    """Many independent chains of a 5-spin model with couplings, after 200 sweeps' worth of
+    random-site steps: configuration frequencies against exact enumeration (chi-square over
+    the 32 states, Bonferroni over the two rules: 1e-6 in all); the same seed gives the same
+    chains."""
+    from weightscape.maxent import all_states, exact_distribution, random_site_walk
+
+    model = IsingModel.random(5, coupling_std=0.5, field_std=0.3, seed=8)
+    R = 12_000
+    start = np.random.default_rng(0).choice([-1, 1], size=(R, 5)).astype(np.int8)
+    rec, acc = random_site_walk(model, start, n_records=1, steps_per_record=1000, rule=rule, seed=3)
+    assert rec.shape == (1, R, 5) and acc.shape == (1,) and 0 < acc[0] < 1
+    p = exact_distribution(model).numpy()
+    states = all_states(5).numpy()
+    code = {tuple(s): k for k, s in enumerate(states)}
+    counts = np.bincount([code[tuple(s)] for s in rec[0]], minlength=32)
+    expected = R * p / p.sum()
+    assert expected.min() > 5
+    stat = ((counts - expected) ** 2 / expected).sum()
+    assert chi2.sf(stat, df=31) > 1e-6 / 2, stat
+    again, _ = random_site_walk(model, start, n_records=1, steps_per_record=1000, rule=rule, seed=3)
+    np.testing.assert_array_equal(again, rec)
+
+
+def test_random_site_records_within_a_sweep(task):
+    """Records every 3 steps of a 9-spin layer: between two records a chain changes at most 3
+    weights, only inside the span; every record is tested as its own network."""
+    x, y = task
+    a, b = layer_map(ARCH)["ITR"]
+    rng = np.random.default_rng(9)
+    model = IsingModel.random(b - a, coupling_std=0.3, field_std=0.2, seed=5)
+    starts = rng.choice([-1, 1], size=(6, 27)).astype(np.int8)
+    cfg = MCAccuracyConfig(sweeps=2, order="random_site", record_every_steps=3, seed=2)
+    tr = mc_accuracy(model, starts, ARCH, x, y, cfg, span=(a, b))
+    assert tr.sigma.shape == (7, 6, b - a) and tr.acceptance.shape == (6,)
+    np.testing.assert_allclose(tr.sweeps, np.arange(7) / 3)
+    changed = (tr.sigma[1:] != tr.sigma[:-1]).sum(-1)
+    assert changed.max() <= 3 and changed.sum() > 0
+    for t in (0, 3, 6):
+        nets = starts.copy()
+        nets[:, a:b] = tr.sigma[t]
+        np.testing.assert_allclose(tr.accuracy[t], _numpy_accuracy(nets, ARCH, x, y), atol=0)
+    s = tr.summary()
+    assert s["step_first"] == 3 and s["sweep_first"] == pytest.approx(1 / 3) and s["sweeps"] == 2
+    assert list(tr.table().step) == [0, 3, 6, 9, 12, 15, 18]
+    # records per sweep (no record_every_steps): the same schedule as order="sweep"
+    cfg = MCAccuracyConfig(sweeps=4, record_every=2, order="random_site", seed=2)
+    tr = mc_accuracy(model, starts, ARCH, x, y, cfg, span=(a, b))
+    np.testing.assert_array_equal(tr.sweeps, [0, 2, 4])
+    np.testing.assert_array_equal(tr.steps, [0, 18, 36])
+
+
+def test_random_site_bad_settings(task):
+    x, y = task
+    with pytest.raises(ConfigError, match="needs order='random_site'"):
+        MCAccuracyConfig(record_every_steps=3)
+    with pytest.raises(ConfigError, match="order='diagonal' is not allowed"):
+        MCAccuracyConfig(order="diagonal")
+    with pytest.raises(ConfigError, match="record_every_steps"):
+        MCAccuracyConfig(order="random_site", record_every_steps=0)
+    cfg = MCAccuracyConfig(sweeps=1, order="random_site", record_every_steps=4)
+    with pytest.raises(ConfigError, match=r"must divide sweeps · n = 1 · 27"):
+        mc_accuracy(IsingModel.zeros(27), np.ones((2, 27), dtype=np.int8), ARCH, x, y, cfg)

@@ -1214,6 +1214,18 @@ def _add_accuracy(sub: typer.Typer) -> None:
             1, "--record-every", help="Sweeps between two tests (must divide --sweeps)."
         ),
         rule: str = typer.Option("heat_bath", "--rule", help="heat_bath or metropolis."),
+        order: str = typer.Option(
+            "sweep",
+            "--order",
+            help="sweep (sites in order, fast) or random-site (one random site per step, the "
+            "paper's walks; can be recorded within a sweep).",
+        ),
+        record_every_steps: int = typer.Option(
+            None,
+            "--record-every-steps",
+            help="random-site: single-site steps between two tests (e.g. 1: every step); "
+            "default: every --record-every sweeps.",
+        ),
         tilt: float = typer.Option(
             0.0,
             "--tilt",
@@ -1235,7 +1247,7 @@ def _add_accuracy(sub: typer.Typer) -> None:
         mean accuracy at the start, after the first record and at the end, with energy per
         weight, final overlap and the chance level. Writes energy_accuracy.parquet (per
         sample), energy_accuracy_levels.parquet (per accuracy level), mc_accuracy.parquet
-        (sweep, chain, start sample, accuracy, energy, overlap), mc_accuracy.npz (the moving
+        (sweep, step, chain, start sample, accuracy, energy, overlap), mc_accuracy.npz (the moving
         spins [T+1, R, n] int8, sweeps, span, starts, acceptance), summary.json,
         figures/mc_accuracy.*, config.json and DONE under --out.
         """
@@ -1253,7 +1265,16 @@ def _add_accuracy(sub: typer.Typer) -> None:
             raise ConfigError(f"--bin-width={bin_width!r} must be in (0, 1]")
         if not math.isfinite(tilt):
             raise ConfigError(f"--tilt={tilt!r} must be a finite number")
-        mcfg = MCAccuracyConfig(sweeps=sweeps, record_every=record_every, rule=rule, seed=seed)
+        _check_choice("--order", order, ("sweep", "random-site"))
+        if record_every_steps is not None and order != "random-site":
+            raise ConfigError(
+                f"--record-every-steps={record_every_steps!r} needs --order random-site"
+            )
+        if record_every_steps is not None:
+            check_positive("--record-every-steps", record_every_steps, integer=True)
+        mcfg = MCAccuracyConfig(sweeps=sweeps, record_every=record_every, rule=rule, seed=seed,
+                                order=order.replace("-", "_"),
+                                record_every_steps=record_every_steps)  # fmt: skip
         mpath, fit_meta = _model_and_fit(model)
         mdl = IsingModel.load(mpath)
         if samples is None:
@@ -1293,6 +1314,12 @@ def _add_accuracy(sub: typer.Typer) -> None:
         ds = load_recipe(tmeta["data"])
         _check_arch_fits(parse_arch(arch), ds, arch)
         span = None if (a, b) == (0, N) else (a, b)
+        every = record_every_steps or 0
+        if every and (sweeps * (b - a)) % every:
+            raise ConfigError(
+                f"--record-every-steps={every!r} must divide --sweeps x the moving weights = "
+                f"{sweeps} x {b - a}"
+            )
         mpath, train_run = mpath.resolve(), str(Path(train_run).resolve())
         rd = create_run(out, force)
 
@@ -1317,13 +1344,14 @@ def _add_accuracy(sub: typer.Typer) -> None:
             T1, R = tr.accuracy.shape
             rd.write_metrics(
                 pd.DataFrame({
-                    "sweep": np.repeat(tr.sweeps, R), "chain": np.tile(np.arange(R), T1),
+                    "sweep": np.repeat(tr.sweeps, R), "step": np.repeat(tr.steps, R),
+                    "chain": np.tile(np.arange(R), T1),
                     "sample": np.tile(idx, T1), "accuracy": tr.accuracy.ravel(),
                     "energy": tr.energy.ravel(), "overlap": tr.overlap.ravel(),
                 }),
                 "mc_accuracy",
             )  # fmt: skip
-            rd.write_arrays("mc_accuracy", sigma=tr.sigma, sweeps=tr.sweeps,
+            rd.write_arrays("mc_accuracy", sigma=tr.sigma, sweeps=tr.sweeps, steps=tr.steps,
                             span=np.asarray(tr.span), starts=idx,
                             acceptance=tr.acceptance)  # fmt: skip
             summ = tr.summary()
@@ -1340,6 +1368,7 @@ def _add_accuracy(sub: typer.Typer) -> None:
                     "energy_accuracy": ea.to_dict(),
                     "mc_accuracy": summ,
                     "rule": rule,
+                    "order": order,
                     "tilt": tilt,
                     "data": ds.name,
                     "P_test": int(ds.x_test.shape[0]),
@@ -1368,7 +1397,8 @@ def _add_accuracy(sub: typer.Typer) -> None:
                 f"{_fmt(ea.pearson)}"
             )
             typer.echo(
-                f"walks ({R} chains, {sweeps} {rule} sweeps, tilt {tilt:g}, {name} moving): "
+                f"walks ({R} chains, {sweeps} {rule} sweeps ({order}), tilt {tilt:g}, {name} "
+                "moving): "
                 "accuracy "
                 f"{summ['accuracy_mean_start']:.4f} → {summ['accuracy_mean_first']:.4f} "
                 f"(sweep {summ['sweep_first']}) → {summ['accuracy_mean_end']:.4f} (sweep "

@@ -94,7 +94,13 @@ from ._lrnet import (  # weight-samples group
     train_lrnet,
 )
 from ._mean_field import MeanFieldConfig, MeanFieldInversion, TAPInversion
-from ._metropolis import MetropolisConfig, MetropolisState, MetropolisTrace, metropolis_sample
+from ._metropolis import (
+    MetropolisConfig,
+    MetropolisState,
+    MetropolisTrace,
+    metropolis_sample,
+    random_site_walk,
+)
 from ._model import IsingModel, read_matrix
 from ._moments import (
     Moments,
@@ -175,6 +181,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "MetropolisState",
     "MetropolisTrace",
     "metropolis_sample",
+    "random_site_walk",
     # belief propagation
     "BP_DEFAULT_DAMPING",
     "BP_DEFAULT_MAX_ITER",

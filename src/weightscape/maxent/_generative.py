@@ -7,11 +7,12 @@ Two analyses of the paper's protocol (Zou & Huang 2021, "also" list of the spec)
   against its test accuracy: mean and spread of ε per accuracy level, and rank and linear
   correlations. Do the networks the model finds likely (low energy) work better?
 * :func:`mc_accuracy` — Monte Carlo chains (heat bath by default) of the fitted model at β = 1
-  started at trained weight samples σ*; every ``record_every`` sweeps the chain's configuration
-  is read as a network and tested. Does the model's probability mass around a solution hold
-  working networks, or does the accuracy fall to chance as the chain forgets its start? With
-  ``span=(a, b)`` only the spins ``a … b-1`` move (a layer's own model; the rest of the net
-  stays at σ*): the liquid-centre question asked of the central layer alone.
+  started at trained weight samples σ*; every ``record_every`` sweeps (or, with the paper's
+  random-site dynamics, every ``record_every_steps`` single-site steps) the chain's
+  configuration is read as a network and tested. Does the model's probability mass around a
+  solution hold working networks, or does the accuracy fall to chance as the chain forgets its
+  start? With ``span=(a, b)`` only the spins ``a … b-1`` move (a layer's own model; the rest
+  of the net stays at σ*): the liquid-centre question asked of the central layer alone.
 
 Units: energies per weight (``E / n`` of the moving spins' model), accuracy a fraction of the
 test set, overlap ``q = σ · σ* / n`` over the moving spins (``d = (1 − q) / 2``).
@@ -28,7 +29,14 @@ import torch
 
 from ..config import Precision
 from ..errors import ConfigError, DatasetError, check_positive
-from ._metropolis import DEFAULT_BLOCK, RULES, MetropolisConfig, MetropolisState, metropolis_sample
+from ._metropolis import (
+    DEFAULT_BLOCK,
+    RULES,
+    MetropolisConfig,
+    MetropolisState,
+    metropolis_sample,
+    random_site_walk,
+)
 from ._model import IsingModel
 from ._samples import layer_map, network_accuracy
 from ._validate import pearson
@@ -42,6 +50,8 @@ __all__ = [
     "walk_starts",
 ]
 
+# How the chains visit the sites (MCAccuracyConfig.order).
+ORDERS = ("sweep", "random_site")
 # Samples per block when energies are computed (float64 [block, N] temporaries).
 ENERGY_BLOCK = 1 << 14
 
@@ -156,9 +166,16 @@ class MCAccuracyConfig:
     """Settings of :func:`mc_accuracy`.
 
     Attributes:
-        sweeps: Metropolis sweeps per chain (a sweep visits each moving spin once, in order).
+        sweeps: sweeps per chain (a sweep is ``n`` single-spin updates, ``n`` the moving spins;
+            with ``order="sweep"`` it visits each moving spin once, in order).
         record_every: sweeps between two records (the start is record 0); must divide
             ``sweeps``.
+        order: ``"sweep"`` (default): the blocked sampler visits the sites in order (fast; no
+            time resolution below a sweep); ``"random_site"``: every step updates one uniformly
+            random site per chain (the paper's dynamics), which can be recorded within a sweep.
+        record_every_steps: ``order="random_site"`` only: single-site updates between two
+            records (e.g. 1: every step); must divide ``sweeps · n``. ``None``: every
+            ``record_every`` sweeps.
         rule: ``"heat_bath"`` (default) or ``"metropolis"``. Both leave the model's
             distribution invariant, but the walk itself differs: the sampler sweeps the sites in
             order, and sequential Metropolis flips a weak-field spin almost surely at every
@@ -178,6 +195,8 @@ class MCAccuracyConfig:
     seed: int = 0
     block_size: int = DEFAULT_BLOCK
     precision: Precision = field(default_factory=Precision)
+    order: str = "sweep"
+    record_every_steps: int | None = None
 
     def __post_init__(self):
         check_positive("sweeps", self.sweeps, integer=True)
@@ -190,6 +209,15 @@ class MCAccuracyConfig:
             raise ConfigError(f"rule={self.rule!r} is not allowed; choose one of {list(RULES)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed={self.seed!r} must be an integer")
+        if self.order not in ORDERS:
+            raise ConfigError(f"order={self.order!r} is not allowed; choose one of {list(ORDERS)}")
+        if self.record_every_steps is not None:
+            check_positive("record_every_steps", self.record_every_steps, integer=True)
+            if self.order != "random_site":
+                raise ConfigError(
+                    f"record_every_steps={self.record_every_steps!r} needs order='random_site' "
+                    f"(got order={self.order!r}); a sweep in order has no steps to record"
+                )
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,14 +225,17 @@ class MCAccuracyTrace:
     """Records of :func:`mc_accuracy` (``T`` records after the start, ``R`` chains).
 
     Attributes:
-        sweeps: sweep of every record ``[T + 1]`` (0 = the start).
+        sweeps: sweep of every record ``[T + 1]`` (0 = the start; single-site steps / n, so
+            fractional between sweeps with ``order="random_site"``).
         accuracy: test accuracy of each chain's network ``[T + 1, R]``.
         energy: energy per moving spin under the model ``[T + 1, R]``.
         overlap: ``q = σ · σ* / n`` over the moving spins ``[T + 1, R]``.
         sigma: the moving spins' configurations ``[T + 1, R, n]`` (int8).
-        acceptance: mean acceptance of every sweep ``[sweeps]``.
+        acceptance: mean acceptance of every sweep ``[sweeps]`` (``order="sweep"``) or of every
+            record interval ``[T]`` (``order="random_site"``).
         span: ``(a, b)``: the moving spins in the network's weight vector.
         tilt: the tilt ``x`` towards each chain's start (0: the model itself).
+        steps: single-site updates per chain up to every record ``[T + 1]``.
     """
 
     sweeps: np.ndarray
@@ -215,6 +246,7 @@ class MCAccuracyTrace:
     acceptance: np.ndarray
     span: tuple[int, int]
     tilt: float = 0.0
+    steps: np.ndarray | None = None
 
     def table(self) -> pd.DataFrame:
         """One row per record: ``sweep``, mean and std over chains of accuracy, energy and
@@ -222,6 +254,7 @@ class MCAccuracyTrace:
         return pd.DataFrame(
             {
                 "sweep": self.sweeps,
+                "step": self.steps,
                 "accuracy_mean": self.accuracy.mean(1),
                 "accuracy_std": self.accuracy.std(1),
                 "energy_mean": self.energy.mean(1),
@@ -234,13 +267,21 @@ class MCAccuracyTrace:
     def summary(self) -> dict:
         """Start, first record and last record, means over chains (JSON-ready)."""
         t = self.table()
-        out = {"n_chains": int(self.accuracy.shape[1]), "sweeps": int(self.sweeps[-1]),
+        out = {"n_chains": int(self.accuracy.shape[1]), "sweeps": _number(self.sweeps[-1]),
                "span": list(self.span), "tilt": self.tilt}  # fmt: skip
         for key, row in (("start", 0), ("first", 1), ("end", len(t) - 1)):
             for col in ("accuracy_mean", "energy_mean", "overlap_mean"):
                 out[f"{col}_{key}"] = float(t[col].iloc[row])
-        out["sweep_first"] = int(self.sweeps[1])
+        out["sweep_first"] = _number(self.sweeps[1])
+        if self.steps is not None:
+            out["step_first"] = int(self.steps[1])
         return out
+
+
+def _number(v) -> int | float:
+    """A record's sweep for JSON: an int when whole, else a float."""
+    v = float(v)
+    return int(v) if v.is_integer() else v
 
 
 def mc_accuracy(
@@ -263,7 +304,7 @@ def mc_accuracy(
             one chain per row.
         arch: the networks' widths, e.g. ``"20-15-15-10"``.
         x_test, y_test: ``[P, d]`` test inputs and ``[P]`` labels.
-        config: sweeps, records, rule, seed, precision.
+        config: sweeps, records, rule, site order, seed, precision.
         span: ``(a, b)``: only weights ``a … b-1`` move (a layer model; the others stay at their
             start). ``None``: all ``N`` weights (``model`` has ``N`` spins).
         tilt: ``x``: chain ``r`` samples the model tilted towards its own start,
@@ -287,11 +328,6 @@ def mc_accuracy(
             f"the model has {model.n_spins} spins but span {a}:{b} of arch {arch!r} moves {n}"
         )
     R = s0.shape[0]
-    T = config.sweeps // config.record_every
-    mcfg = MetropolisConfig(
-        n_chains=R, n_samples=T, burn_in=0, thin=config.record_every, rule=config.rule,
-        block_size=config.block_size, seed=config.seed, precision=config.precision,
-    )  # fmt: skip
     if not math.isfinite(tilt):
         raise ConfigError(f"tilt={tilt!r} must be a finite number")
     ref = s0[:, a:b]
@@ -299,9 +335,31 @@ def mc_accuracy(
     if tilt != 0.0:
         h = model.h.detach().to("cpu", torch.float64)
         fields = h[None, :] + float(tilt) * torch.as_tensor(ref, dtype=torch.float64)
-    rec, _, trace = metropolis_sample(
-        model, mcfg, MetropolisState(torch.as_tensor(ref)), fields=fields
-    )
+    if config.order == "random_site":
+        every = config.record_every_steps or config.record_every * n
+        if (config.sweeps * n) % every:
+            raise ConfigError(
+                f"record_every_steps={every!r} must divide sweeps · n = {config.sweeps} · {n}"
+            )
+        T = config.sweeps * n // every
+        rec, acceptance = random_site_walk(
+            model, ref, n_records=T, steps_per_record=every, rule=config.rule,
+            seed=config.seed, precision=config.precision, fields=fields,
+        )  # fmt: skip
+        steps = np.arange(T + 1) * every
+        sweeps = steps / n
+    else:
+        T = config.sweeps // config.record_every
+        mcfg = MetropolisConfig(
+            n_chains=R, n_samples=T, burn_in=0, thin=config.record_every, rule=config.rule,
+            block_size=config.block_size, seed=config.seed, precision=config.precision,
+        )  # fmt: skip
+        rec, _, trace = metropolis_sample(
+            model, mcfg, MetropolisState(torch.as_tensor(ref)), fields=fields
+        )
+        acceptance = trace.acceptance.numpy()
+        sweeps = np.arange(T + 1) * config.record_every
+        steps = sweeps * n
     moving = np.concatenate([ref[None], rec.reshape(T, R, n)], axis=0)  # [T+1, R, n]
     nets = np.broadcast_to(s0, (T + 1, R, N)).copy()
     nets[:, :, a:b] = moving
@@ -310,14 +368,15 @@ def mc_accuracy(
     energy = model.energy(torch.as_tensor(moving)).to(torch.float64).cpu().numpy() / n
     overlap = (moving.astype(np.float64) * ref[None].astype(np.float64)).mean(-1)
     return MCAccuracyTrace(
-        sweeps=np.arange(T + 1) * config.record_every,
+        sweeps=sweeps,
         accuracy=acc,
         energy=energy,
         overlap=overlap,
         sigma=moving,
-        acceptance=trace.acceptance.numpy(),
+        acceptance=acceptance,
         span=(a, b),
         tilt=float(tilt),
+        steps=steps,
     )
 
 
