@@ -280,6 +280,17 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     sh, _ = load_weight_samples(study / "samples" / "shallow_up.npz")
     thr = start.net.map({"deep": ws.threshold, "shallow": sh.threshold})
     assert (start.accuracy_mean >= thr - 1e-12).all()
+    # the paper's random-site Metropolis walks of the whole nets: 5 sweeps, tested every 27
+    # steps of the 675-spin deep net and every 8 of the 200-spin shallow one, from the same
+    # starts as the heat-bath walks
+    rs = pd.read_parquet(study / "tables" / "mc_accuracy_random_site.parquet")
+    for (g, net), t in rs.groupby(["regime", "net"], sort=False):
+        n, every = (675, 27) if net == "deep" else (200, 8)
+        assert (np.diff(t.step.to_numpy()) == every).all() and t.sweep.max() == 5
+        np.testing.assert_allclose(t.sweep, t.step / n)
+        hb = walks[(walks.regime == g) & (walks.net == net) & (walks.moving == "whole")]
+        assert t.accuracy_mean.iloc[0] == hb.accuracy_mean.iloc[0]
+    assert sorted(set(rs.net)) == ["deep", "shallow"]
     # the landscape's tilted measure by Monte Carlo: every model, reference and tilt; BP and
     # Monte Carlo agree on d(x) where the chains are pinned (x = 3: d ≈ 0)
     tw = pd.read_parquet(study / "tables" / "tilted_walks.parquet")
@@ -289,6 +300,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     notes = json.loads((study / "summary.json").read_text())["notes"]
     assert any(n.startswith("Monte Carlo from trained weights") for n in notes)
     assert any(n.startswith("energy vs accuracy") for n in notes)
+    assert any(n.startswith("the paper's walk dynamics") for n in notes)
     for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy", "mc_accuracy",
                 "energy_accuracy", "landscape_mc"):  # fmt: skip
         assert (study / "figures" / f"{fig}.png").exists()
@@ -527,6 +539,12 @@ def test_references_are_distinct_configurations_at_the_energy_quantiles():
     es = np.sort(model.energy(torch.as_tensor(many)).numpy())
     for k, q in enumerate((0.05, 0.5, 0.95)):
         assert (em[3 * k : 3 * k + 3] >= es[int(q * (len(many) - 1))]).all()
+
+
+def test_random_site_record_step_divides_the_net():
+    assert [mr._record_step(n, 25) for n in (675, 200, 225, 24, 97)] == [27, 8, 9, 1, 1]
+    t = pd.DataFrame({"sweep": [0.0, 0.5, 1.0, 1.5], "accuracy_mean": [0.8, 0.5, 0.2, 0.3]})
+    assert mr._sweeps_to(t, 0.5) == 0.5 and math.isnan(mr._sweeps_to(t, 0.1))
 
 
 def test_walk_starts_come_from_distinct_runs():

@@ -153,6 +153,10 @@ ACC_BIN = 0.005
 # the networks at that distance from the reference.
 WALK_TILTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 LAYERS = ("LB", "ITR", "RB")
+# The paper's own walk dynamics (Metropolis on one random site per step), run beside the
+# heat-bath sweeps for the whole nets: this many sweeps, tested about this many times a sweep.
+PAPER_WALK_SWEEPS = 5
+PAPER_WALK_RECORDS = 25
 
 
 def pick_dataset() -> str:
@@ -195,7 +199,9 @@ def plan(ctx: StudyContext) -> Plan:
         f"({s['bp_fp_starts']} starts), iso-energy sweep (ITR, shallow)",
         f"the model as a model of networks: Ising energy vs test accuracy of the kept samples; "
         f"heat-bath walks ({s['walk_starts']} starts, {s['walk_sweeps']} sweeps) from trained "
-        "weights, every sweep tested (whole net, each layer alone, shallow); every landscape "
+        "weights, every sweep tested (whole net, each layer alone, shallow), and the paper's "
+        f"random-site Metropolis walks of the whole nets ({PAPER_WALK_SWEEPS} sweeps, tested "
+        f"about {PAPER_WALK_RECORDS} times a sweep); every landscape "
         f"reference's tilted model sampled at x in {list(WALK_TILTS)} ({s['tilt_chains']} "
         "chains each): BP's d(x) checked by Monte Carlo, accuracy against distance",
     )
@@ -206,7 +212,9 @@ def plan(ctx: StudyContext) -> Plan:
     # models) adds ≈ 1,150 s at paper (6 min per whole-net model) and ≈ 160 s at small.
     # The networks analysis (4 December, one thread, offline on the seed-1 models): walks 132 s
     # and tilted Monte Carlo 148 s at paper, walks 55 s at small; smoke 2.4 min wall in all.
-    cpu = {"smoke": 180.0, "small": 2150.0, "paper": 8800.0}[ctx.scale]
+    # The random-site walks of the whole nets (stop 23): ≈ 15 s per deep net at paper (16
+    # starts, one thread), a few s for the shallow one.
+    cpu = {"smoke": 200.0, "small": 2200.0, "paper": 8850.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
     # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
@@ -559,10 +567,14 @@ def _networks(ctx, s, regimes, models, samples, data):
     """Energy vs accuracy of the kept samples and Monte Carlo walks from trained weights tested
     as networks (the spec's "Monte Carlo from σ* tracking test accuracy; energy vs accuracy").
     The walks use heat bath, not the paper's Metropolis: our sampler sweeps sites in order, and
-    sequential Metropolis makes weak-field spins flip back and forth (see MCAccuracyConfig)."""
+    sequential Metropolis makes weak-field spins flip back and forth (see MCAccuracyConfig).
+    Beside them the whole nets also walk with the paper's dynamics (Metropolis on one random
+    site per step, :data:`PAPER_WALK_SWEEPS` sweeps, tested about :data:`PAPER_WALK_RECORDS`
+    times a sweep), which resolve the first sweep."""
     rng = np.random.default_rng(ctx.seed + 31)
     cfg = MCAccuracyConfig(sweeps=s["walk_sweeps"], seed=ctx.seed + 37, precision=ctx.precision)
     ea_rows, level_rows, walk_rows, walks, kinds = [], [], [], {}, {}
+    paper_rows, paper_walks = [], {}
     jobs = [("deep", g) for g in regimes] + [("shallow", "up")]
     for net, g in jobs:
         ws = samples[net, g]
@@ -586,6 +598,17 @@ def _networks(ctx, s, regimes, models, samples, data):
             walks[key] = tr
             walk_rows += [{"regime": g, "net": net, "moving": part, **r}
                           for r in tr.table().to_dict("records")]  # fmt: skip
+        n = whole.n_spins
+        rcfg = MCAccuracyConfig(
+            sweeps=PAPER_WALK_SWEEPS, rule="metropolis", order="random_site",
+            record_every_steps=_record_step(n, PAPER_WALK_RECORDS), seed=ctx.seed + 43,
+            precision=ctx.precision,
+        )  # fmt: skip
+        ctx.log(f"random-site Metropolis walks from trained weights: {net} {g} whole")
+        tr = mc_accuracy(whole, starts, arch, data["x_test"], data["y_test"], rcfg)
+        paper_walks[g, "shallow" if net == "shallow" else "whole"] = tr
+        paper_rows += [{"regime": g, "net": net, "moving": "whole", **r}
+                       for r in tr.table().to_dict("records")]  # fmt: skip
         # the model's own mean energy (second half of the whole-net walks, relaxed): a model
         # that matches the data's m and C has exactly the data's mean energy, since ⟨E⟩ is
         # linear in m and C; the difference is a fit-quality number in the model's own units
@@ -593,7 +616,20 @@ def _networks(ctx, s, regimes, models, samples, data):
         e_eq = float(tr.energy[len(tr.sweeps) // 2 :].mean())
         ea_rows[-1] |= {"energy_model": e_eq, "energy_gap": ea_rows[-1]["energy_mean"] - e_eq}
     return (pd.DataFrame(ea_rows), pd.DataFrame(level_rows), pd.DataFrame(walk_rows), walks,
-            kinds)  # fmt: skip
+            kinds, pd.DataFrame(paper_rows), paper_walks)  # fmt: skip
+
+
+def _record_step(n: int, per_sweep: int) -> int:
+    """Single-site steps between two tests: the largest divisor of ``n`` that is at most
+    ``n / per_sweep`` (so that records fall on whole sweeps too)."""
+    return max(d for d in range(1, max(1, n // per_sweep) + 1) if n % d == 0)
+
+
+def _sweeps_to(t: pd.DataFrame, level: float) -> float:
+    """The first recorded sweep at which the mean accuracy is at or below ``level`` (nan:
+    never)."""
+    hit = t.sweep[t.accuracy_mean <= level]
+    return float(hit.iloc[0]) if len(hit) else math.nan
 
 
 def _tilted_walks(ctx, s, models, landscapes, ref_rows, samples, data) -> pd.DataFrame:
@@ -658,7 +694,7 @@ def _tilted_figure(tw: pd.DataFrame, chance: float) -> Figure:
     return fig
 
 
-def _walk_figure(walks: dict, chance: float) -> Figure:
+def _walk_figure(walks: dict, chance: float, paper_walks: dict | None = None) -> Figure:
     keys = list(walks)
     regimes = list(dict.fromkeys(g for g, _ in keys))
     fig = Figure(figsize=(4.2 * len(regimes), 3.4))
@@ -671,6 +707,10 @@ def _walk_figure(walks: dict, chance: float) -> Figure:
             m, sd = t.accuracy.mean(1), t.accuracy.std(1)
             ax.plot(t.sweeps, m, color=f"C{k % 10}", label=part)
             ax.fill_between(t.sweeps, m - sd, m + sd, color=f"C{k % 10}", alpha=0.2)
+            if paper_walks and (gg, part) in paper_walks:
+                p = paper_walks[gg, part]
+                ax.plot(p.sweeps, p.accuracy.mean(1), color=f"C{k % 10}", ls=":",
+                        label=f"{part}, random-site Metropolis")  # fmt: skip
         ax.axhline(chance, color="0.5", lw=1, ls="--")
         ax.set_title(f"{g}: heat-bath walks from trained weights", fontsize=9)
         ax.set_xlabel("sweeps (β = 1)")
@@ -986,8 +1026,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
         iso_rows.append({"regime": k[0], **iso_summary(k[1], r)})
     iso = pd.DataFrame(iso_rows)
 
-    ea, ea_levels, walk_table, walks, net_kinds = _networks(ctx, s, regimes, models, samples,
-                                                            data)  # fmt: skip
+    ea, ea_levels, walk_table, walks, net_kinds, paper_table, paper_walks = _networks(
+        ctx, s, regimes, models, samples, data
+    )
     chance = 1.0 / len(np.unique(data["y_test"]))
     tilted = _tilted_walks(ctx, s, models, landscapes, ref_rows, samples, data)
 
@@ -1022,10 +1063,10 @@ def run(ctx: StudyContext) -> StudyOutcome:
         ("iso_energy", _iso_figure(iso_res),
          f"iso-energy s(d) (e_0 held at the low-energy reference's energy; {dname}): ITR vs "
          "shallow"),
-        ("mc_accuracy", _walk_figure(walks, chance),
+        ("mc_accuracy", _walk_figure(walks, chance, paper_walks),
          f"test accuracy ({dname}) along heat-bath walks of the fitted models from trained "
-         "weights: the whole net, each layer alone (the others held), the shallow net; dashed: "
-         "chance"),
+         "weights: the whole net, each layer alone (the others held), the shallow net; dotted: "
+         "the whole net with the paper's random-site Metropolis; dashed: chance"),
         ("landscape_mc", _tilted_figure(tilted, chance),
          f"the landscape's tilted measure sampled by Monte Carlo ({dname}): BP's d(x) against "
          "Monte Carlo's, and the test accuracy of the networks at distance d"),
@@ -1048,6 +1089,11 @@ def run(ctx: StudyContext) -> StudyOutcome:
     for (g, net, part), t in walk_table.groupby(["regime", "net", "moving"], sort=False):
         key = "shallow" if net == "shallow" else f"{g}_{part}"
         headline[f"walk_acc_end_{key}"] = float(t.accuracy_mean.iloc[-1])
+    for (g, net), t in paper_table.groupby(["regime", "net"], sort=False):
+        key = "shallow" if net == "shallow" else g
+        half = (t.accuracy_mean.iloc[0] + chance) / 2
+        headline[f"walk_random_site_half_sweeps_{key}"] = _sweeps_to(t, half)
+        headline[f"walk_random_site_acc_end_{key}"] = float(t.accuracy_mean.iloc[-1])
     table_lines = _format_layer_table(layers.assign(model=[label[k] for k in models]))
     for line in table_lines:
         ctx.log(line)
@@ -1158,6 +1204,19 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{t.energy_mean.iloc[-1]:+.3f}, d {t.d_mean.iloc[-1]:.3f}"
             for (g, net, part), t in ends)
     )  # fmt: skip
+    notes.append(
+        f"the paper's walk dynamics (Metropolis on one random site per step, β = 1, "
+        f"{PAPER_WALK_SWEEPS} sweeps, the same starts; whole nets): sweeps until the accuracy is "
+        "half-way to chance / within 0.05 of chance (nan: never), and accuracy start → 1 sweep "
+        "→ end: "
+        + "; ".join(
+            f"{g} {'shallow' if net == 'shallow' else 'deep'} "
+            f"{_sweeps_to(t, (t.accuracy_mean.iloc[0] + chance) / 2):.2f} / "
+            f"{_sweeps_to(t, chance + 0.05):.2f}, {t.accuracy_mean.iloc[0]:.3f} → "
+            f"{float(np.interp(1.0, t.sweep, t.accuracy_mean)):.3f} → "
+            f"{t.accuracy_mean.iloc[-1]:.3f}"
+            for (g, net), t in paper_table.groupby(["regime", "net"], sort=False))
+    )  # fmt: skip
     dev = (tilted.d_bp - tilted.d_mc).abs()
     by_model = tilted.assign(dev=dev).groupby(["regime", "model"], sort=False)
     notes.append(
@@ -1190,6 +1249,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "energy_accuracy": ea,
             "energy_accuracy_levels": ea_levels,
             "mc_accuracy": walk_table,
+            "mc_accuracy_random_site": paper_table,
             "tilted_walks": tilted,
         },
         headline=headline,
