@@ -31,7 +31,6 @@ import torch
 
 from ..errors import ConfigError, check_choice, check_positive
 from ._fit import EVALUATE_CHOICES, InverseIsing, _Raw
-from ._model import IsingModel
 from ._moments import Moments
 from ._pseudo import (
     START_CLIP,
@@ -143,9 +142,9 @@ class PseudoLikelihoodDecimation(InverseIsing):
                 log_pl.append(l_ind)
                 tilted.append(0.0)
                 break
-            start = (h, torch.where(_mask(active, total), ju, torch.zeros_like(ju)))
+            # the warm start reads only the free couplings' entries of ju
             raw = _pl_minimise(
-                cfg.pseudo, moments, samples, weights, active=active, start=start, data=data
+                cfg.pseudo, moments, samples, weights, active=active, start=(h, ju), data=data
             )
             iterations += raw.iterations
             converged = converged and raw.converged
@@ -162,7 +161,7 @@ class PseudoLikelihoodDecimation(InverseIsing):
         t_best, r_best, model = best
         kept = int((model.J[iu[0], iu[1]] != 0).sum())
         return _Raw(
-            IsingModel(model.J.clone(), model.h.clone()),
+            model,
             iterations=iterations,
             converged=converged,
             history=tilted,
@@ -182,9 +181,3 @@ class PseudoLikelihoodDecimation(InverseIsing):
                 "per_round": per_round,
             },
         )
-
-
-def _mask(active: torch.Tensor, total: int) -> torch.Tensor:
-    m = torch.zeros(total, dtype=torch.bool, device=active.device)
-    m[active] = True
-    return m
