@@ -113,6 +113,30 @@ def _thresholds(u: torch.Tensor, rule: str) -> torch.Tensor:
     return 0.5 * (torch.log1p(-u) - torch.log(u))
 
 
+def _chain_spins(spins, B: int | None, n: int, what: str) -> torch.Tensor:
+    """``spins`` as a tensor, checked: shape ``[B, N]`` (any ``B`` when ``None``) and entries
+    ±1 (one-line errors)."""
+    s0 = torch.as_tensor(spins)
+    if s0.ndim != 2 or s0.shape[1] != n or (B is not None and s0.shape[0] != B):
+        want = f"[{'B' if B is None else B}, {n}]"
+        raise DatasetError(f"{what} has shape {tuple(s0.shape)}; expected [n_chains, N] = {want}")
+    if not bool(((s0 == 1) | (s0 == -1)).all()):
+        raise DatasetError(f"{what} must contain only -1 and +1")
+    return s0
+
+
+def _chain_fields(fields, B: int, n: int, dtype, device) -> torch.Tensor:
+    """Per-chain fields ``[B, N]`` on ``dtype``/``device``, checked: shape and finiteness."""
+    hb = torch.as_tensor(fields)
+    if hb.shape != (B, n):
+        want = f"[n_chains, N] = [{B}, {n}]"
+        raise DatasetError(f"fields has shape {tuple(hb.shape)}; expected {want}")
+    hb = hb.to(dtype=dtype, device=device)
+    if not bool(torch.isfinite(hb).all()):
+        raise DatasetError("fields must be finite")
+    return hb
+
+
 def metropolis_sample(
     model: IsingModel,
     config: MetropolisConfig = MetropolisConfig(),
@@ -144,26 +168,13 @@ def metropolis_sample(
     if fields is None:
         hb = h[:, None]  # [N, 1], broadcast over chains
     else:
-        hb = torch.as_tensor(fields)
-        if hb.shape != (B, n):
-            raise DatasetError(
-                f"fields has shape {tuple(hb.shape)}; expected [n_chains, N] = [{B}, {n}]"
-            )
-        hb = hb.T.to(dtype=dtype, device=device).contiguous()
-        if not bool(torch.isfinite(hb).all()):
-            raise DatasetError("fields must be finite")
+        hb = _chain_fields(fields, B, n, dtype, device).T.contiguous()
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
     if state is None:
         sig = (2 * torch.randint(0, 2, (n, B), generator=gen, device=device) - 1).to(dtype)
     else:
-        s0 = torch.as_tensor(state.sigma)
-        if s0.shape != (B, n):
-            raise DatasetError(
-                f"state.sigma has shape {tuple(s0.shape)}; expected [n_chains, N] = [{B}, {n}]"
-            )
-        if not bool(((s0 == 1) | (s0 == -1)).all()):
-            raise DatasetError("state.sigma must contain only -1 and +1")
+        s0 = _chain_spins(state.sigma, B, n, "state.sigma")
         sig = s0.T.to(dtype=dtype, device=device).contiguous()
         if state.rng_state is not None:
             gen.set_state(state.rng_state)
@@ -261,16 +272,12 @@ def random_site_walk(
     dtype, device = prec.torch_dtype, prec.torch_device
     J = model.J.to(dtype=dtype, device=device)
     n = model.n_spins
-    sig = torch.as_tensor(np.asarray(start)).to(dtype=dtype, device=device).clone()
-    if sig.ndim != 2 or sig.shape[1] != n or not bool(((sig == 1) | (sig == -1)).all()):
-        raise DatasetError(f"start must be ±1 of shape [B, {n}]; got {tuple(sig.shape)}")
+    sig = _chain_spins(np.asarray(start), None, n, "start").to(dtype=dtype, device=device).clone()
     B = sig.shape[0]
     if fields is None:
         hb = model.h.to(dtype=dtype, device=device)[None, :]
     else:
-        hb = torch.as_tensor(fields).to(dtype=dtype, device=device)
-        if hb.shape != (B, n) or not bool(torch.isfinite(hb).all()):
-            raise DatasetError(f"fields must be finite of shape [{B}, {n}]")
+        hb = _chain_fields(fields, B, n, dtype, device)
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     F = sig @ J + hb  # [B, N]; J has a zero diagonal, so F_i excludes σ_i itself
