@@ -632,6 +632,23 @@ def _sweeps_to(t: pd.DataFrame, level: float) -> float:
     return float(hit.iloc[0]) if len(hit) else math.nan
 
 
+def _walk_levels(table: pd.DataFrame, chance: float) -> dict:
+    """Per (regime, net) of a walk table: the sweeps until the mean accuracy is half-way to
+    ``chance`` and within 0.05 of it, and the accuracy at the start, after 1 sweep and at the
+    end."""
+    out = {}
+    for (g, net), t in table.groupby(["regime", "net"], sort=False):
+        acc = t.accuracy_mean
+        out[g, net] = {
+            "half": _sweeps_to(t, (acc.iloc[0] + chance) / 2),
+            "near": _sweeps_to(t, chance + 0.05),
+            "start": float(acc.iloc[0]),
+            "one": float(np.interp(1.0, t.sweep, acc)),
+            "end": float(acc.iloc[-1]),
+        }
+    return out
+
+
 def _tilted_walks(ctx, s, models, landscapes, ref_rows, samples, data) -> pd.DataFrame:
     """Heat-bath chains of each model tilted towards each landscape reference (``h + x σ*``,
     the landscape's measure) at :data:`WALK_TILTS`, ``tilt_chains`` per reference: per
@@ -1089,11 +1106,11 @@ def run(ctx: StudyContext) -> StudyOutcome:
     for (g, net, part), t in walk_table.groupby(["regime", "net", "moving"], sort=False):
         key = "shallow" if net == "shallow" else f"{g}_{part}"
         headline[f"walk_acc_end_{key}"] = float(t.accuracy_mean.iloc[-1])
-    for (g, net), t in paper_table.groupby(["regime", "net"], sort=False):
+    paper_levels = _walk_levels(paper_table, chance)
+    for (g, net), lv in paper_levels.items():
         key = "shallow" if net == "shallow" else g
-        half = (t.accuracy_mean.iloc[0] + chance) / 2
-        headline[f"walk_random_site_half_sweeps_{key}"] = _sweeps_to(t, half)
-        headline[f"walk_random_site_acc_end_{key}"] = float(t.accuracy_mean.iloc[-1])
+        headline[f"walk_random_site_half_sweeps_{key}"] = lv["half"]
+        headline[f"walk_random_site_acc_end_{key}"] = lv["end"]
     table_lines = _format_layer_table(layers.assign(model=[label[k] for k in models]))
     for line in table_lines:
         ctx.log(line)
@@ -1210,12 +1227,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "half-way to chance / within 0.05 of chance (nan: never), and accuracy start → 1 sweep "
         "→ end: "
         + "; ".join(
-            f"{g} {'shallow' if net == 'shallow' else 'deep'} "
-            f"{_sweeps_to(t, (t.accuracy_mean.iloc[0] + chance) / 2):.2f} / "
-            f"{_sweeps_to(t, chance + 0.05):.2f}, {t.accuracy_mean.iloc[0]:.3f} → "
-            f"{float(np.interp(1.0, t.sweep, t.accuracy_mean)):.3f} → "
-            f"{t.accuracy_mean.iloc[-1]:.3f}"
-            for (g, net), t in paper_table.groupby(["regime", "net"], sort=False))
+            f"{g} {'shallow' if net == 'shallow' else 'deep'} {lv['half']:.2f} / "
+            f"{lv['near']:.2f}, {lv['start']:.3f} → {lv['one']:.3f} → {lv['end']:.3f}"
+            for (g, net), lv in paper_levels.items())
     )  # fmt: skip
     dev = (tilted.d_bp - tilted.d_mc).abs()
     by_model = tilted.assign(dev=dev).groupby(["regime", "model"], sort=False)
