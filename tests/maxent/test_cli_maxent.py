@@ -181,6 +181,37 @@ def test_fit_decimation_equals_library_and_writes_its_trace(pipeline, capsys):
     )
 
 
+def test_fit_mc_symmetrised_equals_library(pipeline, capsys):
+    """--method mc --symmetrise: the model equals :class:`MonteCarloBoltzmann` with the CLI's
+    settings on the orbit-averaged moments of the layer (bitwise), fitted with orbit-averaged
+    chain moments (its ``symmetry_start`` is the layer's first spin, 120 for ITR), so it is
+    invariant under relabelling; the report is a Metropolis evaluation."""
+    from weightscape.maxent import (
+        MonteCarloBoltzmann,
+        MonteCarloBoltzmannConfig,
+        hidden_symmetry_defect,
+        symmetrised_moments,
+    )
+
+    out = pipeline / "fit-mc"
+    argv = ["maxent", "fit", str(pipeline / "sm"), "--method", "mc", "--layer", "ITR"]
+    argv += ["--symmetrise", "--max-iter", "30", "--mc-chains", "50", "--seed", "3"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "fitted mc to ITR" in capsys.readouterr().out
+    ws, _ = load_weight_samples(pipeline / "sm" / "samples.npz")
+    cfg = MonteCarloBoltzmannConfig(
+        n_chains=50, n_iter=30, seed=3, symmetry=ARCH, symmetry_start=120
+    )
+    lib, rep = MonteCarloBoltzmann(cfg).fit(symmetrised_moments(ws.sigma, ARCH).slice(120, 192))
+    model = IsingModel.load(out / "model.npz")
+    assert np.array_equal(model.J.numpy(), lib.J.numpy())
+    assert np.array_equal(model.h.numpy(), lib.h.numpy())
+    assert hidden_symmetry_defect(model, ARCH, start=120) < 1e-12
+    saved = json.loads((out / "fit_report.json").read_text())
+    assert saved["method"] == "boltzmann_mc" and saved["evaluated_by"] == "metropolis"
+    assert saved["error"] == rep.error
+
+
 def test_fit_symmetrised_moments(pipeline, capsys):
     """--symmetrise fits the orbit-averaged moments: the model equals the library's fit of
     :func:`symmetrised_moments` (oracle of the CLI path), and it is itself invariant under
@@ -339,6 +370,13 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     dec = ["maxent", "fit", sm, "--method", "decimation"]
     assert "(0, 1)" in _bad(capsys, [*dec, "--decimation-step", "1.5"], out)
     assert "--symmetrise" in _bad(capsys, [*dec, "--symmetrise"], out)
+    err = _bad(capsys, ["maxent", "fit", sm, "--method", "bp", "--mc-chains", "10"], out)
+    assert "--mc-chains=10" in err and "mc" in err
+    assert "--seed=2" in _bad(capsys, ["maxent", "fit", sm, "--seed", "2"], out)
+    mc = ["maxent", "fit", sm, "--method", "mc", "--layer", "RB"]
+    assert "--mc-chains" in _bad(capsys, [*mc, "--mc-chains", "0"], out)
+    assert "--seed=-1" in _bad(capsys, [*mc, "--seed", "-1"], out)
+    assert "'bp'" in _bad(capsys, [*mc, "--evaluate", "bp"], out)
     # an existing --out is refused, and left as it was
     existing = tmp_path / "exists"
     existing.mkdir()

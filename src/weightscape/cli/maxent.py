@@ -357,7 +357,7 @@ def _line(row: dict) -> str:
 # train | sample | fit | validate: the weight-sample pipeline of the study
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
-FIT_METHODS = ("bp", "pseudo", "decimation", "mean-field", "tap", "exact")
+FIT_METHODS = ("bp", "mc", "pseudo", "decimation", "mean-field", "tap", "exact")
 # methods that fit samples, not moments (so --symmetrise does not apply)
 SAMPLE_METHODS = ("pseudo", "decimation")
 # Test points held out of data sets without a given test part (the bundled MNIST sample).
@@ -669,7 +669,7 @@ def _arch(meta: dict, samples: str) -> str:
 
 # --l2 when not given: pseudo-likelihood 1e-3 (samples are few compared with N²/2 couplings),
 # BP learning the paper's λ = 1e-4, exact learning none.
-DEFAULT_L2 = {"pseudo": 1e-3, "decimation": 1e-3, "bp": 1e-4, "exact": 0.0}
+DEFAULT_L2 = {"pseudo": 1e-3, "decimation": 1e-3, "bp": 1e-4, "mc": 0.0, "exact": 0.0}
 
 
 def make_method(
@@ -682,11 +682,16 @@ def make_method(
     evaluate: str,
     keep_from: int = 0,
     decimation_step: float | None = None,
+    chains: int | None = None,
+    seed: int | None = None,
+    symmetry: tuple[str, int] | None = None,
 ):
     """The inverse method object of ``--method`` (validated); ``l2=None``: the method's default;
     ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``;
     ``decimation_step`` (decimation only, ``None`` = 0.02): the fraction of all couplings pruned
-    per round."""
+    per round; ``chains``, ``seed`` and ``symmetry`` (mc only): persistent chains (``None`` =
+    1000), their seed (``None`` = 0), and ``(arch, first spin)`` for orbit-averaged Monte Carlo
+    moments."""
     from ..maxent import (
         BoltzmannBP,
         BoltzmannBPConfig,
@@ -695,6 +700,8 @@ def make_method(
         ExactBoltzmannConfig,
         MeanFieldConfig,
         MeanFieldInversion,
+        MonteCarloBoltzmann,
+        MonteCarloBoltzmannConfig,
         PseudoLikelihood,
         PseudoLikelihoodConfig,
         PseudoLikelihoodDecimation,
@@ -719,6 +726,27 @@ def make_method(
             )
         if not 0 < decimation_step < 1:
             raise ConfigError(f"--decimation-step={decimation_step!r} must lie in (0, 1)")
+    for flag, value in (("--mc-chains", chains), ("--seed", seed)):
+        if value is not None and method != "mc":
+            raise ConfigError(
+                f"{flag}={value!r} applies to --method mc only, not --method {method}"
+            )
+    if seed is not None:
+        _check_seed(seed)
+    if method == "mc":
+        _positive(mc_chains=chains)
+        sym, start = symmetry if symmetry is not None else (None, 0)
+        return MonteCarloBoltzmann(
+            MonteCarloBoltzmannConfig(
+                n_chains=1000 if chains is None else chains,
+                n_iter=max_iter,
+                l2=l2,
+                symmetry=sym,
+                symmetry_start=start,
+                seed=0 if seed is None else seed,
+                evaluate=evaluate,
+            )
+        )
     if method == "decimation":
         pl = PseudoLikelihoodConfig(l2=l2, max_iter=max_iter, evaluate="none")
         step = 0.02 if decimation_step is None else decimation_step
@@ -749,8 +777,8 @@ def _add_fit(sub: typer.Typer) -> None:
         method: str = typer.Option(
             "pseudo",
             "--method",
-            help="bp, pseudo, decimation (pseudo-likelihood decimation: sparse J), mean-field, "
-            "tap, exact.",
+            help="bp, mc (Boltzmann learning with persistent Monte Carlo chains), pseudo, "
+            "decimation (pseudo-likelihood decimation: sparse J), mean-field, tap, exact.",
         ),
         layer: str = typer.Option(
             "all", "--layer", help="Layer name (LB, ITR, RB, ...), all, or A:B."
@@ -759,21 +787,30 @@ def _add_fit(sub: typer.Typer) -> None:
         l2: float = typer.Option(
             None,
             "--l2",
-            help="L2 on J (default: pseudo and decimation 1e-3, bp 1e-4 (the paper's), exact 0).",
+            help="L2 on J (default: pseudo and decimation 1e-3, bp 1e-4 (the paper's), mc and "
+            "exact 0).",
         ),
         max_iter: int = typer.Option(
-            500, "--max-iter", help="L-BFGS iterations (pseudo, exact) or learning steps (bp)."
+            500,
+            "--max-iter",
+            help="L-BFGS iterations (pseudo, exact) or learning steps (bp, mc).",
         ),
         ridge: float = typer.Option(0.0, "--ridge", help="Ridge on chi (mean-field, tap)."),
         evaluate: str = typer.Option(
-            "auto", "--evaluate", help="Moments of the report: auto, exact, bp or none."
+            "auto",
+            "--evaluate",
+            help="Moments of the report: auto, exact, bp, metropolis (mc only) or none.",
         ),
         symmetrise: bool = typer.Option(
             False,
             "--symmetrise",
             help="Fit the moments averaged over all hidden-unit relabellings (the paper's "
-            "permutation-symmetric data; bp, mean-field, tap, exact).",
+            "permutation-symmetric data; bp, mc, mean-field, tap, exact).",
         ),
+        mc_chains: int = typer.Option(
+            None, "--mc-chains", help="mc: persistent Monte Carlo chains (default 1000)."
+        ),
+        seed: int = typer.Option(None, "--seed", help="mc: seed of the chains (default 0)."),
         keep_from: int = typer.Option(
             0,
             "--keep-from",
@@ -805,8 +842,10 @@ def _add_fit(sub: typer.Typer) -> None:
             )
         if ws.sigma.shape[0] < 2:
             raise ConfigError(f"{samples!r} holds {ws.sigma.shape[0]} sample(s); need at least 2")
+        sym = (_arch(meta, samples), a) if symmetrise and method == "mc" else None
         inv = make_method(method, l1=l1, l2=l2, max_iter=max_iter, ridge=ridge, evaluate=evaluate,
-                          keep_from=keep_from, decimation_step=decimation_step)  # fmt: skip
+                          keep_from=keep_from, decimation_step=decimation_step, chains=mc_chains,
+                          seed=seed, symmetry=sym)  # fmt: skip
         data = ws.sigma[:, a:b]
         fit_data = data
         if symmetrise:

@@ -93,6 +93,7 @@ from ._lrnet import (  # weight-samples group
     save_lrnet,
     train_lrnet,
 )
+from ._mc_learning import MonteCarloBoltzmann, MonteCarloBoltzmannConfig
 from ._mean_field import MeanFieldConfig, MeanFieldInversion, TAPInversion
 from ._metropolis import (
     MetropolisConfig,
@@ -122,6 +123,7 @@ from ._references import (  # landscape group
     sample_references,
 )
 from ._relabel import (
+    OrbitAverage,
     RelabelResult,
     hidden_symmetry_defect,
     permute_hidden_units,
@@ -197,6 +199,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "model_moments",
     "BoltzmannBP",
     "BoltzmannBPConfig",
+    "MonteCarloBoltzmann",
+    "MonteCarloBoltzmannConfig",
     "best_iterate",
     "bp_jacobian_radius",
     "PseudoLikelihood",
@@ -277,6 +281,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "random_triplets",
     "EXACT_LEARNING_MAX_SPINS",
     # hidden-unit relabelling (_relabel)
+    "OrbitAverage",
     "RelabelResult",
     "permute_hidden_units",
     "random_hidden_permutations",

@@ -36,6 +36,7 @@ from ._samples import layer_map
 from ._validate import coupling_table
 
 __all__ = [
+    "OrbitAverage",
     "RelabelResult",
     "hidden_symmetry_defect",
     "permute_hidden_units",
@@ -265,32 +266,83 @@ def symmetrised_moments(samples, arch: str, *, start: int = 0) -> Moments:
     Returns:
         :class:`Moments` (float64) with ``m`` ``[N]`` and ``C`` ``[N, N]`` (diagonal 1).
     """
-    import torch
-
-    lab, _ = _slice_labels(arch, start, samples.shape[1])
-    n = samples.shape[1]
     mom = sample_moments(samples)
-    # single spins: orbit = (layer, fixed input, fixed output)
-    _, inv1 = np.unique(lab[:, :3], axis=0, return_inverse=True)
-    inv1 = inv1.ravel()
-    m = mom.m.cpu().numpy()
-    m_sym = (np.bincount(inv1, weights=m) / np.bincount(inv1))[inv1]
-    # ordered pairs: both spins' orbit keys + per hidden layer: 0 (not both touch it),
-    # 1 (same unit), 2 (different units)
-    s_idx, t_idx = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    s_idx, t_idx = s_idx.ravel(), t_idx.ravel()
-    hs, ht = lab[s_idx, 3:], lab[t_idx, 3:]
-    both = (hs >= 0) & (ht >= 0)
-    rel = np.where(both, np.where(hs == ht, 1, 2), 0)
-    key = np.concatenate(
-        [inv1[s_idx, None], inv1[t_idx, None], rel, (s_idx == t_idx)[:, None]], axis=1
-    ).astype(np.int64)
-    _, inv2 = np.unique(key, axis=0, return_inverse=True)
-    inv2 = inv2.ravel()
-    C = mom.C.cpu().numpy().ravel()
-    C_sym = (np.bincount(inv2, weights=C) / np.bincount(inv2))[inv2].reshape(n, n)
-    np.fill_diagonal(C_sym, 1.0)
-    return Moments(torch.as_tensor(m_sym), torch.as_tensor(0.5 * (C_sym + C_sym.T)), mom.n_samples)
+    m, C = OrbitAverage(arch, samples.shape[1], start=start)(mom.m, mom.C)
+    return Moments(m, C, mom.n_samples)
+
+
+class OrbitAverage:
+    """The average over hidden-unit relabellings of a layer slice's ``m`` and ``C`` (the
+    projection of :func:`symmetrised_moments`), with the orbits computed once.
+
+    ``m_sym[s]`` is the mean of ``m`` over the orbit of spin ``s`` and ``C_sym[s, t]`` the mean
+    of ``C`` over the orbit of the pair ``(s, t)``; the diagonal of ``C`` is set to 1. Applying
+    it to moments that are already invariant changes nothing (a projection). Used where the
+    same slice is averaged many times, as in a learning loop.
+
+    Args:
+        arch: the net's widths; n: spins in the slice; start: its first spin in the net.
+    """
+
+    def __init__(self, arch: str, n: int, *, start: int = 0):
+        lab, _ = _slice_labels(arch, start, n)
+        # single spins: orbit = (layer, fixed input, fixed output)
+        _, inv1 = np.unique(lab[:, :3], axis=0, return_inverse=True)
+        inv1 = inv1.ravel()
+        # ordered pairs: both spins' orbit keys + per hidden layer: 0 (not both touch it),
+        # 1 (same unit), 2 (different units)
+        s_idx, t_idx = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        s_idx, t_idx = s_idx.ravel(), t_idx.ravel()
+        hs, ht = lab[s_idx, 3:], lab[t_idx, 3:]
+        both = (hs >= 0) & (ht >= 0)
+        rel = np.where(both, np.where(hs == ht, 1, 2), 0)
+        key = np.concatenate(
+            [inv1[s_idx, None], inv1[t_idx, None], rel, (s_idx == t_idx)[:, None]], axis=1
+        ).astype(np.int64)
+        _, inv2 = np.unique(key, axis=0, return_inverse=True)
+        self.n = n
+        self._inv1, self._inv2 = inv1, inv2.ravel()
+        self._cnt1 = np.bincount(self._inv1).astype(np.float64)
+        self._cnt2 = np.bincount(self._inv2).astype(np.float64)
+        self._torch: dict = {}
+
+    @property
+    def n_orbits(self) -> tuple[int, int]:
+        """Orbits of single spins and of ordered pairs (the free parameters of an invariant
+        ``m`` and ``C``)."""
+        return len(self._cnt1), len(self._cnt2)
+
+    def _index(self, device):
+        import torch
+
+        key = str(device)
+        if key not in self._torch:
+            self._torch[key] = tuple(
+                torch.as_tensor(a, device=device)
+                for a in (self._inv1, self._inv2, self._cnt1, self._cnt2)
+            )
+        return self._torch[key]
+
+    def __call__(self, m, C):
+        """``(m_sym [n], C_sym [n, n])`` of torch ``m`` ``[n]`` and ``C`` ``[n, n]`` (same dtype
+        and device as the inputs; ``C_sym`` symmetric with diagonal 1)."""
+        import torch
+
+        m, C = torch.as_tensor(m), torch.as_tensor(C)
+        if m.shape != (self.n,) or C.shape != (self.n, self.n):
+            raise DatasetError(
+                f"moments have m {tuple(m.shape)} and C {tuple(C.shape)}; this orbit average "
+                f"is for [{self.n}] and [{self.n}, {self.n}]"
+            )
+        inv1, inv2, cnt1, cnt2 = self._index(m.device)
+        dt = m.dtype
+        s1 = torch.zeros(len(cnt1), dtype=dt, device=m.device).index_add_(0, inv1, m)
+        m_sym = (s1 / cnt1.to(dt))[inv1]
+        s2 = torch.zeros(len(cnt2), dtype=dt, device=m.device).index_add_(0, inv2, C.reshape(-1))
+        C_sym = (s2 / cnt2.to(dt))[inv2].reshape(self.n, self.n)
+        C_sym = 0.5 * (C_sym + C_sym.T)
+        C_sym.fill_diagonal_(1.0)
+        return m_sym, C_sym
 
 
 def symmetrised_data(sigma, arch: str, copies: int, seed: int = 0) -> tuple[Moments, np.ndarray]:
