@@ -59,7 +59,8 @@ def test_plan_writes_nothing(tmp_path):
     for scale in mr.SCALES:
         ctx = StudyContext(scale=scale, out=tmp_path / "maxent")
         p = mr.plan(ctx)
-        assert isinstance(p, Plan) and p.cpu_s > 0 and len(p.runs) == 8
+        assert isinstance(p, Plan) and p.cpu_s > 0 and len(p.runs) == 9
+        assert f"{mr.SCALES[scale]['mcl_chains']} persistent chains" in p.runs[5]
     assert not (tmp_path / "maxent").exists()
 
 
@@ -236,6 +237,8 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
         "energy_accuracy_levels",
         "mc_accuracy",
         "tilted_walks",
+        "fits_mc_learning",
+        "validation_mc_learning",
     ):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
@@ -256,9 +259,24 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     val = pd.read_parquet(study / "tables" / "validation.parquet")
     assert list(val.model) == ["deep", "shallow"] and list(val.layers) == ["LB+ITR+RB", "shallow"]
     assert val[["r_m", "r_C", "r_3"]].notna().all().all()
-    # the fitted models and kept samples are files a user reads back
+    # claim 1's diagnostic: the same data fitted by Monte Carlo learning, validated on the same
+    # triplets; its deep models are invariant too (orbit-averaged chains from a symmetric
+    # start), saved beside the BP models, and the claim-1 statistics are in the headline
+    mcf = pd.read_parquet(study / "tables" / "fits_mc_learning.parquet")
+    assert list(mcf.model) == list(fits.model) and list(mcf.n_triplets) == list(fits.n_triplets)
+    assert (mcf.model_symmetry_defect[:3] < 1e-10).all()
+    assert (mcf.fit_error > 0).all() and mcf.fit_error.notna().all()
+    mcv = pd.read_parquet(study / "tables" / "validation_mc_learning.parquet")
+    assert list(mcv.layers) == list(val.layers)
+    head = json.loads((study / "summary.json").read_text())["headline"]
+    assert head["mc_learning_r3_min"] == pytest.approx(mcv.r_3.min())
     from weightscape.maxent import IsingModel, load_weight_samples
 
+    rb = IsingModel.load(study / "models" / "up_RB_mc.npz")
+    assert rb.J.numpy()[np.triu_indices(150, 1)].std() == pytest.approx(
+        mcf.set_index("model").J_std["RB"]
+    )
+    # the fitted models and kept samples are files a user reads back
     itr = IsingModel.load(study / "models" / "up_ITR.npz")
     iu = np.triu_indices(225, 1)
     assert itr.J.numpy()[iu].std() == pytest.approx(fits.set_index("model").J_std["ITR"])

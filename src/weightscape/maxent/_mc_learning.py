@@ -12,6 +12,14 @@ stochastic maximum likelihood, Younes 1989), and one gradient step is taken:
     J \\leftarrow J + \\eta_J\\big[(\\hat C - C^{\\rm MC}) - \\lambda J\\big],\\qquad
     h \\leftarrow h + \\eta_h\\,(\\hat m - m^{\\rm MC}).
 
+With ``centred`` (default) the steps are taken in the centred parameters of Montavon & Müller
+(2012), the energy written as ``Σ_{i<j} J_ij (σ_i − m̂_i)(σ_j − m̂_j) + Σ_i b_i (σ_i − m̂_i)``,
+i.e. ``h = b − J m̂``: the coupling step uses ``⟨(σ_i − m̂_i)(σ_j − m̂_j)⟩`` in place of
+``⟨σ_i σ_j⟩``, and ``b`` takes the field step. The fixed point is the same, but a uniform change
+of many couplings no longer shifts every field by ``Σ_j J_ij m̂_j`` at once; with strongly
+magnetised spins (a layer whose weights are mostly of one sign) plain steps need a learning rate
+``∝ 1/N`` for that collective direction, centred ones do not.
+
 Unlike BP learning (:class:`~weightscape.maxent.BoltzmannBP`) the moments are those of the model
 itself, not of its Bethe approximation, so the fixed point is the true maximum-entropy model
 (up to Monte Carlo noise) on any graph, including dense ones where Bethe moments are off or BP
@@ -67,12 +75,16 @@ class MonteCarloBoltzmannConfig:
             moments averaged over the configurations after each of these sweeps.
         burn_in: sweeps of the chains at the starting model before the first step.
         eta_J, eta_h: learning rates of couplings and fields (dimensionless: a step changes
-            ``J_ij`` by ``eta_J`` times a moment mismatch).
+            ``J_ij`` by ``eta_J`` times a moment mismatch). The default 0.03 is stable on the
+            layer models of the study (0.1 oscillates on the RB layer, whose weights are the
+            most correlated); on small, weakly coupled models 0.3 converges faster.
         l2: weight decay ``λ`` on ``J`` (0 = maximum likelihood; the paper's BP learning uses
             1e-4).
         average_from: the returned model is the mean of the iterates after this fraction of the
             steps (0: all; 1 is not allowed: at least the last iterate is averaged).
         init: ``"independent"`` (``J = 0``, ``h = atanh m̂``) or ``"zeros"``.
+        centred: take the steps in the centred parameters (see the module docstring); False:
+            plain steps on ``(J, h)``.
         rule: ``"heat_bath"`` (default: no flip-flop of weakly-fielded spins, see
             :mod:`~weightscape.maxent._metropolis`) or ``"metropolis"``.
         symmetry: architecture string (e.g. ``"20-15-15-10"``) to fit hidden-unit-symmetrised
@@ -88,14 +100,15 @@ class MonteCarloBoltzmannConfig:
     """
 
     n_chains: int = 1000
-    n_iter: int = 400
+    n_iter: int = 1000
     sweeps_per_iter: int = 1
     burn_in: int = 100
-    eta_J: float = 0.1
-    eta_h: float = 0.1
+    eta_J: float = 0.03
+    eta_h: float = 0.03
     l2: float = 0.0
     average_from: float = 0.5
     init: str = "independent"
+    centred: bool = True
     rule: str = "heat_bath"
     symmetry: str | None = None
     symmetry_start: int = 0
@@ -192,9 +205,15 @@ class MonteCarloBoltzmann(InverseIsing):
             m_mc, C_mc = chain_moments(x)
             history.append(moment_error(m_mc, C_mc, target)[0])
             dC = C_d - C_mc
+            dm = m_d - m_mc
+            if cfg.centred:
+                # gradient in the centred parameters (J, b = h + J m̂): the pair statistic is
+                # ⟨(σ_i − m̂_i)(σ_j − m̂_j)⟩, which adds −m̂_i Δm_j − Δm_i m̂_j to ΔC
+                dC = dC - torch.outer(m_d, dm) - torch.outer(dm, m_d)
+                b = h + J @ m_d
             dC.fill_diagonal_(0.0)
             J = J + cfg.eta_J * (dC - cfg.l2 * J)
-            h = h + cfg.eta_h * (m_d - m_mc)
+            h = (b + cfg.eta_h * dm) - J @ m_d if cfg.centred else h + cfg.eta_h * dm
             if not bool(torch.isfinite(J).all() and torch.isfinite(h).all()):
                 raise NumericalError(
                     f"Monte Carlo learning diverged at step {it} (non-finite J or h); lower "

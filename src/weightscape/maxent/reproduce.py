@@ -70,6 +70,7 @@ from ._landscape import (
 )
 from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, load_lrnet, save_lrnet, train_lrnet
+from ._mc_learning import MonteCarloBoltzmann, MonteCarloBoltzmannConfig
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._model import IsingModel
 from ._moments import Moments, sample_moments
@@ -98,7 +99,7 @@ SCALES: dict[str, dict] = {
         "x_step": 0.25, "refs": 1, "mc_chains": 64, "mc_burn_in": 500, "mc_samples": 20,
         "mc_thin": 5, "n_triplets": 2000, "tap_starts": 200, "bp_fp_starts": 8,
         "walk_starts": 8, "walk_sweeps": 20, "tilt_chains": 4, "tilt_sweeps": 20,
-        "tilt_record": 2,
+        "tilt_record": 2, "mcl_chains": 200, "mcl_iter": 400,
     },
     "small": {
         "runs": 192, "draws": 16, "quantile": 0.5, "whole_net": False,
@@ -106,7 +107,7 @@ SCALES: dict[str, dict] = {
         "x_step": 0.1, "refs": 2, "mc_chains": 200, "mc_burn_in": 2000, "mc_samples": 50,
         "mc_thin": 10, "n_triplets": 5000, "tap_starts": 1000, "bp_fp_starts": 32,
         "walk_starts": 16, "walk_sweeps": 50, "tilt_chains": 4, "tilt_sweeps": 40,
-        "tilt_record": 4,
+        "tilt_record": 4, "mcl_chains": 1000, "mcl_iter": 1000,
     },
     "paper": {
         "runs": 100, "draws": 100, "quantile": 0.5, "whole_net": True,
@@ -114,7 +115,7 @@ SCALES: dict[str, dict] = {
         "x_step": 0.05, "refs": 3, "mc_chains": 100, "mc_burn_in": 10_000, "mc_samples": 100,
         "mc_thin": 10, "n_triplets": 10_000, "tap_starts": 2000, "bp_fp_starts": 64,
         "walk_starts": 20, "walk_sweeps": 100, "tilt_chains": 4, "tilt_sweeps": 40,
-        "tilt_record": 4,
+        "tilt_record": 4, "mcl_chains": 1000, "mcl_iter": 2000,
     },
 }  # fmt: skip
 # Data, in order of preference: full MNIST idx files, else full Fashion-MNIST (both read by the
@@ -145,6 +146,23 @@ REFINE_FACTOR = 8
 # A diagnostic printed beside claim 3; its rule is unchanged (docs/studies/maxent.md).
 SCAN_FACTOR = 25
 LEARNING = BoltzmannBPConfig(keep_from=AUTHORS_KEEP_FROM)
+
+
+def mc_learning_config(
+    s: dict, seed: int, start: int | None, precision
+) -> MonteCarloBoltzmannConfig:
+    """The Monte Carlo Boltzmann learning run beside the paper's BP learning (a diagnostic of
+    claim 1, not the paper's method): ``s["mcl_chains"]`` persistent heat-bath chains,
+    ``s["mcl_iter"]`` steps of the library's default rate, the mean of the second half; deep
+    layers (``start`` their first spin) with orbit-averaged moments. No evaluation of its own:
+    the study validates it as it validates the BP model."""
+    return MonteCarloBoltzmannConfig(
+        n_chains=s["mcl_chains"], n_iter=s["mcl_iter"], seed=seed + 13, evaluate="none",
+        symmetry=None if start is None else DEEP_ARCH, symmetry_start=start or 0,
+        precision=precision,
+    )  # fmt: skip
+
+
 # Width of the accuracy bins of the energy-vs-accuracy table and figure (a 10,000-image test set
 # has levels 1e-4 apart: too few samples per level for a mean and spread).
 ACC_BIN = 0.005
@@ -192,6 +210,8 @@ def plan(ctx: StudyContext) -> Plan:
         "RB per regime; shallow on its samples" + (", whole net" if s["whole_net"] else ""),
         f"Metropolis validation: {s['mc_chains']} chains × {s['mc_samples']} samples "
         f"after {s['mc_burn_in']} sweeps, thin {s['mc_thin']}",
+        f"claim 1's diagnostic: every model also fitted by Monte Carlo Boltzmann learning "
+        f"({s['mcl_chains']} persistent chains × {s['mcl_iter']} steps) and validated the same way",
         f"entropy landscapes: x in [-3, 3] step {s['x_step']}, 3×{s['refs']} references per "
         f"model, each scanned for hysteresis at step {s['x_step']}/{SCAN_FACTOR} around its "
         "largest steps",
@@ -214,7 +234,10 @@ def plan(ctx: StudyContext) -> Plan:
     # and tilted Monte Carlo 148 s at paper, walks 55 s at small; smoke 2.4 min wall in all.
     # The random-site walks of the whole nets (stop 23): ≈ 15 s per deep net at paper (16
     # starts, one thread), a few s for the shallow one.
-    cpu = {"smoke": 200.0, "small": 2200.0, "paper": 8850.0}[ctx.scale]
+    # Monte Carlo Boltzmann learning beside it (4 December 2026, one thread, offline on the
+    # small seed-0 data): 160 s for the seven small models with their evaluations; ≈ 1,000 s
+    # estimated at paper (2,000 steps, the whole nets).
+    cpu = {"smoke": 230.0, "small": 2450.0, "paper": 9900.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
     # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
@@ -827,8 +850,9 @@ def _train_and_sample(ctx, s, data):
     return nets, samples, pd.DataFrame(train_rows)
 
 
-def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None):
-    """Fit one model by BP Boltzmann learning and validate it by Metropolis.
+def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None, *, learner=None,
+                      trip=None):  # fmt: skip
+    """Fit one model by BP Boltzmann learning (or ``learner``) and validate it by Metropolis.
 
     Args:
         fit_data: what the model is fitted to: the hidden-unit-symmetrised :class:`Moments` of a
@@ -839,23 +863,28 @@ def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None):
             Deep layers' models are invariant under relabelling (checked,
             :func:`~weightscape.maxent.hidden_symmetry_defect` ≤ ``SYMMETRY_TOL``), so their
             Metropolis moments are orbit-averaged too: the same moments with less noise.
+        learner: the inverse method (``None``: :class:`BoltzmannBP` with :data:`LEARNING`);
+            the row's fit error is then the validation's own (Metropolis) moment error.
+        trip: the third-order triplets ``[T, 3]`` (``None``: drawn from ``rng``).
 
     Returns:
-        ``(model, row, ((m_data, m_model), (C_data, C_model), (third_data, third_model)))``.
+        ``(model, row, ((m_data, m_model), (C_data, C_model), (third_data, third_model)),
+        triplets)``.
     """
     cfg = LEARNING  # the paper's η_J, η_h, λ, 100 iterations, BP 1e-4 / 1000 sweeps
     symmetrised = isinstance(fit_data, Moments)
     n = int(fit_data.m.shape[0]) if symmetrised else int(fit_data.shape[1])
     what = "symmetrised moments of" if symmetrised else ""
-    ctx.log(f"BP Boltzmann learning {name}: {what} {third_samples.shape[0]} samples × {n} spins")
-    model, rep = BoltzmannBP(cfg).fit(fit_data)
+    how = "BP Boltzmann learning" if learner is None else f"{learner.name} learning"
+    ctx.log(f"{how} {name}: {what} {third_samples.shape[0]} samples × {n} spins")
+    model, rep = (BoltzmannBP(cfg) if learner is None else learner).fit(fit_data)
     _, _, info = model_moments(model, "bp", cfg.bp)
     mc = MetropolisConfig(n_chains=s["mc_chains"], n_samples=s["mc_samples"],
                           burn_in=s["mc_burn_in"], thin=s["mc_thin"], seed=ctx.seed + 7,
                           precision=ctx.precision)  # fmt: skip
     ctx.log(f"Metropolis validation {name}: {mc.n_chains} chains")
     mcs, _, _ = metropolis_sample(model, mc)
-    trip = _triplets(n, s["n_triplets"], rng)
+    trip = _triplets(n, s["n_triplets"], rng) if trip is None else trip
     if symmetrised:
         tmom = symmetrised_sample_moments(third_samples, DEEP_ARCH, trip, start=start)
         mmom, defect, orbit = _model_sample_moments(model, mcs, DEEP_ARCH, trip, start=start)
@@ -879,14 +908,15 @@ def _fit_and_validate(ctx, s, name, fit_data, third_samples, rng, start=None):
         "r_m": pearson(dm, mm), "r_C": pearson(dC, mC), "r_Cconn": pearson(dK, mK),
         "r_3": pearson(d3, m3), "n_triplets": len(trip),
         "bp_converged": bool(info.get("bp_converged", False)),
-        "fit_error": float(rep.error),
+        "fit_error": float(rep.error) if learner is None
+        else math.sqrt(float(np.mean((mm - dm) ** 2) + np.mean((mC - dC) ** 2))),
         "best_iteration": int(rep.extras.get("best_iteration", -1)),
         "bp_not_converged_steps": int(rep.extras.get("bp_not_converged", -1)),
         "fit_seconds": rep.seconds, "mc_samples": int(mcs.shape[0]),
         "model_symmetry_defect": defect,
         "model_moments": "orbit-averaged Metropolis" if orbit else "Metropolis",
     }  # fmt: skip
-    return model, row, ((dm, mm), (dC, mC), (d3, m3))
+    return model, row, ((dm, mm), (dC, mC), (d3, m3)), trip
 
 
 def pooled_validation(fits: pd.DataFrame, valid: dict) -> pd.DataFrame:
@@ -970,18 +1000,33 @@ def run(ctx: StudyContext) -> StudyOutcome:
     ])  # fmt: skip
 
     rng = np.random.default_rng(seed + 11)
-    models, fit_rows, valid = {}, [], {}
+    models, fit_rows, valid, trips = {}, [], {}, {}
     for k in datasets:
-        models[k], row, valid[label[k]] = _fit_and_validate(
+        models[k], row, valid[label[k]], trips[k] = _fit_and_validate(
             ctx, s, label[k], fit_inputs[k], third[k], rng, start.get(k)
         )
         fit_rows.append({"regime": k[0], **row, "model": k[1]})
     fits = pd.DataFrame(fit_rows)
     validation = pooled_validation(fits, valid)
+    # claim 1's diagnostic: the same data fitted by Monte Carlo Boltzmann learning (the model's
+    # own moments, not Bethe's) and validated the same way, on the same triplets
+    mc_models, mc_rows, mc_valid = {}, [], {}
+    for k in datasets:
+        learner = MonteCarloBoltzmann(mc_learning_config(s, seed, start.get(k), ctx.precision))
+        mc_models[k], row, mc_valid[label[k]], _ = _fit_and_validate(
+            ctx, s, label[k], fit_inputs[k], third[k], rng, start.get(k), learner=learner,
+            trip=trips[k],
+        )  # fmt: skip
+        mc_rows.append({"regime": k[0], **row, "model": k[1]})
+    mc_fits = pd.DataFrame(mc_rows)
+    mc_validation = pooled_validation(mc_fits, mc_valid)
+    mc_claim1 = claim_fit_quality(mc_validation, unit="nets (layer models pooled)")
+    mc_claim2, mc_ratio = claim_itr_weaker(mc_fits)
     # the fitted models and the kept samples, for `weightscape maxent landscape MODEL.npz` and
     # any later analysis (.npz, samples bit-packed with accuracy, run id and layer map)
     for k, model in models.items():
         model.save(ctx.out / "models" / f"{k[0]}_{k[1]}.npz")
+        mc_models[k].save(ctx.out / "models" / f"{k[0]}_{k[1]}_mc.npz")
     for (net, g), ws in samples.items():
         arch = DEEP_ARCH if net == "deep" else SHALLOW_ARCH
         save_weight_samples(ws, ctx.out / "samples" / f"{net}_{g}.npz", dataset=data["name"],
@@ -1102,6 +1147,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "J_std_ratio_ITR": ratio,
         "r_min": float(min(validation.r_m.min(), validation.r_C.min())),
         "r3_min": float(validation.r_3.min()),
+        "mc_learning_r_min": float(min(mc_validation.r_m.min(), mc_validation.r_C.min())),
+        "mc_learning_r3_min": float(mc_validation.r_3.min()),
+        "mc_learning_J_std_ratio_ITR": mc_ratio,
     }
     for (g, net, part), t in walk_table.groupby(["regime", "net", "moving"], sort=False):
         key = "shallow" if net == "shallow" else f"{g}_{part}"
@@ -1159,6 +1207,17 @@ def run(ctx: StudyContext) -> StudyOutcome:
         + "; ".join(
             f"{r.regime} {r.model} r_m {r.r_m:.3f}, r_C {r.r_C:.3f}, r_3 {r.r_3:.3f}"
             for r in validation.itertuples()),
+        "claim 1 with Monte Carlo Boltzmann learning (persistent heat-bath chains, "
+        f"{s['mcl_chains']} chains × {s['mcl_iter']} steps, mean of the second half; the model's "
+        "own moments in place of BP's; not the paper's learning, so not claim 1's verdict): "
+        f"{'holds' if mc_claim1.holds else 'does not hold'} — {mc_claim1.ours}; per net "
+        + "; ".join(f"{r.regime} {r.model} r_m {r.r_m:.3f}, r_C {r.r_C:.3f}, r_3 {r.r_3:.3f}"
+                    for r in mc_validation.itertuples())
+        + "; moment error (Metropolis) " + ", ".join(
+            f"{label[r.regime, r.model]} {r.fit_error:.4f}" for r in mc_fits.itertuples())
+        + f"; claim 2 on these models: {'holds' if mc_claim2.holds else 'does not hold'} — "
+        f"{mc_claim2.ours}; BP converges on {int(mc_fits.bp_converged.sum())} of {len(mc_fits)} "
+        "(the landscapes use the BP-learned models)",
         "BP learning (best iterate / steps with unconverged BP): " + "; ".join(
             f"{label[r.regime, r.model]} {r.best_iteration} / {r.bp_not_converged_steps}"
             for r in fits.itertuples()),
@@ -1172,7 +1231,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
             f"{label[r.regime, r.model]} {r.n_converged}/{r.n_points} converged, max |Δd| "
             f"{r.max_jump:.3f}, mean gap {r.mean_gap:.3g}" for r in iso.itertuples()),
         "references: data samples at the 5/50/95% quantiles of model energy",
-        "files: models/<regime>_<model>.npz (J, h; `weightscape maxent landscape` reads them), "
+        "files: models/<regime>_<model>.npz (J, h; `weightscape maxent landscape` reads them; "
+        "*_mc.npz: the Monte Carlo learning's models), "
         "samples/<net>_<regime>.npz (kept samples, bit-packed, with accuracy and run id)",
         "departures from the paper: docs/studies/maxent.md",
     ]  # fmt: skip
@@ -1254,6 +1314,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "training": training,
             "fits": fits,
             "validation": validation,
+            "fits_mc_learning": mc_fits,
+            "validation_mc_learning": mc_validation,
             "layers": layers,
             "sample_structure": structure,
             "landscapes": land,
@@ -1280,6 +1342,16 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 "deep_data": "moments symmetrised over hidden-unit relabellings",
                 "shallow_data": "samples",
                 **{k: v for k, v in dataclasses.asdict(LEARNING).items() if k != "bp"},
+            },
+            "inverse_diagnostic": {
+                "method": "boltzmann_mc",
+                **{
+                    k: v
+                    for k, v in dataclasses.asdict(
+                        mc_learning_config(s, seed, 0, ctx.precision)
+                    ).items()
+                    if k not in ("precision", "symmetry", "symmetry_start")
+                },
             },
             "r_min": R_MIN,
             "r3_min": R3_MIN,
