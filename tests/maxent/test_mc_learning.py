@@ -2,7 +2,8 @@
 
 Oracles: exact enumeration — from the exact moments of a random dense model the learner recovers
 its (J, h) and agrees with :class:`ExactBoltzmann` on the same moments; on the same dense model
-BP learning carries the Bethe bias, which the Monte Carlo learner does not. With hidden-unit
+BP learning carries the Bethe bias, which the Monte Carlo learner does not. Centred steps stay
+stable where plain ones oscillate (strongly magnetised spins). With hidden-unit
 symmetry: an invariant model (projected by :class:`OrbitAverage`) is recovered, the fit stays
 invariant to round-off, and the orbit average lowers the error at equal chains.
 
@@ -21,11 +22,14 @@ from weightscape.maxent import (
     BoltzmannBPConfig,
     ExactBoltzmann,
     IsingModel,
+    MetropolisConfig,
     MonteCarloBoltzmann,
     MonteCarloBoltzmannConfig,
     OrbitAverage,
     exact_moments,
     hidden_symmetry_defect,
+    metropolis_sample,
+    sample_moments,
     symmetrised_moments,
 )
 
@@ -89,6 +93,25 @@ def test_metropolis_evaluation_agrees_with_exact(dense_fit):
     assert float((ex.m - mom.m).abs().max()) < 0.01
 
 
+def test_centred_steps_are_stable_on_magnetised_spins():
+    """60 spins with uniform weak couplings (0.004) and fields −0.4 (m ≈ −0.47, like the ITR
+    layer): plain steps at rate 0.3 oscillate (a uniform change of J shifts every field by
+    ≈ N m̂ δJ; measured moment error 0.80 after 300 steps), centred steps at the same rate
+    converge to the noise floor (measured 0.016; the chains' own noise is ≈ 0.06 per step)."""
+    J = torch.full((60, 60), 0.004, dtype=torch.float64).fill_diagonal_(0.0)
+    truth = IsingModel(J, torch.full((60,), -0.4, dtype=torch.float64))
+    mc = MetropolisConfig(n_chains=2000, n_samples=50, burn_in=200, thin=2, rule="heat_bath")
+    x, _, _ = metropolis_sample(truth, mc)
+    mom = sample_moments(x)
+    base = {"n_chains": 500, "n_iter": 300, "eta_J": 0.3, "eta_h": 0.3, "evaluate": "metropolis"}
+    _, centred = MonteCarloBoltzmann(MonteCarloBoltzmannConfig(**base, eval_records=20)).fit(mom)
+    _, plain = MonteCarloBoltzmann(
+        MonteCarloBoltzmannConfig(**base, eval_records=20, centred=False)
+    ).fit(mom)
+    assert centred.error < 0.03
+    assert plain.error > 0.3
+
+
 def test_deterministic_under_seed():
     mom = exact_moments(_dense(n=5, seed=3))
     cfg = MonteCarloBoltzmannConfig(n_chains=200, n_iter=50, seed=4, evaluate="none")
@@ -117,8 +140,6 @@ def test_orbit_average_is_the_symmetrised_projection():
     and turns any J into one invariant under the group (defect 0 by the generators)."""
     rng = np.random.default_rng(0)
     x = rng.choice([-1, 1], size=(300, 14)).astype(np.int8)
-    from weightscape.maxent import sample_moments
-
     mom = sample_moments(x)
     avg = OrbitAverage(ARCH, 14)
     m, C = avg(mom.m, mom.C)

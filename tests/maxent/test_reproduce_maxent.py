@@ -239,6 +239,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
         "tilted_walks",
         "fits_mc_learning",
         "validation_mc_learning",
+        "landscapes_mc_learning",
     ):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
@@ -270,6 +271,14 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     assert list(mcv.layers) == list(val.layers)
     head = json.loads((study / "summary.json").read_text())["headline"]
     assert head["mc_learning_r3_min"] == pytest.approx(mcv.r_3.min())
+    # claims 3 and 4 re-read on those models: every layer and the shallow net, every reference
+    mcl = pd.read_parquet(study / "tables" / "landscapes_mc_learning.parquet")
+    assert (
+        mcl.groupby("model", sort=False).size().to_dict()
+        == land.groupby("model", sort=False).size().to_dict()
+    )
+    four = mr.claim_bound(mcl).holds
+    assert head["mc_learning_claim4"] == ("holds" if four else "does not hold")
     from weightscape.maxent import IsingModel, load_weight_samples
 
     rb = IsingModel.load(study / "models" / "up_RB_mc.npz")

@@ -211,7 +211,8 @@ def plan(ctx: StudyContext) -> Plan:
         f"Metropolis validation: {s['mc_chains']} chains × {s['mc_samples']} samples "
         f"after {s['mc_burn_in']} sweeps, thin {s['mc_thin']}",
         f"claim 1's diagnostic: every model also fitted by Monte Carlo Boltzmann learning "
-        f"({s['mcl_chains']} persistent chains × {s['mcl_iter']} steps) and validated the same way",
+        f"({s['mcl_chains']} persistent chains × {s['mcl_iter']} steps), validated the same "
+        "way, and (layers, shallow) its entropy landscapes for claims 3 and 4",
         f"entropy landscapes: x in [-3, 3] step {s['x_step']}, 3×{s['refs']} references per "
         f"model, each scanned for hysteresis at step {s['x_step']}/{SCAN_FACTOR} around its "
         "largest steps",
@@ -235,9 +236,10 @@ def plan(ctx: StudyContext) -> Plan:
     # The random-site walks of the whole nets (stop 23): ≈ 15 s per deep net at paper (16
     # starts, one thread), a few s for the shallow one.
     # Monte Carlo Boltzmann learning beside it (4 December 2026, one thread, offline on the
-    # small seed-0 data): 160 s for the seven small models with their evaluations; ≈ 1,000 s
-    # estimated at paper (2,000 steps, the whole nets).
-    cpu = {"smoke": 230.0, "small": 2450.0, "paper": 9900.0}[ctx.scale]
+    # small seed-0 data): 160 s for the seven small models with their evaluations, and 56 s
+    # for their landscapes; ≈ 1,200 s estimated at paper (2,000 steps, the whole nets fitted
+    # but not landscaped).
+    cpu = {"smoke": 240.0, "small": 2500.0, "paper": 10_100.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
     # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
@@ -1057,6 +1059,26 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 "discontinuous": bool(rj and rj["discontinuous"]),
                 **scan_hysteresis(model, ref, r, factor=SCAN_FACTOR).columns()})  # fmt: skip
     land = pd.DataFrame(land_rows)
+    # claims 3 and 4 re-read on the Monte Carlo-learned models (a diagnostic beside them: the
+    # same grid and reference classes, references by these models' energies; layers and the
+    # shallow net, not the whole net)
+    mc_land_rows = []
+    for k, model in mc_models.items():
+        if k[1] == "deep-all":
+            continue
+        refs, labels = _references(model, datasets[k], s["refs"])
+        ctx.log(f"entropy landscape {label[k]} (Monte Carlo-learned model)")
+        for ref, lab, r in zip(refs, labels, entropy_landscapes(model, refs, lcfg), strict=True):
+            sm = r.summary().to_dict()
+            rj = (refine_jump(model, ref, r, factor=REFINE_FACTOR)
+                  if sm["has_jump"] or sm["has_hysteresis"] else None)  # fmt: skip
+            mc_land_rows.append({"regime": k[0], "model": k[1], "reference": lab, **{
+                q: sm[q] for q in ("d_at_zero", "max_jump", "max_hysteresis", "mean_gap",
+                                   "has_jump", "has_hysteresis", "n_unconverged")},
+                "refined_ratio": rj["ratio"] if rj else math.nan,
+                "discontinuous": bool(rj and rj["discontinuous"])})  # fmt: skip
+    mc_land = pd.DataFrame(mc_land_rows)
+    mc_claim3, mc_claim4 = claim_connected(mc_land), claim_bound(mc_land)
 
     tap_res, tap_rows, fp_rows = {}, [], []
     for k, model in models.items():
@@ -1150,6 +1172,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "mc_learning_r_min": float(min(mc_validation.r_m.min(), mc_validation.r_C.min())),
         "mc_learning_r3_min": float(mc_validation.r_3.min()),
         "mc_learning_J_std_ratio_ITR": mc_ratio,
+        "mc_learning_claim3": "holds" if mc_claim3.holds else "does not hold",
+        "mc_learning_claim4": "holds" if mc_claim4.holds else "does not hold",
     }
     for (g, net, part), t in walk_table.groupby(["regime", "net", "moving"], sort=False):
         key = "shallow" if net == "shallow" else f"{g}_{part}"
@@ -1216,8 +1240,13 @@ def run(ctx: StudyContext) -> StudyOutcome:
         + "; moment error (Metropolis) " + ", ".join(
             f"{label[r.regime, r.model]} {r.fit_error:.4f}" for r in mc_fits.itertuples())
         + f"; claim 2 on these models: {'holds' if mc_claim2.holds else 'does not hold'} — "
-        f"{mc_claim2.ours}; BP converges on {int(mc_fits.bp_converged.sum())} of {len(mc_fits)} "
-        "(the landscapes use the BP-learned models)",
+        f"{mc_claim2.ours}; BP converges on {int(mc_fits.bp_converged.sum())} of {len(mc_fits)}",
+        "claims 3 and 4 on the Monte Carlo-learned models (BP landscapes as for the claims, "
+        "references by these models' energies; BP unconverged at "
+        f"{int(mc_land.n_unconverged.sum())} of {len(mc_land) * 2 * len(lcfg.grid)} points, "
+        f"excluded): claim 3 {'holds' if mc_claim3.holds else 'does not hold'} — "
+        f"{mc_claim3.ours}; claim 4 {'holds' if mc_claim4.holds else 'does not hold'} — "
+        f"{mc_claim4.ours}",
         "BP learning (best iterate / steps with unconverged BP): " + "; ".join(
             f"{label[r.regime, r.model]} {r.best_iteration} / {r.bp_not_converged_steps}"
             for r in fits.itertuples()),
@@ -1316,6 +1345,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "validation": validation,
             "fits_mc_learning": mc_fits,
             "validation_mc_learning": mc_validation,
+            "landscapes_mc_learning": mc_land,
             "layers": layers,
             "sample_structure": structure,
             "landscapes": land,
