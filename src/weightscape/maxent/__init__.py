@@ -12,7 +12,8 @@ energy ``E = -(exponent)``; ``J`` symmetric ``[N, N]`` with zero diagonal.
 - entropy landscape: :func:`entropy_landscape` around references (:func:`sample_references`,
   :func:`read_references`), iso-energy variant, coexisting BP fixed points, TAP landscape, figures;
 - inverse methods, one class each with ``fit(data) -> (model, report)``: :class:`BoltzmannBP`,
-  :class:`PseudoLikelihood`, :class:`PseudoLikelihoodDecimation` (sparse couplings),
+  :class:`MonteCarloBoltzmann` (persistent Monte Carlo chains), :class:`PseudoLikelihood`,
+  :class:`PseudoLikelihoodDecimation` (sparse couplings),
   :class:`MeanFieldInversion`, :class:`TAPInversion`, :class:`ExactBoltzmann`;
 - weight samples: :func:`train_lrnet` (LR-net, binary-weight nets), :func:`draw_weight_samples`,
   :func:`layer_map` (LB/ITR/RB slices);

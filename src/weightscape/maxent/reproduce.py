@@ -148,6 +148,20 @@ SCAN_FACTOR = 25
 LEARNING = BoltzmannBPConfig(keep_from=AUTHORS_KEEP_FROM)
 
 
+# Width of the accuracy bins of the energy-vs-accuracy table and figure (a 10,000-image test set
+# has levels 1e-4 apart: too few samples per level for a mean and spread).
+ACC_BIN = 0.005
+# Tilts at which the landscape's references are also sampled by Monte Carlo (on every scale's
+# grid): BP's d(x) and e_0(x) checked without the Bethe approximation, and the test accuracy of
+# the networks at that distance from the reference.
+WALK_TILTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+LAYERS = ("LB", "ITR", "RB")
+# The paper's own walk dynamics (Metropolis on one random site per step), run beside the
+# heat-bath sweeps for the whole nets: this many sweeps, tested about this many times a sweep.
+PAPER_WALK_SWEEPS = 5
+PAPER_WALK_RECORDS = 25
+
+
 def mc_learning_config(
     s: dict, seed: int, start: int | None, precision
 ) -> MonteCarloBoltzmannConfig:
@@ -161,20 +175,6 @@ def mc_learning_config(
         symmetry=None if start is None else DEEP_ARCH, symmetry_start=start or 0,
         precision=precision,
     )  # fmt: skip
-
-
-# Width of the accuracy bins of the energy-vs-accuracy table and figure (a 10,000-image test set
-# has levels 1e-4 apart: too few samples per level for a mean and spread).
-ACC_BIN = 0.005
-# Tilts at which the landscape's references are also sampled by Monte Carlo (on every scale's
-# grid): BP's d(x) and e_0(x) checked without the Bethe approximation, and the test accuracy of
-# the networks at that distance from the reference.
-WALK_TILTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-LAYERS = ("LB", "ITR", "RB")
-# The paper's own walk dynamics (Metropolis on one random site per step), run beside the
-# heat-bath sweeps for the whole nets: this many sweeps, tested about this many times a sweep.
-PAPER_WALK_SWEEPS = 5
-PAPER_WALK_RECORDS = 25
 
 
 def pick_dataset() -> str:
@@ -960,6 +960,22 @@ def _key_name(key: tuple[str, str], multi: bool) -> str:
     return f"{regime} {name}" if multi and name != "shallow" else name
 
 
+def _landscape_row(model, ref, r) -> dict:
+    """One reference's landscape summary for the ``landscapes`` tables: d(0), the largest jump
+    and hysteresis, the mean gap, the coarse flags, unconverged points, and for a flagged
+    reference whether its largest step of d(x) stays discontinuous at ``x_step /``
+    :data:`REFINE_FACTOR` (claim 3 counts a jump only where it does)."""
+    sm = r.summary().to_dict()
+    rj = (refine_jump(model, ref, r, factor=REFINE_FACTOR)
+          if sm["has_jump"] or sm["has_hysteresis"] else None)  # fmt: skip
+    return {
+        **{q: sm[q] for q in ("d_at_zero", "max_jump", "max_hysteresis", "mean_gap",
+                              "has_jump", "has_hysteresis", "n_unconverged")},
+        "refined_ratio": rj["ratio"] if rj else math.nan,
+        "discontinuous": bool(rj and rj["discontinuous"]),
+    }  # fmt: skip
+
+
 def run(ctx: StudyContext) -> StudyOutcome:
     s = SCALES[ctx.scale]
     seed = ctx.seed
@@ -1046,18 +1062,10 @@ def run(ctx: StudyContext) -> StudyOutcome:
         # H(d) − s(d) the fields alone make (beside claim 4, whose rule it does not change)
         free = entropy_landscapes(IsingModel(torch.zeros_like(model.J), model.h), refs, lcfg)
         for ref, lab, r, r0 in zip(refs, labels, res, free, strict=True):
-            sm = r.summary().to_dict()
-            # flagged references only: is the largest step of d(x) a discontinuity? (claim 3
-            # counts a jump only where it is)
-            rj = (refine_jump(model, ref, r, factor=REFINE_FACTOR)
-                  if sm["has_jump"] or sm["has_hysteresis"] else None)  # fmt: skip
-            land_rows.append({"regime": k[0], "model": k[1], "reference": lab, **{
-                q: sm[q] for q in ("d_at_zero", "max_jump", "max_hysteresis", "mean_gap",
-                                   "has_jump", "has_hysteresis", "n_unconverged")},
-                "mean_gap_fields_only": r0.summary().mean_gap,
-                "refined_ratio": rj["ratio"] if rj else math.nan,
-                "discontinuous": bool(rj and rj["discontinuous"]),
-                **scan_hysteresis(model, ref, r, factor=SCAN_FACTOR).columns()})  # fmt: skip
+            scan = scan_hysteresis(model, ref, r, factor=SCAN_FACTOR).columns()
+            land_rows.append({"regime": k[0], "model": k[1], "reference": lab,
+                              **_landscape_row(model, ref, r),
+                              "mean_gap_fields_only": r0.summary().mean_gap, **scan})  # fmt: skip
     land = pd.DataFrame(land_rows)
     # claims 3 and 4 re-read on the Monte Carlo-learned models (a diagnostic beside them: the
     # same grid and reference classes, references by these models' energies; layers and the
@@ -1069,14 +1077,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
         refs, labels = _references(model, datasets[k], s["refs"])
         ctx.log(f"entropy landscape {label[k]} (Monte Carlo-learned model)")
         for ref, lab, r in zip(refs, labels, entropy_landscapes(model, refs, lcfg), strict=True):
-            sm = r.summary().to_dict()
-            rj = (refine_jump(model, ref, r, factor=REFINE_FACTOR)
-                  if sm["has_jump"] or sm["has_hysteresis"] else None)  # fmt: skip
-            mc_land_rows.append({"regime": k[0], "model": k[1], "reference": lab, **{
-                q: sm[q] for q in ("d_at_zero", "max_jump", "max_hysteresis", "mean_gap",
-                                   "has_jump", "has_hysteresis", "n_unconverged")},
-                "refined_ratio": rj["ratio"] if rj else math.nan,
-                "discontinuous": bool(rj and rj["discontinuous"])})  # fmt: skip
+            mc_land_rows.append({"regime": k[0], "model": k[1], "reference": lab,
+                                 **_landscape_row(model, ref, r)})  # fmt: skip
     mc_land = pd.DataFrame(mc_land_rows)
     mc_claim3, mc_claim4 = claim_connected(mc_land), claim_bound(mc_land)
 
