@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..config import Precision
@@ -150,8 +151,11 @@ class MonteCarloBoltzmann(InverseIsing):
 
     The report's ``history`` is the per-step moment error of the chains' moments against the
     data (noisy: it levels off at the Monte Carlo noise floor, ≈ 1/√B per entry, or less with
-    ``symmetry``); ``extras`` has the acceptance rate, the number of averaged iterates and the
-    evaluation's sample count.
+    ``symmetry``); ``extras`` has the acceptance rate, the number of averaged iterates, the
+    mean error of each quarter of the steps (``error_quarters``: the last two equal once the
+    learning has levelled off; a rise means the rate is too large) and the evaluation's
+    sample count. ``converged`` only says that all steps ran: the learning has no stopping
+    rule of its own.
     """
 
     name = "boltzmann_mc"
@@ -229,6 +233,11 @@ class MonteCarloBoltzmann(InverseIsing):
         model = IsingModel(J_avg, h_avg)
         extras = {
             "averaged_iterates": n_avg,
+            # mean per-step error of each quarter of the steps: a learning that has levelled
+            # off at the Monte Carlo noise floor has equal last two quarters
+            "error_quarters": [float(c.mean()) for c in np.array_split(np.asarray(history), 4)]
+            if len(history) >= 4
+            else [],
             "acceptance": sum(acceptance) / len(acceptance),
             "orbit_averaged": project is not None,
         }
