@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_positive
+from ..errors import ConfigError, DatasetError, check_choice, check_positive
 from ._metropolis import (
     DEFAULT_BLOCK,
     RULES,
@@ -205,12 +205,10 @@ class MCAccuracyConfig:
             raise ConfigError(
                 f"record_every={self.record_every!r} must divide sweeps={self.sweeps!r}"
             )
-        if self.rule not in RULES:
-            raise ConfigError(f"rule={self.rule!r} is not allowed; choose one of {list(RULES)}")
+        check_choice("rule", self.rule, RULES)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed={self.seed!r} must be an integer")
-        if self.order not in ORDERS:
-            raise ConfigError(f"order={self.order!r} is not allowed; choose one of {list(ORDERS)}")
+        check_choice("order", self.order, ORDERS)
         if self.record_every_steps is not None:
             check_positive("record_every_steps", self.record_every_steps, integer=True)
             if self.order != "random_site":
