@@ -11,6 +11,7 @@ energy ``E = -(exponent)``; ``J`` symmetric ``[N, N]`` with zero diagonal.
   over many field vectors, with the Bethe free energy);
 - entropy landscape: :func:`entropy_landscape` around references (:func:`sample_references`,
   :func:`read_references`), iso-energy variant, coexisting BP fixed points, TAP landscape, figures;
+  :func:`mc_entropy_landscape`, the same sweep by Monte Carlo where BP does not converge;
 - inverse methods, one class each with ``fit(data) -> (model, report)``: :class:`BoltzmannBP`,
   :class:`MonteCarloBoltzmann` (persistent Monte Carlo chains), :class:`PseudoLikelihood`,
   :class:`PseudoLikelihoodDecimation` (sparse couplings),
@@ -93,6 +94,12 @@ from ._lrnet import (  # weight-samples group
     preactivation_moments,
     save_lrnet,
     train_lrnet,
+)
+from ._mc_landscape import (  # landscape group
+    MCLandscapeConfig,
+    MCLandscapeResult,
+    mc_entropy_landscape,
+    mc_entropy_landscapes,
 )
 from ._mc_learning import MonteCarloBoltzmann, MonteCarloBoltzmannConfig
 from ._mean_field import MeanFieldConfig, MeanFieldInversion, TAPInversion
@@ -236,6 +243,10 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "entropy_landscape",
     "entropy_landscapes",
     "refine_jump",
+    "MCLandscapeConfig",
+    "MCLandscapeResult",
+    "mc_entropy_landscape",
+    "mc_entropy_landscapes",
     "HysteresisScan",
     "scan_hysteresis",
     "IsoEnergyConfig",

@@ -89,8 +89,49 @@ def binary_entropy(d) -> np.ndarray:
     return np.where((d >= 0) & (d <= 1), a + b, np.nan)
 
 
+class TiltGrid:
+    """The tilt grid and sweep settings shared by the BP and Monte Carlo landscape configs
+    (a mixin of frozen dataclasses with the fields ``x_min, x_max, x_step, first_sweep,
+    both_directions, jump_threshold``)."""
+
+    def _check_grid(self) -> None:
+        for name in ("x_min", "x_max", "x_step"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ConfigError(f"{name}={v!r} must be a finite number")
+        if not self.x_max > self.x_min:
+            raise ConfigError(f"x_max={self.x_max!r} must exceed x_min={self.x_min!r}")
+        check_positive("x_step", self.x_step)
+        steps = (self.x_max - self.x_min) / self.x_step
+        if abs(steps - round(steps)) > GRID_SLACK * max(1.0, steps):
+            raise ConfigError(
+                f"x_step={self.x_step!r} does not divide x_max - x_min = "
+                f"{self.x_max - self.x_min!r} into whole steps"
+            )
+        check_choice("first_sweep", self.first_sweep, DIRECTIONS)
+        if self.jump_threshold is not None:
+            check_positive("jump_threshold", self.jump_threshold)
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The tilts ``[K]`` in ascending order."""
+        k = round((self.x_max - self.x_min) / self.x_step)
+        return self.x_min + self.x_step * np.arange(k + 1)
+
+    @property
+    def jump(self) -> float:
+        """The jump threshold in use (``jump_threshold`` or ``x_step``)."""
+        return self.x_step if self.jump_threshold is None else float(self.jump_threshold)
+
+    @property
+    def sweeps(self) -> tuple[str, ...]:
+        """Directions in the order they are swept."""
+        other = "up" if self.first_sweep == "down" else "down"
+        return (self.first_sweep, other) if self.both_directions else (self.first_sweep,)
+
+
 @dataclass(frozen=True)
-class LandscapeConfig:
+class LandscapeConfig(TiltGrid):
     """Settings of :func:`entropy_landscape`.
 
     Attributes:
@@ -156,20 +197,7 @@ class LandscapeConfig:
     precision: Precision = field(default_factory=Precision)
 
     def __post_init__(self):
-        for name in ("x_min", "x_max", "x_step"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise ConfigError(f"{name}={v!r} must be a finite number")
-        if not self.x_max > self.x_min:
-            raise ConfigError(f"x_max={self.x_max!r} must exceed x_min={self.x_min!r}")
-        check_positive("x_step", self.x_step)
-        steps = (self.x_max - self.x_min) / self.x_step
-        if abs(steps - round(steps)) > GRID_SLACK * max(1.0, steps):
-            raise ConfigError(
-                f"x_step={self.x_step!r} does not divide x_max - x_min = "
-                f"{self.x_max - self.x_min!r} into whole steps"
-            )
-        check_choice("first_sweep", self.first_sweep, DIRECTIONS)
+        self._check_grid()
         check_choice("init_messages", self.init_messages, INIT_MESSAGES)
         check_positive("init_scale", self.init_scale)
         check_choice("predictor", self.predictor, PREDICTORS)
@@ -177,29 +205,10 @@ class LandscapeConfig:
             raise ConfigError(f"seed={self.seed!r} must be an integer")
         if not isinstance(self.bp, BetheConfig):
             raise ConfigError(f"bp={self.bp!r} must be a BetheConfig")
-        if self.jump_threshold is not None:
-            check_positive("jump_threshold", self.jump_threshold)
         check_positive("hysteresis_threshold", self.hysteresis_threshold)
         check_choice("gap_average", self.gap_average, GAP_AVERAGES)
         if self.batch_size is not None:
             check_positive("batch_size", self.batch_size, integer=True)
-
-    @property
-    def grid(self) -> np.ndarray:
-        """The tilts ``[K]`` in ascending order."""
-        k = round((self.x_max - self.x_min) / self.x_step)
-        return self.x_min + self.x_step * np.arange(k + 1)
-
-    @property
-    def jump(self) -> float:
-        """The jump threshold in use (``jump_threshold`` or ``x_step``)."""
-        return self.x_step if self.jump_threshold is None else float(self.jump_threshold)
-
-    @property
-    def sweeps(self) -> tuple[str, ...]:
-        """Directions in the order they are swept."""
-        other = "up" if self.first_sweep == "down" else "down"
-        return (self.first_sweep, other) if self.both_directions else (self.first_sweep,)
 
 
 @dataclass(frozen=True)
