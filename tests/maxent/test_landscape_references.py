@@ -209,6 +209,59 @@ def test_cli_scan_finds_hysteresis_between_grid_points(files, capsys):
     assert not (files / "noscan" / "scan.parquet").exists()
 
 
+def test_cli_monte_carlo_landscape_equals_the_library(files, capsys):
+    """--method mc on the planted two-state model: the run directory holds exactly what
+    mc_entropy_landscapes returns for the same settings (bitwise), and the loop is printed."""
+    from weightscape.maxent import MCLandscapeConfig, mc_entropy_landscapes, read_references
+
+    out = files / "mc"
+    argv = ["maxent", "landscape", "--couplings", str(files / "J.txt"), "--fields",
+            str(files / "h.txt"), "--references", str(files / "refs.txt"), "--slice", "4:20",
+            "--x-min", "-1", "--x-max", "1", "--method", "mc", "--chains", "32",
+            "--sweeps-per-x", "40", "--seed", "3", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("reference")]
+    assert len(lines) == 2 and all("HYSTERESIS (significant at" in ln for ln in lines)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "mc" and summary["refine_factor"] == 0
+    cfg = MCLandscapeConfig(x_min=-1.0, x_max=1.0, x_step=0.1, n_chains=32, sweeps_per_x=40,
+                            measure_sweeps=20, seed=3)  # fmt: skip
+    model = IsingModel.from_files(files / "J.txt", files / "h.txt")
+    refs = read_references(files / "refs.txt", columns=(4, 20))
+    lib = mc_entropy_landscapes(model, refs.sigma, cfg)
+    with np.load(out / "landscape.npz") as z:
+        np.testing.assert_array_equal(z["d"], np.stack([r.d for r in lib]))
+        np.testing.assert_array_equal(z["d_se"], np.stack([r.d_se for r in lib]))
+        np.testing.assert_array_equal(z["s"], np.stack([r.s for r in lib]))
+    for row, r in zip(summary["references"], lib, strict=True):
+        assert row["n_significant"] == int(r.significant_hysteresis().sum()) > 0
+        assert row["max_hysteresis"] == r.summary().max_hysteresis
+    frame = pd.read_parquet(out / "landscape.parquet")
+    assert "d_se" in frame and len(frame) == 2 * 2 * 21
+    assert json.loads((out / "config.json").read_text())["config"]["landscape"]["n_chains"] == 32
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "exact"], "--method"),
+        (["--method", "mc", "--damping", "0.7"], "--damping=0.7 applies to --method bp"),
+        (["--method", "mc", "--refine", "4"], "--refine=4 applies to --method bp"),
+        (["--chains", "8"], "--chains=8 applies to --method mc"),
+        (["--sweeps-per-x", "50"], "--sweeps-per-x=50 applies to --method mc"),
+        (["--method", "mc", "--sweeps-per-x", "3"], "--sweeps-per-x=3"),
+        (["--method", "mc", "--chains", "1"], "n_chains"),
+    ],
+)
+def test_cli_monte_carlo_bad_inputs_write_nothing(files, capsys, extra, message):
+    out = files / "never"
+    code = main(["maxent", "landscape", str(files / "w.npz"), *extra, "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

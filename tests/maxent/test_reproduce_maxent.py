@@ -114,6 +114,29 @@ def test_claim_connected_rule():
     assert not mr.claim_connected(_land({}, {}, gaps)).holds
 
 
+def _mc_land(hyst: dict[tuple[str, str], list[bool]]) -> pd.DataFrame:
+    rows = []
+    for (g, m), flags in hyst.items():
+        for i, f in enumerate(flags):
+            rows.append({"regime": g, "model": m, "reference": f"r{i}", "has_hysteresis": f,
+                         "max_hysteresis": 0.1 if f else 0.01, "max_jump": 0.05})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_claim_connected_mc_rule():
+    """Monte Carlo reading of claim 3: no deep layer (any regime) with significant hysteresis,
+    the shallow net with it around at least one reference; jumps are printed, not judged."""
+    deep = {(g, m): [False, False] for g in ("up", "op") for m in ("LB", "ITR", "RB")}
+    good = _mc_land({**deep, ("up", "shallow"): [False, True]})
+    c = mr.claim_connected_mc(good)
+    assert c.holds and "shallow 1/2 with hysteresis (max |d_down − d_up| 0.100" in c.ours
+    assert "up ITR 0/2 with hysteresis (max |d_down − d_up| 0.010, largest step 0.050)" in c.ours
+    assert not mr.claim_connected_mc(_mc_land({**deep, ("up", "shallow"): [False, False]})).holds
+    bad = _mc_land({**deep, ("op", "RB"): [True, False], ("up", "shallow"): [True, True]})
+    c = mr.claim_connected_mc(bad)
+    assert not c.holds and "op RB 1/2 with hysteresis" in c.ours
+
+
 def test_claim_connected_prints_the_fine_scan_without_changing_the_verdict():
     """The hysteresis scan's counts join claim 3's line per model; the verdict is the rule's."""
     gaps = {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.2}
@@ -240,6 +263,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
         "fits_mc_learning",
         "validation_mc_learning",
         "landscapes_mc_learning",
+        "landscapes_montecarlo",
     ):
         assert (study / "tables" / f"{name}.parquet").exists()
     fits = pd.read_parquet(study / "tables" / "fits.parquet")
@@ -279,6 +303,21 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     )
     four = mr.claim_bound(mcl).holds
     assert head["mc_learning_claim4"] == ("holds" if four else "does not hold")
+    # claim 3 read by Monte Carlo on the same models and references; the headline and the note
+    # line follow the table
+    mcm = pd.read_parquet(study / "tables" / "landscapes_montecarlo.parquet")
+    assert list(mcm.reference) == list(mcl.reference) and list(mcm.model) == list(mcl.model)
+    assert (mcm.has_hysteresis == (mcm.n_significant > 0)).all()
+    three = mr.claim_connected_mc(mcm)
+    assert head["mc_landscape_claim3"] == ("holds" if three.holds else "does not hold")
+    four_mc = mr.claim_bound(mcm).holds
+    assert head["mc_landscape_claim4"] == ("holds" if four_mc else "does not hold")
+    assert head["mc_landscape_max_hysteresis_shallow"] == pytest.approx(
+        mcm[mcm.model == "shallow"].max_hysteresis.max()
+    )
+    notes = json.loads((study / "summary.json").read_text())["notes"]
+    assert any(n.startswith("claim 3 by Monte Carlo") and three.ours in n for n in notes)
+    assert (study / "figures" / "d_of_x_montecarlo.png").exists()
     from weightscape.maxent import IsingModel, load_weight_samples
 
     rb = IsingModel.load(study / "models" / "up_RB_mc.npz")

@@ -81,7 +81,24 @@ def _add_landscape(sub: typer.Typer) -> None:
         mc_thin: int = typer.Option(10, "--mc-thin", help="Sweeps between records."),
         x_min: float = typer.Option(-3.0, "--x-min", help="Smallest tilt."),
         x_max: float = typer.Option(3.0, "--x-max", help="Largest tilt."),
-        x_step: float = typer.Option(0.05, "--x-step", help="Tilt step."),
+        x_step: float = typer.Option(
+            None, "--x-step", help="Tilt step (default 0.05 with --method bp, 0.1 with mc)."
+        ),
+        method: str = typer.Option(
+            "bp",
+            "--method",
+            help="bp (Bethe: BP at every tilt, the paper's) or mc (persistent heat-bath chains "
+            "carried along the sweep, s(d) by thermodynamic integration: for models where BP "
+            "does not converge).",
+        ),
+        chains: int = typer.Option(
+            None, "--chains", help="--method mc: chains per reference (default 64)."
+        ),
+        sweeps_per_x: int = typer.Option(
+            None,
+            "--sweeps-per-x",
+            help="--method mc: sweeps per tilt, the last half recorded (default 100; >= 4).",
+        ),
         first_sweep: str = typer.Option("down", "--first-sweep", help="down (from x_max) or up."),
         single_sweep: bool = typer.Option(
             False, "--single-sweep", help="Only the first sweep (no hysteresis)."
@@ -133,7 +150,8 @@ def _add_landscape(sub: typer.Typer) -> None:
         out: str = typer.Option(..., "--out", help="Output directory to create."),
         force: Force = False,
     ) -> None:
-        """Entropy landscapes s(d) around reference configurations (Bethe, tilt sweeps).
+        """Entropy landscapes s(d) around reference configurations (tilt sweeps: Bethe, or
+        Monte Carlo with --method mc).
 
         Prints, per reference: d at x = 0, the largest jump of d on the downward sweep and
         where, the largest hysteresis |d_down - d_up|, the mean gap H(d) - s(d) and, for a
@@ -147,6 +165,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         from ..maxent import (
             BetheConfig,
             LandscapeConfig,
+            MCLandscapeConfig,
             MetropolisConfig,
             ReferenceSampling,
             parse_slice,
@@ -160,26 +179,49 @@ def _add_landscape(sub: typer.Typer) -> None:
             raise ConfigError(f"--refine {refine} must be 0 (off) or an integer >= 2")
         if isinstance(scan, bool) or scan < 0 or scan == 1:
             raise ConfigError(f"--scan {scan} must be 0 (off) or an integer >= 2")
+        _check_choice("--method", method, LANDSCAPE_METHODS)
+        bp_only = {"--damping": (damping, 0.5), "--tol": (tol, 1e-6),
+                   "--max-iter": (max_iter, 1000), "--criterion": (criterion, "max_change"),
+                   "--accel": (accel, "adaptive+anderson"),
+                   "--init-messages": (init_messages, "zero"), "--predictor": (predictor, "cubic"),
+                   "--refine": (refine, 8), "--scan": (scan, 25)}  # fmt: skip
+        if method == "mc":
+            for flag, (value, default) in bp_only.items():
+                if value != default:
+                    raise ConfigError(f"{flag}={value!r} applies to --method bp only")
+            refine = scan = 0
+        else:
+            for flag, value in (("--chains", chains), ("--sweeps-per-x", sweeps_per_x)):
+                if value is not None:
+                    raise ConfigError(f"{flag}={value!r} applies to --method mc only")
         mdl = load_model_arg(model, couplings, fields)
         cols = parse_slice(slice_)
-        bp = BetheConfig(
-            damping=damping, tol=tol, max_iter=max_iter, criterion=criterion, accel=accel
-        )
-        cfg = LandscapeConfig(
-            x_min=x_min,
-            x_max=x_max,
-            x_step=x_step,
-            first_sweep=first_sweep,
-            both_directions=not single_sweep,
-            init_messages=init_messages,
-            predictor=predictor,
-            seed=seed,
-            bp=bp,
-            jump_threshold=jump_threshold,
-            gap_average=gap_average,
-            batch_size=batch_size,
-            precision=Precision(device=device),
-        )
+        grid = {"x_min": x_min, "x_max": x_max, "first_sweep": first_sweep,
+                "both_directions": not single_sweep, "seed": seed,
+                "jump_threshold": jump_threshold, "gap_average": gap_average,
+                "batch_size": batch_size, "precision": Precision(device=device)}  # fmt: skip
+        if method == "mc":
+            sweeps = 100 if sweeps_per_x is None else sweeps_per_x
+            if isinstance(sweeps, bool) or sweeps < 4:
+                raise ConfigError(f"--sweeps-per-x={sweeps!r} must be an integer >= 4")
+            cfg = MCLandscapeConfig(
+                x_step=0.1 if x_step is None else x_step,
+                n_chains=64 if chains is None else chains,
+                sweeps_per_x=sweeps,
+                measure_sweeps=2 * (sweeps // 4),  # the last half, even
+                **grid,
+            )
+        else:
+            bp = BetheConfig(
+                damping=damping, tol=tol, max_iter=max_iter, criterion=criterion, accel=accel
+            )
+            cfg = LandscapeConfig(
+                x_step=0.05 if x_step is None else x_step,
+                init_messages=init_messages,
+                predictor=predictor,
+                bp=bp,
+                **grid,
+            )
         sampling = None
         if references is not None:
             refs = read_references(references, fmt=references_format, columns=cols)
@@ -234,15 +276,20 @@ def run_landscape(
     import pandas as pd
 
     from ..maxent import (
+        MCLandscapeConfig,
         entropy_landscapes,
+        mc_entropy_landscapes,
         plot_d_of_x,
         plot_entropy_landscape,
         refine_jump,
         scan_hysteresis,
     )
 
+    mc = isinstance(cfg, MCLandscapeConfig)
+    if mc:
+        refine = scan = 0  # both re-sweep by BP
     t0 = time.perf_counter()
-    results = entropy_landscapes(model, refs.sigma, cfg)
+    results = (mc_entropy_landscapes if mc else entropy_landscapes)(model, refs.sigma, cfg)
     t1 = time.perf_counter()
     n = model.n_spins
     frames, rows, scans, t_refine, t_scan = [], [], [], 0.0, 0.0
@@ -278,6 +325,8 @@ def run_landscape(
                 "refined_ratio": rj["ratio"] if rj else float("nan"),
                 "discontinuous": bool(rj["discontinuous"]) if rj else None,
                 **fine,
+                # Monte Carlo: tilts with significant hysteresis (threshold and z errors)
+                **({"n_significant": int(r.significant_hysteresis().sum())} if mc else {}),
             }
         )
     rd.write_config(
@@ -289,6 +338,7 @@ def run_landscape(
     if scans:
         rd.write_metrics(pd.concat(scans, ignore_index=True), "scan")
     keys = ("d", "q", "s", "free_entropy", "energy", "e0", "converged", "iterations")
+    keys += ("d_se",) if mc else ()
     stack = {k: np.stack([getattr(r, k) for r in results]) for k in keys}
     rd.write_arrays("landscape", x=cfg.grid, **stack)
     rd.write_arrays(
@@ -307,6 +357,7 @@ def run_landscape(
         "seconds_scan": t_scan,
         "scan_factor": scan,
         "n_spins": n,
+        "method": "mc" if mc else "bp",
     }
     rd.write_json("summary.json", payload)
     if plots:
@@ -330,11 +381,15 @@ def _line(row: dict) -> str:
     disc, ratio = row.get("discontinuous"), _fmt(row.get("refined_ratio", float("nan")), ".2f")
     if disc:  # a flagged step that stays discontinuous when refined (with or without |dd| > thr)
         flags.append(f"JUMP (discontinuous, refined ratio {ratio})")
+    elif row["has_jump"] and "n_significant" in row:  # Monte Carlo: steps are not refined
+        flags.append("STEP (|dd| > jump threshold)")
     elif row["has_jump"] and disc is None:
         flags.append("JUMP (not refined)")
     elif row["has_jump"]:
         flags.append(f"STEEP (smooth when refined, ratio {ratio})")
-    if row["has_hysteresis"]:
+    if row["has_hysteresis"] and "n_significant" in row:
+        flags.append(f"HYSTERESIS (significant at {row['n_significant']} tilts)")
+    elif row["has_hysteresis"]:
         flags.append("HYSTERESIS")
     elif row.get("fine_has_hysteresis"):
         lo, hi = row["fine_hysteresis_from"], row["fine_hysteresis_to"]
@@ -343,7 +398,8 @@ def _line(row: dict) -> str:
             f"at x={_fmt(lo, '.3f')}..{_fmt(hi, '.3f')}"
         )
     if row["n_unconverged"]:
-        flags.append(f"{row['n_unconverged']} unconverged")
+        what = "drifting" if "n_significant" in row else "unconverged"
+        flags.append(f"{row['n_unconverged']} {what}")
     return (
         f"reference {row['reference']} ({row['label']}, E/N={_fmt(row['energy_per_spin'])}): "
         f"d(0)={_fmt(row['d_at_zero'])}  "
@@ -358,6 +414,7 @@ def _line(row: dict) -> str:
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
 FIT_METHODS = ("bp", "mc", "pseudo", "decimation", "mean-field", "tap", "exact")
+LANDSCAPE_METHODS = ("bp", "mc")
 # methods that fit samples, not moments (so --symmetrise does not apply)
 SAMPLE_METHODS = ("pseudo", "decimation")
 # Test points held out of data sets without a given test part (the bundled MNIST sample).

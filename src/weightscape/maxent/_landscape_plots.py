@@ -78,7 +78,9 @@ def plot_entropy_landscape(
     ax = fig.add_subplot()
     dd = np.linspace(0.0, 1.0, 401)
     ax.plot(dd, binary_entropy(dd), color="0.5", lw=2, label="H(d) bound")
-    bad_label = "BP not converged"
+    # Monte Carlo results (MCLandscapeResult, with d_se) flag chains still drifting instead
+    mc = any(hasattr(r, "d_se") for _, r in items)
+    bad_label = "not converged (BP) or drifting (Monte Carlo)" if mc else "BP not converged"
     for k, (name, r) in enumerate(items):
         color = f"C{k % 10}"
         for direc in _directions(direction, r):

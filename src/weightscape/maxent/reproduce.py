@@ -70,6 +70,7 @@ from ._landscape import (
 )
 from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, load_lrnet, save_lrnet, train_lrnet
+from ._mc_landscape import MCLandscapeConfig, mc_entropy_landscapes
 from ._mc_learning import MonteCarloBoltzmann, MonteCarloBoltzmannConfig
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._model import IsingModel
@@ -100,6 +101,7 @@ SCALES: dict[str, dict] = {
         "mc_thin": 5, "n_triplets": 2000, "tap_starts": 200, "bp_fp_starts": 8,
         "walk_starts": 8, "walk_sweeps": 20, "tilt_chains": 4, "tilt_sweeps": 20,
         "tilt_record": 2, "mcl_chains": 200, "mcl_iter": 400,
+        "mcland_step": 0.25, "mcland_chains": 16, "mcland_sweeps": 40,
     },
     "small": {
         "runs": 192, "draws": 16, "quantile": 0.5, "whole_net": False,
@@ -108,6 +110,7 @@ SCALES: dict[str, dict] = {
         "mc_thin": 10, "n_triplets": 5000, "tap_starts": 1000, "bp_fp_starts": 32,
         "walk_starts": 16, "walk_sweeps": 50, "tilt_chains": 4, "tilt_sweeps": 40,
         "tilt_record": 4, "mcl_chains": 1000, "mcl_iter": 1000,
+        "mcland_step": 0.1, "mcland_chains": 64, "mcland_sweeps": 100,
     },
     "paper": {
         "runs": 100, "draws": 100, "quantile": 0.5, "whole_net": True,
@@ -116,6 +119,7 @@ SCALES: dict[str, dict] = {
         "mc_thin": 10, "n_triplets": 10_000, "tap_starts": 2000, "bp_fp_starts": 64,
         "walk_starts": 20, "walk_sweeps": 100, "tilt_chains": 4, "tilt_sweeps": 40,
         "tilt_record": 4, "mcl_chains": 1000, "mcl_iter": 2000,
+        "mcland_step": 0.1, "mcland_chains": 64, "mcland_sweeps": 100,
     },
 }  # fmt: skip
 # Data, in order of preference: full MNIST idx files, else full Fashion-MNIST (both read by the
@@ -177,6 +181,16 @@ def mc_learning_config(
     )  # fmt: skip
 
 
+def mc_landscape_config(s: dict, seed: int, precision) -> MCLandscapeConfig:
+    """The Monte Carlo tilt sweep of the matched models (claim 3's Monte Carlo reading, a
+    diagnostic): ``s["mcland_chains"]`` chains per reference, ``s["mcland_sweeps"]`` sweeps per
+    tilt (the last half recorded), step ``s["mcland_step"]``; the library's hysteresis test."""
+    return MCLandscapeConfig(
+        x_step=s["mcland_step"], n_chains=s["mcland_chains"], sweeps_per_x=s["mcland_sweeps"],
+        measure_sweeps=s["mcland_sweeps"] // 2, seed=seed + 17, precision=precision,
+    )  # fmt: skip
+
+
 def pick_dataset() -> str:
     """The study's data set: the first of :data:`DATA_PREFERENCE` whose idx files the data
     layer finds (``$WEIGHTSCAPE_DATA``, ``~/.cache/weightscape``, ``~/data``,
@@ -212,7 +226,9 @@ def plan(ctx: StudyContext) -> Plan:
         f"after {s['mc_burn_in']} sweeps, thin {s['mc_thin']}",
         f"claim 1's diagnostic: every model also fitted by Monte Carlo Boltzmann learning "
         f"({s['mcl_chains']} persistent chains × {s['mcl_iter']} steps), validated the same "
-        "way, and (layers, shallow) its entropy landscapes for claims 3 and 4",
+        "way, and (layers, shallow) its entropy landscapes for claims 3 and 4, by BP and by "
+        f"Monte Carlo ({s['mcland_chains']} chains per reference, {s['mcland_sweeps']} sweeps "
+        f"per tilt, step {s['mcland_step']})",
         f"entropy landscapes: x in [-3, 3] step {s['x_step']}, 3×{s['refs']} references per "
         f"model, each scanned for hysteresis at step {s['x_step']}/{SCAN_FACTOR} around its "
         "largest steps",
@@ -424,6 +440,34 @@ def claim_connected(land: pd.DataFrame) -> Claim:
               f"every |Δd| > x_step a jump: {first})" + scan),
         holds=bool(verdict(jump)),
     )  # fmt: skip
+
+
+def claim_connected_mc(land: pd.DataFrame) -> Claim:
+    """Claim 3 read by Monte Carlo on the matched (Monte Carlo-learned) models, from the
+    ``landscapes_montecarlo`` table (``regime, model, has_hysteresis, max_hysteresis,
+    max_jump``): holds iff no deep layer model shows significant hysteresis
+    (:meth:`~weightscape.maxent.MCLandscapeResult.significant_hysteresis`) around any reference
+    and the shallow model shows it around at least one. Jumps are printed, not judged (rule
+    fixed on 4 December 2026 before the seed-1 run; docs/studies/maxent.md). A diagnostic
+    beside claim 3, whose verdict stays with the BP-learned models."""
+    g = land.groupby(["regime", "model"], sort=False)
+    hyst, biggest, jump = g.has_hysteresis.sum(), g.max_hysteresis.max(), g.max_jump.max()
+    refs = g.size()
+    deep = [k for k in hyst.index if k[1] != "shallow"]
+    (sh,) = [k for k in hyst.index if k[1] == "shallow"]
+    holds = all(hyst[k] == 0 for k in deep) and hyst[sh] > 0
+
+    def word(k):
+        return (f"{_label(land, *k)} {int(hyst[k])}/{int(refs[k])} with hysteresis "
+                f"(max |d_down − d_up| {biggest[k]:.3f}, largest step {jump[k]:.3f})")  # fmt: skip
+
+    return Claim(
+        key="3",
+        statement="deep connected (no hysteresis), shallow broken, by Monte Carlo",
+        paper="deep: smooth s(d); shallow: jump + hysteresis",
+        ours="deep: " + ", ".join(word(k) for k in deep) + f"; shallow: {word(sh)}",
+        holds=bool(holds),
+    )
 
 
 def claim_bound(land: pd.DataFrame) -> Claim:
@@ -1081,6 +1125,27 @@ def run(ctx: StudyContext) -> StudyOutcome:
                                  **_landscape_row(model, ref, r)})  # fmt: skip
     mc_land = pd.DataFrame(mc_land_rows)
     mc_claim3, mc_claim4 = claim_connected(mc_land), claim_bound(mc_land)
+    # claim 3 read by Monte Carlo on the same models and references: BP does not converge on
+    # the matched shallow model around x = 0, persistent chains do not need it (a diagnostic)
+    mccfg = mc_landscape_config(s, seed, ctx.precision)
+    mcl_res, mcl_rows = {}, []
+    for k, model in mc_models.items():
+        if k[1] == "deep-all":
+            continue
+        refs, labels = _references(model, datasets[k], s["refs"])
+        ctx.log(f"Monte Carlo entropy landscape {label[k]} (Monte Carlo-learned model)")
+        res = mc_entropy_landscapes(model, refs, mccfg)
+        mcl_res[label[k]] = res
+        for lab, r in zip(labels, res, strict=True):
+            sm = r.summary().to_dict()
+            mcl_rows.append({"regime": k[0], "model": k[1], "reference": lab,
+                             **{q: sm[q] for q in ("d_at_zero", "max_jump", "max_hysteresis",
+                                                   "max_hysteresis_x", "mean_gap", "has_jump",
+                                                   "has_hysteresis", "n_unconverged")},
+                             "n_significant": int(r.significant_hysteresis().sum())})  # fmt: skip
+    mcl_land = pd.DataFrame(mcl_rows)
+    mcl_claim3 = claim_connected_mc(mcl_land)
+    mcl_claim4 = claim_bound(mcl_land)  # the gap with the chains' entropy, not Bethe's
 
     tap_res, tap_rows, fp_rows = {}, [], []
     for k, model in models.items():
@@ -1143,6 +1208,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
          f"s(d) both sweeps: deep central layer vs shallow net ({dname})"),
         ("d_of_x", plot_d_of_x({label[k]: landscapes[k][0] for k in models}),
          f"d(x) on both sweeps ({dname}): jumps and hysteresis show here"),
+        ("d_of_x_montecarlo", plot_d_of_x({k: v[0] for k, v in mcl_res.items()}),
+         f"d(x) on both sweeps by Monte Carlo, Monte Carlo-learned models ({dname}), around the "
+         "first low-energy reference: hysteresis here is broken ergodicity of the chains"),
         ("tap_histogram", _tap_figure(tap_res),
          f"TAP free energies per spin of converged random starts ({dname}): deep layers vs "
          "shallow"),
@@ -1176,6 +1244,14 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "mc_learning_J_std_ratio_ITR": mc_ratio,
         "mc_learning_claim3": "holds" if mc_claim3.holds else "does not hold",
         "mc_learning_claim4": "holds" if mc_claim4.holds else "does not hold",
+        "mc_landscape_claim3": "holds" if mcl_claim3.holds else "does not hold",
+        "mc_landscape_claim4": "holds" if mcl_claim4.holds else "does not hold",
+        "mc_landscape_max_hysteresis_deep": float(
+            mcl_land[mcl_land.model != "shallow"].max_hysteresis.max()
+        ),
+        "mc_landscape_max_hysteresis_shallow": float(
+            mcl_land[mcl_land.model == "shallow"].max_hysteresis.max()
+        ),
     }
     for (g, net, part), t in walk_table.groupby(["regime", "net", "moving"], sort=False):
         key = "shallow" if net == "shallow" else f"{g}_{part}"
@@ -1249,6 +1325,16 @@ def run(ctx: StudyContext) -> StudyOutcome:
         f"excluded): claim 3 {'holds' if mc_claim3.holds else 'does not hold'} — "
         f"{mc_claim3.ours}; claim 4 {'holds' if mc_claim4.holds else 'does not hold'} — "
         f"{mc_claim4.ours}",
+        "claim 3 by Monte Carlo on the Monte Carlo-learned models (persistent heat-bath chains "
+        f"swept over x in [-3, 3] step {mccfg.x_step}, {mccfg.n_chains} chains per reference, "
+        f"{mccfg.sweeps_per_x} sweeps per tilt; hysteresis where |d_down − d_up| > "
+        f"{mccfg.hysteresis_threshold} and {mccfg.z:g} standard errors; rule fixed before the "
+        f"seed-1 run, a diagnostic, not claim 3's verdict): "
+        f"{'holds' if mcl_claim3.holds else 'does not hold'} — {mcl_claim3.ours}; drifting "
+        f"(unconverged) points {int(mcl_land.n_unconverged.sum())} of "
+        f"{len(mcl_land) * 2 * len(mccfg.grid)}; claim 4 with these sweeps' entropy "
+        "(thermodynamic integration, not Bethe's): "
+        f"{'holds' if mcl_claim4.holds else 'does not hold'} — {mcl_claim4.ours}",
         "BP learning (best iterate / steps with unconverged BP): " + "; ".join(
             f"{label[r.regime, r.model]} {r.best_iteration} / {r.bp_not_converged_steps}"
             for r in fits.itertuples()),
@@ -1348,6 +1434,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
             "fits_mc_learning": mc_fits,
             "validation_mc_learning": mc_validation,
             "landscapes_mc_learning": mc_land,
+            "landscapes_montecarlo": mcl_land,
             "layers": layers,
             "sample_structure": structure,
             "landscapes": land,
