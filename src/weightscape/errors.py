@@ -58,6 +58,13 @@ def check_choice(name: str, value, allowed) -> None:
         raise ConfigError(f"{name}={value!r} is not allowed; choose one of {allowed}")
 
 
+def check_seed(name: str, value) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer >= 0 (a bool is not; NumPy's
+    generators refuse negative seeds, so every config asks the same)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name}={value!r} must be an integer >= 0")
+
+
 def check_positive(
     name: str, value, *, allow_zero: bool = False, integer: bool = False, finite: bool = False
 ) -> None:

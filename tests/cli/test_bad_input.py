@@ -242,7 +242,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["reproduce", "jamming", *OUT], ["--scale"]),
     (
         ["reproduce", "jamming", "--scale", "smoke", "--seed", "-1", *OUT],
-        ["--seed=-1", "non-negative"],
+        ["--seed=-1", ">= 0"],
     ),
     (["reproduce", "jamming", "--scale", "smoke", "--out", "{c.yaml}/sub"], ["R/c.yaml"]),
     # ---- jamming phase-diagram

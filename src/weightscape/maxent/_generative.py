@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_choice, check_positive
+from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._metropolis import (
     DEFAULT_BLOCK,
     RULES,
@@ -206,8 +206,7 @@ class MCAccuracyConfig:
                 f"record_every={self.record_every!r} must divide sweeps={self.sweeps!r}"
             )
         check_choice("rule", self.rule, RULES)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
         check_choice("order", self.order, ORDERS)
         if self.record_every_steps is not None:
             check_positive("record_every_steps", self.record_every_steps, integer=True)

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_choice, check_positive
+from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._bethe import BETHE_DEFAULT_TOL, BetheConfig, _Kernel, _solve, _Workspace, bethe_solve
 from ._model import IsingModel
 
@@ -201,8 +201,7 @@ class LandscapeConfig(TiltGrid):
         check_choice("init_messages", self.init_messages, INIT_MESSAGES)
         check_positive("init_scale", self.init_scale)
         check_choice("predictor", self.predictor, PREDICTORS)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
         if not isinstance(self.bp, BetheConfig):
             raise ConfigError(f"bp={self.bp!r} must be a BetheConfig")
         check_positive("hysteresis_threshold", self.hysteresis_threshold)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_positive
+from ..errors import ConfigError, DatasetError, check_positive, check_seed
 
 __all__ = [
     "LRNetConfig",
@@ -101,8 +101,7 @@ class LRNetConfig:
         check_positive("l2", self.l2, allow_zero=True, finite=True)
         check_positive("init_std", self.init_std, finite=True)
         check_positive("leak", self.leak, allow_zero=True, finite=True)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
 
     @property
     def widths(self) -> tuple[int, ...]:

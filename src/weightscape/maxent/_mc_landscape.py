@@ -41,7 +41,7 @@ import torch
 from scipy.integrate import simpson
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_choice, check_positive
+from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._landscape import (
     DIRECTIONS,
     GAP_AVERAGES,
@@ -131,8 +131,7 @@ class MCLandscapeConfig(TiltGrid):
         check_positive("z", self.z, finite=True)
         check_positive("stationarity_tol", self.stationarity_tol, finite=True)
         check_choice("gap_average", self.gap_average, GAP_AVERAGES)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        check_seed("seed", self.seed)
         if self.batch_size is not None:
             check_positive("batch_size", self.batch_size, integer=True)
         if not isinstance(self.entropy, bool) or not isinstance(self.both_directions, bool):

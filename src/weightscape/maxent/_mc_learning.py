@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from ..config import Precision
-from ..errors import ConfigError, NumericalError, check_choice, check_positive
+from ..errors import ConfigError, NumericalError, check_choice, check_positive, check_seed
 from ._exact import exact_moments
 from ._fit import AUTO_EXACT_MAX_SPINS, InverseIsing, _Raw, moment_error
 from ._metropolis import RULES, MetropolisConfig, MetropolisState, metropolis_sample
@@ -135,8 +135,7 @@ class MonteCarloBoltzmannConfig:
         a = self.average_from
         if isinstance(a, bool) or not isinstance(a, int | float) or not 0.0 <= a < 1.0:
             raise ConfigError(f"average_from={a!r} must be a fraction in [0, 1)")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
         if self.symmetry is not None and not isinstance(self.symmetry, str):
             raise ConfigError(
                 f"symmetry={self.symmetry!r} must be an architecture string such as "

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_choice, check_positive
+from ..errors import DatasetError, check_choice, check_positive, check_seed
 from ._model import IsingModel
 
 __all__ = [
@@ -79,8 +79,7 @@ class MetropolisConfig:
         check_positive("thin", self.thin, integer=True)
         check_positive("block_size", self.block_size, integer=True)
         check_choice("rule", self.rule, RULES)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
 
 
 @dataclass(frozen=True, eq=False)

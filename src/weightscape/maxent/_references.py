@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DatasetError, check_choice, check_positive
+from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._model import IsingModel, read_matrix
 
@@ -233,8 +233,7 @@ class ReferenceSampling:
                 f"a band of {self.band} of {pool} samples holds fewer than n_per_class = "
                 f"{self.n_per_class}; sample more (n_chains × n_samples) or widen the band"
             )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
 
 
 def sample_references(

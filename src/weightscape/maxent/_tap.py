@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_positive
+from ..errors import ConfigError, DatasetError, check_positive, check_seed
 from ._bp import check_damping
 from ._landscape import _distinct
 from ._model import IsingModel
@@ -71,8 +71,7 @@ class TAPConfig:
         check_positive("tol", self.tol, finite=True)
         check_positive("max_iter", self.max_iter, integer=True)
         check_positive("distinct_tol", self.distinct_tol, finite=True)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
 
 
 def _entropy(m: torch.Tensor) -> torch.Tensor:

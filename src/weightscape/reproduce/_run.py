@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Precision, resolve_precision
-from ..errors import ConfigError, RunDirError, check_choice
+from ..errors import ConfigError, RunDirError, check_choice, check_seed
 from ..plots import REPRODUCE_SCHEMA, STUDY_SCHEMA, build_report, save_figure
 from ..store import provenance, write_json, write_parquet, write_text
 from ._registry import StudyNotImplementedError, get_study, known_studies
@@ -354,8 +354,7 @@ def run_reproduce(
     if resume and force:
         raise ConfigError("--resume and --force exclude each other; pass one")
     precision = resolve_precision(precision)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    check_seed("seed", seed)
     from ..sweeps import check_slurm_options, make_executor
 
     slurm = check_slurm_options(slurm, executor)

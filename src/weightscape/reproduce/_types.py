@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Precision
-from ..errors import ConfigError, check_choice
+from ..errors import ConfigError, check_choice, check_seed
 
 __all__ = [
     "EXECUTORS",
@@ -81,8 +81,7 @@ class StudyContext:
             object.__setattr__(self, "out", Path(self.out))
         if not isinstance(self.precision, Precision):
             raise ConfigError(f"precision={self.precision!r} must be a weightscape.Precision")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        check_seed("seed", self.seed)
         from ..sweeps import check_slurm_options
 
         object.__setattr__(self, "slurm", check_slurm_options(self.slurm, self.executor))

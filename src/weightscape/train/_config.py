@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..config import Precision
-from ..errors import ConfigError, check_choice, check_positive
+from ..errors import ConfigError, check_choice, check_positive, check_seed
 from .losses import LOSSES, get_loss
 
 __all__ = [
@@ -187,8 +187,7 @@ class TrainConfig:
             check_positive("measure_every", self.measure_every, integer=True)
         check_positive("n_log_points", self.n_log_points, allow_zero=True, integer=True)
         check_positive("poll_every", self.poll_every, integer=True)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ConfigError(f"seed={self.seed!r} must be an integer")
+        check_seed("seed", self.seed)
         if self.precision is not None and not isinstance(self.precision, Precision):
             raise ConfigError(f"precision={self.precision!r} must be a weightscape Precision")
 
