@@ -96,8 +96,10 @@ from ._lrnet import (  # weight-samples group
     train_lrnet,
 )
 from ._mc_landscape import (  # landscape group
+    HysteresisCheck,
     MCLandscapeConfig,
     MCLandscapeResult,
+    confirm_hysteresis,
     mc_entropy_landscape,
     mc_entropy_landscapes,
 )
@@ -247,6 +249,8 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "MCLandscapeResult",
     "mc_entropy_landscape",
     "mc_entropy_landscapes",
+    "HysteresisCheck",
+    "confirm_hysteresis",
     "HysteresisScan",
     "scan_hysteresis",
     "IsoEnergyConfig",

@@ -54,8 +54,10 @@ from ._metropolis import RULES, MetropolisConfig, MetropolisState, metropolis_sa
 from ._model import IsingModel
 
 __all__ = [
+    "HysteresisCheck",
     "MCLandscapeConfig",
     "MCLandscapeResult",
+    "confirm_hysteresis",
     "mc_entropy_landscape",
     "mc_entropy_landscapes",
 ]
@@ -75,7 +77,8 @@ class MCLandscapeConfig(TiltGrid):
             must be even (its two halves are compared for stationarity) and < ``sweeps_per_x``.
         rule: ``"heat_bath"`` (default) or ``"metropolis"`` single-spin updates.
         entropy: compute ``s``, ``-βf`` by thermodynamic integration (two anneals at the sweeps'
-            first tilts); without it those arrays are NaN and the chains start at ``±σ*``.
+            first tilts); without it those arrays are NaN and the chains start at ``σ*`` (first
+            sweep downward) or ``-σ*`` (upward).
         anneal_steps: values of ``β`` after 0 in each anneal (even, for Simpson's rule).
         anneal_sweeps: sweeps at each ``β`` (the second half recorded; even).
         hysteresis_threshold: ``|d_down - d_up|`` must exceed this (default 0.02)...
@@ -285,7 +288,8 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: MCLandscapeConfig) -
                 phi = chains.anneal(x0)
                 chains.state = kept
         elif n_sweep == 0:
-            chains.start_at_reference(1.0 if x0 > 0 else -1.0)
+            # the downward sweep comes from σ*'s side, the upward one from the other side
+            chains.start_at_reference(1.0 if direction == "down" else -1.0)
         prev = None
         for k in order:
             xk = float(x[k])
@@ -350,3 +354,96 @@ def mc_entropy_landscape(
             f"reference has shape {ref.shape}; expected [N] (use mc_entropy_landscapes for many)"
         )
     return mc_entropy_landscapes(model, ref[None, :], config)[0]
+
+
+@dataclass(frozen=True, eq=False)
+class HysteresisCheck:
+    """Whether a Monte Carlo hysteresis loop persists with slower sweeps
+    (:func:`confirm_hysteresis`).
+
+    Attributes:
+        persists: the re-sweep still has significant hysteresis (False when there was none).
+        window: ``(x_min, x_max)`` re-swept (NaN when nothing was re-swept).
+        sweeps_per_x: sweeps per tilt of the re-sweep.
+        max_hysteresis: largest ``|d_down - d_up|`` of the re-sweep (NaN: not re-swept).
+        n_significant: its tilts with significant hysteresis.
+        result: the re-sweep (``None``: not re-swept).
+    """
+
+    persists: bool
+    window: tuple[float, float]
+    sweeps_per_x: int
+    max_hysteresis: float
+    n_significant: int
+    result: MCLandscapeResult | None
+
+    def columns(self) -> dict:
+        """Flat values for a table row (``confirm_*``)."""
+        return {
+            "confirm_persists": self.persists,
+            "confirm_x_min": self.window[0],
+            "confirm_x_max": self.window[1],
+            "confirm_sweeps_per_x": self.sweeps_per_x,
+            "confirm_max_hysteresis": self.max_hysteresis,
+            "confirm_n_significant": self.n_significant,
+        }
+
+
+def confirm_hysteresis(
+    model: IsingModel,
+    reference,
+    result: MCLandscapeResult,
+    *,
+    factor: int = 4,
+    margin: float = 0.5,
+) -> HysteresisCheck:
+    """Re-sweep the tilts where ``result`` has significant hysteresis with ``factor``× the
+    sweeps per tilt: a loop of two states (a barrier the chains do not cross) persists, a lag of
+    slow chains behind a steep ``d(x)`` shrinks as the sweeps grow and drops below the test.
+
+    The window is the span of the significant tilts widened by ``margin`` on each side (within
+    the grid, at least two tilts); it is swept both ways with the same test, chains starting at
+    ``σ*`` (downward) and ``-σ*`` (upward) at its ends, seed ``config.seed + 1``; no entropy.
+
+    Args:
+        model: the model of ``result``.
+        reference: its ``σ*`` ``[N]``.
+        result: a two-direction :class:`MCLandscapeResult`.
+        factor: sweeps-per-tilt multiplier (integer ≥ 2).
+        margin: widening of the window on each side (tilt units, ≥ 0).
+
+    Returns:
+        :class:`HysteresisCheck` (``persists`` False, nothing run, without significant
+        hysteresis in ``result``).
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise ConfigError(f"factor={factor!r} must be an integer >= 2")
+    check_positive("margin", margin, allow_zero=True, finite=True)
+    cfg = result.config
+    if not isinstance(result, MCLandscapeResult) or len(cfg.sweeps) != 2:
+        raise ConfigError("confirm_hysteresis needs a two-direction MCLandscapeResult")
+    sig = result.significant_hysteresis()
+    sweeps = cfg.sweeps_per_x * factor
+    if not sig.any():
+        return HysteresisCheck(False, (math.nan, math.nan), sweeps, math.nan, 0, None)
+    x = result.x
+    idx = np.flatnonzero(sig)
+    pad = round(margin / cfg.x_step)
+    lo, hi = max(0, idx[0] - pad), min(len(x) - 1, idx[-1] + pad)
+    if hi == lo:  # a one-tilt window: take a neighbour
+        lo, hi = (lo - 1, hi) if hi == len(x) - 1 else (lo, hi + 1)
+    sub = replace(
+        cfg, x_min=float(x[lo]), x_max=float(x[hi]), sweeps_per_x=sweeps,
+        measure_sweeps=cfg.measure_sweeps * factor, entropy=False, first_sweep="down",
+        seed=cfg.seed + 1, batch_size=None,
+    )  # fmt: skip
+    redo = mc_entropy_landscape(model, reference, sub)
+    n_sig = int(redo.significant_hysteresis().sum())
+    return HysteresisCheck(
+        persists=n_sig > 0,
+        window=(float(x[lo]), float(x[hi])),
+        sweeps_per_x=sweeps,
+        max_hysteresis=redo.summary().max_hysteresis,
+        n_significant=n_sig,
+        result=redo,
+    )
