@@ -222,8 +222,12 @@ def test_cli_monte_carlo_landscape_equals_the_library(files, capsys):
     assert main(argv) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("reference")]
     assert len(lines) == 2 and all("HYSTERESIS (significant at" in ln for ln in lines)
+    # two planted states: the loop persists at 4x the sweeps (--confirm 4, the default)
+    assert all("PERSISTS at 160 sweeps per tilt" in ln for ln in lines)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "mc" and summary["refine_factor"] == 0
+    assert summary["confirm_factor"] == 4
+    assert all(r["confirm_persists"] is True for r in summary["references"])
     cfg = MCLandscapeConfig(x_min=-1.0, x_max=1.0, x_step=0.1, n_chains=32, sweeps_per_x=40,
                             measure_sweeps=20, seed=3)  # fmt: skip
     model = IsingModel.from_files(files / "J.txt", files / "h.txt")
@@ -251,6 +255,8 @@ def test_cli_monte_carlo_landscape_equals_the_library(files, capsys):
         (["--sweeps-per-x", "50"], "--sweeps-per-x=50 applies to --method mc"),
         (["--method", "mc", "--sweeps-per-x", "3"], "--sweeps-per-x=3"),
         (["--method", "mc", "--chains", "1"], "n_chains"),
+        (["--method", "mc", "--confirm", "1"], "--confirm 1"),
+        (["--confirm", "4"], "--confirm=4 applies to --method mc"),
     ],
 )
 def test_cli_monte_carlo_bad_inputs_write_nothing(files, capsys, extra, message):

@@ -134,7 +134,16 @@ def test_claim_connected_mc_rule():
     assert not mr.claim_connected_mc(_mc_land({**deep, ("up", "shallow"): [False, False]})).holds
     bad = _mc_land({**deep, ("op", "RB"): [True, False], ("up", "shallow"): [True, True]})
     c = mr.claim_connected_mc(bad)
-    assert not c.holds and "op RB 1/2 with hysteresis" in c.ours
+    assert not c.holds and "op RB 1/2 with hysteresis" in c.ours and "first rule" not in c.ours
+    # revised rule: a loop counts only if it persists at 4x the sweeps; the first rule's
+    # verdict is printed beside it
+    lag = bad.assign(confirm_persists=[False] * 12 + [True, False])
+    c = mr.claim_connected_mc(lag)
+    assert c.holds and "op RB 1/2 with hysteresis, 0 persisting at 4x sweeps" in c.ours
+    assert "shallow 2/2 with hysteresis, 1 persisting" in c.ours
+    assert c.ours.endswith("first rule (every significant loop): does not hold")
+    gone = lag.assign(confirm_persists=False)
+    assert not mr.claim_connected_mc(gone).holds
 
 
 def test_claim_connected_prints_the_fine_scan_without_changing_the_verdict():
@@ -308,6 +317,9 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     mcm = pd.read_parquet(study / "tables" / "landscapes_montecarlo.parquet")
     assert list(mcm.reference) == list(mcl.reference) and list(mcm.model) == list(mcl.model)
     assert (mcm.has_hysteresis == (mcm.n_significant > 0)).all()
+    # only references with a significant loop are re-swept at 4x the sweeps
+    assert (mcm.confirm_max_hysteresis.notna() == mcm.has_hysteresis).all()
+    assert not (mcm.confirm_persists & ~mcm.has_hysteresis).any()
     three = mr.claim_connected_mc(mcm)
     assert head["mc_landscape_claim3"] == ("holds" if three.holds else "does not hold")
     four_mc = mr.claim_bound(mcm).holds

@@ -99,6 +99,13 @@ def _add_landscape(sub: typer.Typer) -> None:
             "--sweeps-per-x",
             help="--method mc: sweeps per tilt, the last half recorded (default 100; >= 4).",
         ),
+        confirm: int = typer.Option(
+            None,
+            "--confirm",
+            help="--method mc: re-sweep every reference with significant hysteresis at CONFIRM "
+            "x the sweeps per tilt around its loop; it PERSISTS (two states) or is GONE (slow "
+            "chains lagging behind a steep d(x)). Default 4; 0: do not confirm.",
+        ),
         first_sweep: str = typer.Option("down", "--first-sweep", help="down (from x_max) or up."),
         single_sweep: bool = typer.Option(
             False, "--single-sweep", help="Only the first sweep (no hysteresis)."
@@ -191,7 +198,9 @@ def _add_landscape(sub: typer.Typer) -> None:
                     raise ConfigError(f"{flag}={value!r} applies to --method bp only")
             refine = scan = 0
         else:
-            for flag, value in (("--chains", chains), ("--sweeps-per-x", sweeps_per_x)):
+            mc_flags = (("--chains", chains), ("--sweeps-per-x", sweeps_per_x),
+                        ("--confirm", confirm))  # fmt: skip
+            for flag, value in mc_flags:
                 if value is not None:
                     raise ConfigError(f"{flag}={value!r} applies to --method mc only")
         mdl = load_model_arg(model, couplings, fields)
@@ -200,6 +209,9 @@ def _add_landscape(sub: typer.Typer) -> None:
                 "both_directions": not single_sweep, "seed": seed,
                 "jump_threshold": jump_threshold, "gap_average": gap_average,
                 "batch_size": batch_size, "precision": Precision(device=device)}  # fmt: skip
+        confirm = 4 if confirm is None else confirm
+        if method == "mc" and (isinstance(confirm, bool) or confirm < 0 or confirm == 1):
+            raise ConfigError(f"--confirm {confirm} must be 0 (off) or an integer >= 2")
         if method == "mc":
             sweeps = 100 if sweeps_per_x is None else sweeps_per_x
             if isinstance(sweeps, bool) or sweeps < 4:
@@ -247,8 +259,9 @@ def _add_landscape(sub: typer.Typer) -> None:
 
         def write(rd):
             payload = run_landscape(
-                mdl, refs, sampling, cfg, rd, plots=plots, refine=refine, scan=scan
-            )
+                mdl, refs, sampling, cfg, rd, plots=plots, refine=refine, scan=scan,
+                confirm=confirm if method == "mc" else 0,
+            )  # fmt: skip
             for row in payload["references"]:
                 typer.echo(_line(row))
             typer.echo(f"wrote {rd.path}")
@@ -257,8 +270,9 @@ def _add_landscape(sub: typer.Typer) -> None:
 
 
 def run_landscape(
-    model, refs, sampling, cfg, rd, *, plots: bool = True, refine: int = 8, scan: int = 0
-) -> dict:
+    model, refs, sampling, cfg, rd, *, plots: bool = True, refine: int = 8, scan: int = 0,
+    confirm: int = 0,
+) -> dict:  # fmt: skip
     """Compute the landscapes and write the run directory ``rd``; returns the summary payload.
 
     ``refs`` (:class:`~weightscape.maxent.References`) were read or drawn with ``sampling``
@@ -267,7 +281,10 @@ def run_landscape(
     (:func:`~weightscape.maxent.refine_jump`); its ratio and verdict join the summary rows.
     ``scan`` (≥ 2; 0 = off): both sweeps of every reference redone at ``x_step / scan`` around
     its largest steps (:func:`~weightscape.maxent.scan_hysteresis`); its hysteresis joins the
-    rows as ``fine_*`` and the fine curves are written to ``scan.parquet``.
+    rows as ``fine_*`` and the fine curves are written to ``scan.parquet``. ``confirm`` (≥ 2;
+    0 = off; Monte Carlo only): a reference with significant hysteresis is re-swept around its
+    loop at ``confirm``× the sweeps per tilt (:func:`~weightscape.maxent.confirm_hysteresis`);
+    its ``confirm_*`` columns join the rows.
     """
     import time
     from dataclasses import asdict
@@ -277,6 +294,7 @@ def run_landscape(
 
     from ..maxent import (
         MCLandscapeConfig,
+        confirm_hysteresis,
         entropy_landscapes,
         mc_entropy_landscapes,
         plot_d_of_x,
@@ -327,6 +345,11 @@ def run_landscape(
                 **fine,
                 # Monte Carlo: tilts with significant hysteresis (threshold and z errors)
                 **({"n_significant": int(r.significant_hysteresis().sum())} if mc else {}),
+                **(
+                    confirm_hysteresis(model, refs.sigma[i], r, factor=confirm).columns()
+                    if mc and confirm and s["has_hysteresis"]
+                    else {}
+                ),
             }
         )
     rd.write_config(
@@ -358,6 +381,7 @@ def run_landscape(
         "scan_factor": scan,
         "n_spins": n,
         "method": "mc" if mc else "bp",
+        "confirm_factor": confirm if mc else 0,
     }
     rd.write_json("summary.json", payload)
     if plots:
@@ -389,6 +413,10 @@ def _line(row: dict) -> str:
         flags.append(f"STEEP (smooth when refined, ratio {ratio})")
     if row["has_hysteresis"] and "n_significant" in row:
         flags.append(f"HYSTERESIS (significant at {row['n_significant']} tilts)")
+        if "confirm_persists" in row:
+            k, h = row["confirm_sweeps_per_x"], _fmt(row["confirm_max_hysteresis"])
+            word = "PERSISTS" if row["confirm_persists"] else "GONE"
+            flags.append(f"{word} at {k} sweeps per tilt (max {h})")
     elif row["has_hysteresis"]:
         flags.append("HYSTERESIS")
     elif row.get("fine_has_hysteresis"):

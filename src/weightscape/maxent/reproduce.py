@@ -70,7 +70,7 @@ from ._landscape import (
 )
 from ._landscape_plots import plot_d_of_x, plot_entropy_landscape
 from ._lrnet import LRNetConfig, load_lrnet, save_lrnet, train_lrnet
-from ._mc_landscape import MCLandscapeConfig, mc_entropy_landscapes
+from ._mc_landscape import MCLandscapeConfig, confirm_hysteresis, mc_entropy_landscapes
 from ._mc_learning import MonteCarloBoltzmann, MonteCarloBoltzmannConfig
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._model import IsingModel
@@ -179,6 +179,12 @@ def mc_learning_config(
         symmetry=None if start is None else DEEP_ARCH, symmetry_start=start or 0,
         precision=precision,
     )  # fmt: skip
+
+
+# The Monte Carlo reading of claim 3 counts a hysteresis loop only if it persists when its
+# window is re-swept with this many times the sweeps per tilt (rule revised on 4 December 2026
+# after seed 1, docs/studies/maxent.md).
+MC_CONFIRM_FACTOR = 4
 
 
 def mc_landscape_config(s: dict, seed: int, precision) -> MCLandscapeConfig:
@@ -445,29 +451,43 @@ def claim_connected(land: pd.DataFrame) -> Claim:
 def claim_connected_mc(land: pd.DataFrame) -> Claim:
     """Claim 3 read by Monte Carlo on the matched (Monte Carlo-learned) models, from the
     ``landscapes_montecarlo`` table (``regime, model, has_hysteresis, max_hysteresis,
-    max_jump``): holds iff no deep layer model shows significant hysteresis
-    (:meth:`~weightscape.maxent.MCLandscapeResult.significant_hysteresis`) around any reference
-    and the shallow model shows it around at least one. Jumps are printed, not judged (rule
-    fixed on 4 December 2026 before the seed-1 run; docs/studies/maxent.md). A diagnostic
-    beside claim 3, whose verdict stays with the BP-learned models."""
+    max_jump``, and ``confirm_persists`` where the loops were re-swept).
+
+    Holds iff no deep layer model has a hysteresis loop around any reference and the shallow
+    model has one around at least one. A loop is significant hysteresis
+    (:meth:`~weightscape.maxent.MCLandscapeResult.significant_hysteresis`) that persists at
+    :data:`MC_CONFIRM_FACTOR`× the sweeps per tilt (:func:`~weightscape.maxent.
+    confirm_hysteresis`; rule revised after seed 1). The first rule's verdict (every significant
+    loop counts) is printed beside it; without ``confirm_persists`` it is the verdict. Jumps are
+    printed, not judged. A diagnostic beside claim 3, whose verdict stays with the BP-learned
+    models."""
+    confirmed = "confirm_persists" in land
+    land = land.assign(_loop=land.confirm_persists.astype(bool) if confirmed
+                       else land.has_hysteresis.astype(bool))  # fmt: skip
     g = land.groupby(["regime", "model"], sort=False)
-    hyst, biggest, jump = g.has_hysteresis.sum(), g.max_hysteresis.max(), g.max_jump.max()
-    refs = g.size()
-    deep = [k for k in hyst.index if k[1] != "shallow"]
-    (sh,) = [k for k in hyst.index if k[1] == "shallow"]
-    holds = all(hyst[k] == 0 for k in deep) and hyst[sh] > 0
+    loops, first = g._loop.sum(), g.has_hysteresis.sum()
+    biggest, jump, refs = g.max_hysteresis.max(), g.max_jump.max(), g.size()
+    deep = [k for k in loops.index if k[1] != "shallow"]
+    (sh,) = [k for k in loops.index if k[1] == "shallow"]
+
+    def verdict(count):
+        return all(count[k] == 0 for k in deep) and count[sh] > 0
 
     def word(k):
-        return (f"{_label(land, *k)} {int(hyst[k])}/{int(refs[k])} with hysteresis "
+        kept = f", {int(loops[k])} persisting at {MC_CONFIRM_FACTOR}x sweeps" if confirmed else ""
+        return (f"{_label(land, *k)} {int(first[k])}/{int(refs[k])} with hysteresis{kept} "
                 f"(max |d_down − d_up| {biggest[k]:.3f}, largest step {jump[k]:.3f})")  # fmt: skip
 
+    tail = ""
+    if confirmed:
+        was = "holds" if verdict(first) else "does not hold"
+        tail = f"; first rule (every significant loop): {was}"
     return Claim(
-        key="3",
-        statement="deep connected (no hysteresis), shallow broken, by Monte Carlo",
+        key="3", statement="deep connected (no hysteresis), shallow broken, by Monte Carlo",
         paper="deep: smooth s(d); shallow: jump + hysteresis",
-        ours="deep: " + ", ".join(word(k) for k in deep) + f"; shallow: {word(sh)}",
-        holds=bool(holds),
-    )
+        ours="deep: " + ", ".join(word(k) for k in deep) + f"; shallow: {word(sh)}" + tail,
+        holds=bool(verdict(loops)),
+    )  # fmt: skip
 
 
 def claim_bound(land: pd.DataFrame) -> Claim:
@@ -1136,13 +1156,16 @@ def run(ctx: StudyContext) -> StudyOutcome:
         ctx.log(f"Monte Carlo entropy landscape {label[k]} (Monte Carlo-learned model)")
         res = mc_entropy_landscapes(model, refs, mccfg)
         mcl_res[label[k]] = res
-        for lab, r in zip(labels, res, strict=True):
+        for ref, lab, r in zip(refs, labels, res, strict=True):
             sm = r.summary().to_dict()
+            # a loop counts only if it persists at 4x the sweeps per tilt (revised rule)
+            chk = confirm_hysteresis(model, ref, r, factor=MC_CONFIRM_FACTOR)
             mcl_rows.append({"regime": k[0], "model": k[1], "reference": lab,
                              **{q: sm[q] for q in ("d_at_zero", "max_jump", "max_hysteresis",
                                                    "max_hysteresis_x", "mean_gap", "has_jump",
                                                    "has_hysteresis", "n_unconverged")},
-                             "n_significant": int(r.significant_hysteresis().sum())})  # fmt: skip
+                             "n_significant": int(r.significant_hysteresis().sum()),
+                             **chk.columns()})  # fmt: skip
     mcl_land = pd.DataFrame(mcl_rows)
     mcl_claim3 = claim_connected_mc(mcl_land)
     mcl_claim4 = claim_bound(mcl_land)  # the gap with the chains' entropy, not Bethe's
@@ -1328,8 +1351,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "claim 3 by Monte Carlo on the Monte Carlo-learned models (persistent heat-bath chains "
         f"swept over x in [-3, 3] step {mccfg.x_step}, {mccfg.n_chains} chains per reference, "
         f"{mccfg.sweeps_per_x} sweeps per tilt; hysteresis where |d_down − d_up| > "
-        f"{mccfg.hysteresis_threshold} and {mccfg.z:g} standard errors; rule fixed before the "
-        f"seed-1 run, a diagnostic, not claim 3's verdict): "
+        f"{mccfg.hysteresis_threshold} and {mccfg.z:g} standard errors, and a loop must persist "
+        f"at {MC_CONFIRM_FACTOR}x the sweeps per tilt (rule revised after seed 1); a diagnostic, "
+        "not claim 3's verdict): "
         f"{'holds' if mcl_claim3.holds else 'does not hold'} — {mcl_claim3.ours}; drifting "
         f"(unconverged) points {int(mcl_land.n_unconverged.sum())} of "
         f"{len(mcl_land) * 2 * len(mccfg.grid)}; claim 4 with these sweeps' entropy "
