@@ -261,7 +261,11 @@ def plan(ctx: StudyContext) -> Plan:
     # small seed-0 data): 160 s for the seven small models with their evaluations, and 56 s
     # for their landscapes; ≈ 1,200 s estimated at paper (2,000 steps, the whole nets fitted
     # but not landscaped).
-    cpu = {"smoke": 240.0, "small": 2500.0, "paper": 10_100.0}[ctx.scale]
+    # The Monte Carlo landscapes of the matched models and their 4x confirmation (4 December
+    # 2026, evening, one thread beside another job, offline on the small seed-1 models): 958 s
+    # for the seven models plus 646 s of confirmation at small; ≈ 2,400 s estimated at paper
+    # (9 references per model instead of 6); smoke measured in the slow test.
+    cpu = {"smoke": 260.0, "small": 4100.0, "paper": 12_500.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
     # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
