@@ -262,8 +262,9 @@ def plan(ctx: StudyContext) -> Plan:
     # for their landscapes; ≈ 1,200 s estimated at paper (2,000 steps, the whole nets fitted
     # but not landscaped).
     # The Monte Carlo landscapes of the matched models and their 4x confirmation (4 December
-    # 2026, evening, one thread beside another job, offline on the small seed-1 models): 958 s
-    # for the seven models plus 646 s of confirmation at small; ≈ 2,400 s estimated at paper
+    # 2026, evening, one thread, offline): 640 s + 195 s of confirmation on the small seed-0
+    # models (idle machine), 958 s + 646 s on the seed-1 ones (beside another job); ≈ 2,400 s
+    # estimated at paper
     # (9 references per model instead of 6); smoke measured in the slow test.
     cpu = {"smoke": 260.0, "small": 4100.0, "paper": 12_500.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
