@@ -30,6 +30,10 @@ from weightscape.maxent import (
 
 from .conftest import random_model
 
+# A landscape of 5 tilts with few chains and sweeps: for tests of shapes, files and arguments.
+TINY = {"x_min": -0.4, "x_max": 0.4, "x_step": 0.2, "n_chains": 8, "sweeps_per_x": 10,
+        "measure_sweeps": 4, "anneal_steps": 4, "anneal_sweeps": 4}  # fmt: skip
+
 
 def exact_landscape(model, ref, xs):
     """Exact d, s and φ = ln Z / N of the tilted model at each x: arrays [K]."""
@@ -151,17 +155,7 @@ def test_unconverged_points_are_flagged():
 def test_result_is_a_landscape_result_and_frames():
     model = random_model(8, 0.2, seed=3)
     ref = np.ones(8)
-    cfg = MCLandscapeConfig(
-        x_min=-0.4,
-        x_max=0.4,
-        x_step=0.2,
-        n_chains=8,
-        sweeps_per_x=10,
-        measure_sweeps=4,
-        anneal_steps=4,
-        anneal_sweeps=4,
-    )
-    res = mc_entropy_landscape(model, ref, cfg)
+    res = mc_entropy_landscape(model, ref, MCLandscapeConfig(**TINY))
     assert isinstance(res, LandscapeResult)
     frame = res.to_frame()
     assert len(frame) == 10 and {"d_se", "s", "converged"} <= set(frame.columns)
@@ -173,17 +167,7 @@ def test_result_is_a_landscape_result_and_frames():
 def test_deterministic_and_batches_independent_of_order():
     model = random_model(12, 0.2, seed=4)
     refs = np.random.default_rng(4).choice([-1, 1], (3, 12))
-    cfg = MCLandscapeConfig(
-        x_min=-0.4,
-        x_max=0.4,
-        x_step=0.2,
-        n_chains=8,
-        sweeps_per_x=10,
-        measure_sweeps=4,
-        anneal_steps=4,
-        anneal_sweeps=4,
-        seed=7,
-    )
+    cfg = MCLandscapeConfig(**TINY, seed=7)
     a = mc_entropy_landscapes(model, refs, cfg)
     b = mc_entropy_landscapes(model, refs, cfg)
     for r, s in zip(a, b, strict=True):
@@ -251,8 +235,7 @@ def test_confirm_hysteresis_tells_a_barrier_from_a_lag():
 def test_confirm_hysteresis_without_a_loop_runs_nothing_and_checks_its_arguments():
     model = random_model(8, 0.1, seed=5)
     ref = np.ones(8)
-    cfg = MCLandscapeConfig(x_min=-0.4, x_max=0.4, x_step=0.2, n_chains=8, sweeps_per_x=10,
-                            measure_sweeps=4, anneal_steps=4, anneal_sweeps=4)  # fmt: skip
+    cfg = MCLandscapeConfig(**TINY)
     res = mc_entropy_landscape(model, ref, cfg)
     check = confirm_hysteresis(model, ref, res)
     assert not check.persists and check.result is None and math.isnan(check.max_hysteresis)

@@ -509,6 +509,17 @@ def entropy_landscapes(
     Returns:
         ``R`` :class:`LandscapeResult`, in the order of ``references``.
     """
+    return _landscapes_in_batches(
+        model, references, config, lambda m, chunk, _: _sweep_batch(m, chunk, config),
+        LandscapeResult,
+    )  # fmt: skip
+
+
+def _landscapes_in_batches(model: IsingModel, references, config, sweep, result_cls) -> list:
+    """The references (``[R, N]`` ±1, or an object with ``.sigma``) checked and swept in batches
+    of ``config.batch_size``: ``sweep(model, chunk, start)`` returns arrays ``[b, 2, K]`` for the
+    batch starting at reference ``start``; one ``result_cls`` per reference, in order. Shared by
+    the BP and the Monte Carlo landscapes."""
     sigma = getattr(references, "sigma", references)
     model, ref = _prepare(model, sigma, config.precision)
     R = ref.shape[0]
@@ -516,10 +527,10 @@ def entropy_landscapes(
     results = []
     for a in range(0, R, bs):
         chunk = ref[a : a + bs]
-        out = _sweep_batch(model, chunk, config)
+        out = sweep(model, chunk, a)
         for i in range(chunk.shape[0]):
             results.append(
-                LandscapeResult(
+                result_cls(
                     x=config.grid,
                     **{k: v[i] for k, v in out.items()},
                     reference=chunk[i].cpu().numpy().astype(np.int8),
@@ -529,16 +540,20 @@ def entropy_landscapes(
     return results
 
 
+def _one_reference(reference, many: str):
+    """A single reference ``σ*`` ``[N]`` as a batch ``[1, N]``; ``many`` names the function to
+    use for several (one-line error otherwise)."""
+    ref = np.asarray(getattr(reference, "sigma", reference))
+    if ref.ndim != 1:
+        raise DatasetError(f"reference has shape {ref.shape}; expected [N] (use {many} for many)")
+    return ref[None, :]
+
+
 def entropy_landscape(
     model: IsingModel, reference, config: LandscapeConfig = LandscapeConfig()
 ) -> LandscapeResult:
     """Entropy landscape of ``model`` around one reference ``σ*`` ``[N]`` (see module doc)."""
-    ref = np.asarray(getattr(reference, "sigma", reference))
-    if ref.ndim != 1:
-        raise DatasetError(
-            f"reference has shape {ref.shape}; expected [N] (use entropy_landscapes for many)"
-        )
-    return entropy_landscapes(model, ref[None, :], config)[0]
+    return entropy_landscapes(model, _one_reference(reference, "entropy_landscapes"), config)[0]
 
 
 def refine_jump(

@@ -41,14 +41,15 @@ import torch
 from scipy.integrate import simpson
 
 from ..config import Precision
-from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
+from ..errors import ConfigError, check_choice, check_positive, check_seed
 from ._landscape import (
     DIRECTIONS,
     GAP_AVERAGES,
     LandscapeResult,
     LandscapeSummary,
     TiltGrid,
-    _prepare,
+    _landscapes_in_batches,
+    _one_reference,
 )
 from ._metropolis import RULES, MetropolisConfig, MetropolisState, metropolis_sample
 from ._model import IsingModel
@@ -201,7 +202,9 @@ class _Chains:
         self.state: MetropolisState | None = None
         self.calls = 0
 
-    def _run(self, model, fields, burn_in, records) -> np.ndarray:
+    def _run(self, model, fields, burn_in, records) -> tuple[torch.Tensor, torch.Tensor]:
+        """Advance the chains; the records ``[records, B, N]`` and their energies under
+        ``model`` with ``fields`` ``[records, B]`` (float64, from the sampler's trace)."""
         cfg = self.cfg
         mc = MetropolisConfig(
             n_chains=self.B,
@@ -213,8 +216,10 @@ class _Chains:
             precision=cfg.precision,
         )
         self.calls += 1
-        samples, self.state, _ = metropolis_sample(model, mc, self.state, fields=fields)
-        return samples.reshape(records, self.B, self.n)
+        samples, self.state, trace = metropolis_sample(model, mc, self.state, fields=fields)
+        s = torch.as_tensor(samples.reshape(records, self.B, self.n), dtype=fields.dtype,
+                            device=fields.device)  # fmt: skip
+        return s, trace.energies
 
     def fields(self, x: float) -> torch.Tensor:
         return self.model.h[None, :] + x * self.ref
@@ -224,15 +229,13 @@ class _Chains:
         cfg = self.cfg
         self.state = None
         f = self.fields(x)
-        J = self.model.J
         betas = np.linspace(0.0, 1.0, cfg.anneal_steps + 1)
         u = np.zeros((self.R, len(betas)))  # ⟨-E_x⟩_β / N; exactly 0 at β = 0 (uniform spins)
         half = cfg.anneal_sweeps // 2
         for k, beta in enumerate(betas[1:], start=1):
-            scaled = IsingModel(beta * J, beta * self.model.h)
-            rec = self._run(scaled, beta * f, cfg.anneal_sweeps - half, half)
-            s = torch.as_tensor(rec, dtype=J.dtype, device=J.device)
-            minus_e = 0.5 * ((s @ J) * s).sum(-1) + (s * f[None]).sum(-1)  # [records, B]
+            scaled = IsingModel(beta * self.model.J, beta * self.model.h)
+            _, e_beta = self._run(scaled, beta * f, cfg.anneal_sweeps - half, half)
+            minus_e = -e_beta / beta  # the sampler's energies are β E_x; [records, B]
             u[:, k] = _per_reference(minus_e.mean(0) / self.n, self.R)[0]
         return math.log(2.0) + simpson(u, x=betas, axis=1)
 
@@ -245,10 +248,11 @@ class _Chains:
         stationarity flag."""
         cfg = self.cfg
         f = self.fields(x)
-        rec = self._run(self.model, f, cfg.sweeps_per_x - cfg.measure_sweeps, cfg.measure_sweeps)
-        s = torch.as_tensor(rec, dtype=f.dtype, device=f.device)  # [M, B, N]
+        s, energies = self._run(  # [M, B, N], [M, B]
+            self.model, f, cfg.sweeps_per_x - cfg.measure_sweeps, cfg.measure_sweeps
+        )
         q = (s * self.ref[None]).sum(-1) / self.n  # [M, B]
-        e = -(0.5 * ((s @ self.model.J) * s).sum(-1) + (s * f[None]).sum(-1)) / self.n
+        e = energies / self.n
         half = cfg.measure_sweeps // 2
         q_mean, q_se = _per_reference(q.mean(0), self.R)
         drift, drift_se = _per_reference(0.5 * (q[half:].mean(0) - q[:half].mean(0)), self.R)
@@ -323,37 +327,21 @@ def mc_entropy_landscapes(
     Cost: ``2 · (K · sweeps_per_x + anneal_steps · anneal_sweeps)`` sweeps of
     ``R · n_chains`` chains, each ``O(N²)`` per chain (K tilts).
     """
-    sigma = getattr(references, "sigma", references)
-    model, ref = _prepare(model, sigma, config.precision)
-    R = ref.shape[0]
-    bs = config.batch_size or R
-    results = []
-    for a in range(0, R, bs):
-        chunk = ref[a : a + bs]
-        sub = replace(config, seed=config.seed + a) if a else config
-        out = _sweep_batch(model, chunk, sub)
-        for i in range(chunk.shape[0]):
-            results.append(
-                MCLandscapeResult(
-                    x=config.grid,
-                    **{k: v[i] for k, v in out.items()},
-                    reference=chunk[i].cpu().numpy().astype(np.int8),
-                    config=config,
-                )
-            )
-    return results
+
+    def sweep(m, chunk, start):  # each batch after the first gets its own chains' seed
+        return _sweep_batch(
+            m, chunk, replace(config, seed=config.seed + start) if start else config
+        )
+
+    return _landscapes_in_batches(model, references, config, sweep, MCLandscapeResult)
 
 
 def mc_entropy_landscape(
     model: IsingModel, reference, config: MCLandscapeConfig = MCLandscapeConfig()
 ) -> MCLandscapeResult:
     """Monte Carlo entropy landscape of ``model`` around one reference ``σ*`` ``[N]``."""
-    ref = np.asarray(getattr(reference, "sigma", reference))
-    if ref.ndim != 1:
-        raise DatasetError(
-            f"reference has shape {ref.shape}; expected [N] (use mc_entropy_landscapes for many)"
-        )
-    return mc_entropy_landscapes(model, ref[None, :], config)[0]
+    ref = _one_reference(reference, "mc_entropy_landscapes")
+    return mc_entropy_landscapes(model, ref, config)[0]
 
 
 @dataclass(frozen=True, eq=False)
