@@ -264,8 +264,7 @@ def plan(ctx: StudyContext) -> Plan:
     # The Monte Carlo landscapes of the matched models and their 4x confirmation (4 December
     # 2026, evening, one thread, offline): 640 s + 195 s of confirmation on the small seed-0
     # models (idle machine), 958 s + 646 s on the seed-1 ones (beside another job); ≈ 2,400 s
-    # estimated at paper
-    # (9 references per model instead of 6); smoke measured in the slow test.
+    # estimated at paper (9 references per model instead of 6); smoke measured in the slow test.
     cpu = {"smoke": 260.0, "small": 4100.0, "paper": 12_500.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
@@ -1140,10 +1139,12 @@ def run(ctx: StudyContext) -> StudyOutcome:
     # same grid and reference classes, references by these models' energies; layers and the
     # shallow net, not the whole net)
     mc_land_rows = []
-    for k, model in mc_models.items():
-        if k[1] == "deep-all":
-            continue
-        refs, labels = _references(model, datasets[k], s["refs"])
+    # references by the Monte Carlo-learned models' energies, shared by their BP and Monte
+    # Carlo landscapes
+    mc_refs = {k: _references(model, datasets[k], s["refs"])
+               for k, model in mc_models.items() if k[1] != "deep-all"}  # fmt: skip
+    for k, (refs, labels) in mc_refs.items():
+        model = mc_models[k]
         ctx.log(f"entropy landscape {label[k]} (Monte Carlo-learned model)")
         for ref, lab, r in zip(refs, labels, entropy_landscapes(model, refs, lcfg), strict=True):
             mc_land_rows.append({"regime": k[0], "model": k[1], "reference": lab,
@@ -1154,10 +1155,8 @@ def run(ctx: StudyContext) -> StudyOutcome:
     # the matched shallow model around x = 0, persistent chains do not need it (a diagnostic)
     mccfg = mc_landscape_config(s, seed, ctx.precision)
     mcl_res, mcl_rows = {}, []
-    for k, model in mc_models.items():
-        if k[1] == "deep-all":
-            continue
-        refs, labels = _references(model, datasets[k], s["refs"])
+    for k, (refs, labels) in mc_refs.items():
+        model = mc_models[k]
         ctx.log(f"Monte Carlo entropy landscape {label[k]} (Monte Carlo-learned model)")
         res = mc_entropy_landscapes(model, refs, mccfg)
         mcl_res[label[k]] = res
