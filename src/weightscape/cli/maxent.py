@@ -213,12 +213,13 @@ def _add_landscape(sub: typer.Typer) -> None:
         if method == "mc" and (isinstance(confirm, bool) or confirm < 0 or confirm == 1):
             raise ConfigError(f"--confirm {confirm} must be 0 (off) or an integer >= 2")
         if method == "mc":
-            sweeps = 100 if sweeps_per_x is None else sweeps_per_x
+            # unset flags take the library's defaults (the dataclass fields' values)
+            sweeps = MCLandscapeConfig.sweeps_per_x if sweeps_per_x is None else sweeps_per_x
             if isinstance(sweeps, bool) or sweeps < 4:
                 raise ConfigError(f"--sweeps-per-x={sweeps!r} must be an integer >= 4")
             cfg = MCLandscapeConfig(
-                x_step=0.1 if x_step is None else x_step,
-                n_chains=64 if chains is None else chains,
+                x_step=MCLandscapeConfig.x_step if x_step is None else x_step,
+                n_chains=MCLandscapeConfig.n_chains if chains is None else chains,
                 sweeps_per_x=sweeps,
                 measure_sweeps=2 * (sweeps // 4),  # the last half, even
                 **grid,
@@ -228,7 +229,7 @@ def _add_landscape(sub: typer.Typer) -> None:
                 damping=damping, tol=tol, max_iter=max_iter, criterion=criterion, accel=accel
             )
             cfg = LandscapeConfig(
-                x_step=0.05 if x_step is None else x_step,
+                x_step=LandscapeConfig.x_step if x_step is None else x_step,
                 init_messages=init_messages,
                 predictor=predictor,
                 bp=bp,
