@@ -265,9 +265,10 @@ def test_validate_against_exact_model(pipeline):
     v = json.loads((out / "validation.json").read_text())
     assert v["slice"] == [120, 126] and v["n_model_samples"] == 10_000
     sc = pd.read_parquet(out / "moments.parquet")
-    for key in ("m", "C", "connected", "third"):
+    sizes = {"m": 6, "C": 15, "connected": 15, "third": 20, "third_raw": 20}
+    for key, size in sizes.items():
         d = sc[sc.statistic == key]
-        assert len(d) == {"m": 6, "C": 15, "connected": 15, "third": 20}[key]
+        assert len(d) == size
         if v["r"][key] == v["r"][key]:
             assert v["r"][key] == pytest.approx(np.corrcoef(d.data, d.model)[0, 1])
     # 10^4 records every 10 sweeps of a 6-spin model are nearly independent: the standard error

@@ -116,6 +116,23 @@ def test_triplet_subset_and_function():
     )
 
 
+@settings(derandomize=True, deadline=None, max_examples=30)
+@given(spins.filter(lambda x: x.shape[1] >= 3))
+def test_raw_third_equals_the_plain_mean_of_triple_products(x):
+    """Oracle: ``Moments.raw_third`` (from m, C and the connected third order) equals the
+    plain sample mean of ``σ_i σ_j σ_k``, for the full tensor and for a triplet subset (repeated
+    indices included: ⟨σ_i σ_i σ_k⟩ = m_k)."""
+    xf = x.astype(np.float64)
+    direct = np.einsum("si,sj,sk->ijk", xf, xf, xf) / len(x)
+    full = sample_moments(x, triplets="all").raw_third.numpy()
+    np.testing.assert_allclose(full, direct, atol=TOL)
+    n = x.shape[1]
+    trip = np.array([[0, 1, 2], [n - 1, 0, n - 1], [1, 1, 2]])
+    sub = sample_moments(x, triplets=trip).raw_third.numpy()
+    np.testing.assert_allclose(sub, direct[trip[:, 0], trip[:, 1], trip[:, 2]], atol=TOL)
+    assert sample_moments(x).raw_third is None
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_triplet_blocks_change_no_number(weighted):
     """The third order is summed block by block over the triplets (bounded temporaries): any

@@ -280,7 +280,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     # deep layers are fitted to symmetrised moments: ITR's m is one repeated number, so its own
     # r_m is undefined; claim 1 pools the layers of a net
     assert list(fits.fit_data) == ["symmetrised moments"] * 3 + ["samples"]
-    assert fits[["r_C", "r_3"]].notna().all().all()
+    assert fits[["r_C", "r_3", "r_3raw"]].notna().all().all()
     # the fitted deep models are invariant under hidden-unit relabelling, so their Metropolis
     # moments are orbit-averaged (the same moments, less noise); the shallow net's are plain
     assert (fits.model_symmetry_defect[:3] < 1e-10).all()
@@ -292,7 +292,7 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     assert not land.discontinuous[~flagged].any()
     val = pd.read_parquet(study / "tables" / "validation.parquet")
     assert list(val.model) == ["deep", "shallow"] and list(val.layers) == ["LB+ITR+RB", "shallow"]
-    assert val[["r_m", "r_C", "r_3"]].notna().all().all()
+    assert val[["r_m", "r_C", "r_3", "r_3raw"]].notna().all().all()
     # claim 1's diagnostic: the same data fitted by Monte Carlo learning, validated on the same
     # triplets; its deep models are invariant too (orbit-averaged chains from a symmetric
     # start), saved beside the BP models, and the claim-1 statistics are in the headline
@@ -529,30 +529,33 @@ def test_pooled_validation_concatenates_layers():
     fits = pd.DataFrame({"regime": ["up"] * 4, "model": ["LB", "ITR", "RB", "shallow"],
                          "bp_converged": [True, True, False, True]})  # fmt: skip
     rng = np.random.default_rng(1)
-    valid, cat = {}, {k: ([], []) for k in range(3)}
+    valid, cat = {}, {k: ([], []) for k in range(4)}
     for name in ("LB", "ITR", "RB"):
         pairs = []
-        for k in range(3):
+        for k in range(4):
             d = np.full(5, 0.3) if (name == "ITR" and k == 0) else rng.normal(size=5)
             m = d + 0.1 * rng.normal(size=5)
             pairs.append((d, m))
             cat[k][0].append(d)
             cat[k][1].append(m)
         valid[name] = tuple(pairs)
-    valid["shallow"] = tuple((np.arange(4.0), np.arange(4.0) ** 2) for _ in range(3))
+    valid["shallow"] = tuple((np.arange(4.0), np.arange(4.0) ** 2) for _ in range(4))
     assert math.isnan(mr.pearson(*valid["ITR"][0]))
     # constant up to rounding (a symmetrised m summed in another order) is constant too
     ulp = np.array([0.0, 5.6e-17, -5.6e-17, 0.0, 1.1e-16])
     assert math.isnan(mr.pearson(-0.36 + ulp, rng.normal(size=5)))
     val = mr.pooled_validation(fits, valid)
     assert list(val.model) == ["deep", "shallow"] and val.layers[0] == "LB+ITR+RB"
-    for k, col in enumerate(("r_m", "r_C", "r_3")):
+    for k, col in enumerate(("r_m", "r_C", "r_3", "r_3raw")):
         d, m = np.concatenate(cat[k][0]), np.concatenate(cat[k][1])
         assert val[col][0] == pytest.approx(np.corrcoef(d, m)[0, 1], abs=1e-14)
     assert val.r_m[1] == pytest.approx(np.corrcoef(np.arange(4.0), np.arange(4.0) ** 2)[0, 1])
     assert list(val.bp_converged) == [False, True]  # one layer's BP did not converge
     c = mr.claim_fit_quality(val, unit="nets")
     assert "over 2 nets" in c.ours
+    # the plain third moments are printed beside the rule, not part of it
+    assert f"plain <s_i s_j s_k> {val.r_3raw.min():.3f}, not in the rule" in c.ours
+    assert "plain" not in mr.claim_fit_quality(val.drop(columns="r_3raw"), unit="nets").ours
 
 
 def test_trained_nets_are_kept_and_reused_on_resume(tmp_path, monkeypatch):

@@ -32,6 +32,16 @@ def test_validate_with_given_data_moments():
     np.testing.assert_array_equal(sc[sc.statistic == "C"].data.to_numpy(), exact.C.numpy()[iu])
     # the third order comes from the samples: as many entries as triplets
     assert (sc.statistic == "third").sum() == len(res.triplets) == 10
+    # the plain third moments: the data side is the samples' mean of σ_i σ_j σ_k verbatim (up to
+    # rounding), the model side within 0.05 (> 5 standard errors) of the exact ones
+    t = res.triplets
+    xf = x.astype(np.float64)
+    direct = (xf[:, t[:, 0]] * xf[:, t[:, 1]] * xf[:, t[:, 2]]).mean(0)
+    raw = sc[sc.statistic == "third_raw"]
+    np.testing.assert_allclose(raw.data.to_numpy(), direct, atol=1e-12)
+    exact_raw = exact_moments(model, triplets=t).raw_third.numpy()
+    assert np.abs(raw.model.to_numpy() - exact_raw).max() < 0.05
+    assert res.r["third_raw"] == pytest.approx(np.corrcoef(raw.data, raw.model)[0, 1])
     # Metropolis vs exact: 2·10^4 correlated records; |Δm| ≤ 0.05 is > 5 standard errors here
     m_model = sc[sc.statistic == "m"].model.to_numpy()
     assert np.abs(m_model - m_data).max() < 0.05

@@ -1133,7 +1133,8 @@ def _add_validate(sub: typer.Typer) -> None:
             r = res.r
             typer.echo(
                 f"{name} (N = {b - a}): Pearson r  m {r['m']:.4f}  C {r['C']:.4f}  "
-                f"connected {r['connected']:.4f}  third {r['third']:.4f}  "
+                f"connected {r['connected']:.4f}  third {r['third']:.4f} "
+                f"(plain ⟨σσσ⟩ {r['third_raw']:.4f})  "
                 f"({res.n_model_samples} Metropolis samples"
                 f"{'; data symmetrised as in the fit' if symmetrised else ''}); run: {rd.path}"
             )

@@ -207,6 +207,30 @@ class Moments:
         """Connected correlations ``C_ij - m_i m_j`` ``[N, N]`` (diagonal ``1 - m_i²``)."""
         return self.C - torch.outer(self.m, self.m)
 
+    @property
+    def raw_third(self) -> torch.Tensor | None:
+        """Third-order moments ``⟨σ_i σ_j σ_k⟩`` (not connected), same shape as ``third``
+        (``[N, N, N]`` or ``[T]`` for ``triplets``); ``None`` without ``third``.
+
+        Exact identity, no new estimate: ``⟨σ_i σ_j σ_k⟩ = c_ijk + m_i C_jk + m_j C_ik + m_k C_ij
+        − 2 m_i m_j m_k`` with ``c`` the connected correlations in ``third``. Unlike ``c``, these
+        moments are dominated by ``m`` and ``C`` wherever the spins are magnetised."""
+        if self.third is None:
+            return None
+        m, C = self.m, self.C
+        if self.triplets is None:  # full [N, N, N] tensor
+            return (
+                self.third
+                + m[:, None, None] * C[None, :, :]
+                + m[None, :, None] * C[:, None, :]
+                + m[None, None, :] * C[:, :, None]
+                - 2 * m[:, None, None] * m[None, :, None] * m[None, None, :]
+            )
+        i, j, k = self.triplets.to(m.device).T
+        return (
+            self.third + m[i] * C[j, k] + m[j] * C[i, k] + m[k] * C[i, j] - 2 * m[i] * m[j] * m[k]
+        )
+
     def slice(self, start: int, stop: int) -> Moments:
         """First and second moments of spins ``start … stop - 1`` (e.g. one layer of a net);
         copies, so the result does not alias this object. Third-order entries are dropped
