@@ -19,13 +19,24 @@ Schedule: ``burn_in`` sweeps, then ``n_samples`` records, one every ``thin`` swe
 
 Implementation (why hand-written: no library offers batched dense-coupling Metropolis in torch):
 local fields ``F`` ``[N, B]`` are kept for all chains; spins are updated in blocks of ``block_size``
-consecutive sites, inside a block the block's own fields are corrected by rank-1 updates, and after
-the block all fields are refreshed by one matrix product ``F += J[:, block] Δσ_block`` (BLAS-3), so
-a sweep costs ``O(B N²)`` flops in large GEMMs. Energies and fields are float64.
+consecutive sites. Inside a block, site ``a + t`` reads its current field as
+``F_{a+t} + J[a+t, a:a+t] Δσ_{a:a+t}`` (the flips made so far in the block, one matrix-vector
+product), and after the block all fields are refreshed by one matrix product
+``F += J[:, block] Δσ_block`` (BLAS-3), so a sweep costs ``O(B N²)`` flops in large GEMMs.
+Energies and fields are float64.
+
+The site loop is Python-level (one iteration per site), so its cost per operation matters: on
+the CPU the loop runs on NumPy views of the same tensors (NumPy's per-call overhead is several
+times below torch's for vectors of a few hundred chains: 2.4–4.2× faster sweeps, see
+``benchmarks/metropolis_sweep.py``), on other devices on the torch tensors. The random numbers
+come from the torch generator either way, so the seed, the saved generator state and the
+accept/reject decisions are the same on both paths (the fields may differ in the last bits,
+from a different summation order).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,6 +147,75 @@ def _chain_fields(fields, B: int, n: int, dtype, device) -> torch.Tensor:
     return hb
 
 
+# The site loop on the CPU: "numpy" (the default), or "torch" (the loop other devices run; set
+# only by benchmarks/metropolis_sweep.py to time both on one machine).
+_CPU_LOOP = "numpy"
+
+
+@functools.cache
+def _blas_controller():
+    """One threadpoolctl controller per process (building one inspects the loaded libraries,
+    ≈ 1 ms; entering its ``limit`` costs ≈ 10 µs)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+class _Loop:
+    """One sweep over the blocks of sites, on NumPy arrays or torch tensors ``F``, ``sig``
+    ``[N, B]``, ``J_blocks[k]`` ``[b-a, b-a]``, ``J_cols[k]`` ``[N, b-a]``; see the module
+    docstring. Subclasses give the array library's ``where`` and ``zeros`` and how the
+    accepted-flip counts are read."""
+
+    def __init__(self, F, sig, J_blocks, J_cols):
+        self.F, self.sig, self.J_blocks, self.J_cols = F, sig, J_blocks, J_cols
+
+    def sweep(self, blocks, thr):
+        """Visit every site once in order with acceptance thresholds ``thr`` ``[N, B]``
+        (accept a flip iff ``σ_i F_i < thr_i``); return the number of accepted flips."""
+        F, sig = self.F, self.sig
+        accepted = 0
+        for (a, b), Jbb, Jcol in zip(blocks, self.J_blocks, self.J_cols, strict=True):
+            D = self._zeros(sig[a:b])  # the block's flips so far, Δσ [b-a, B]
+            for t in range(b - a):
+                i = a + t
+                s_i = sig[i]
+                g = F[i] + Jbb[t, :t] @ D[:t] if t else F[i]
+                delta = self._where((s_i * g) < thr[i], -2.0 * s_i, 0.0)
+                sig[i] += delta
+                D[t] = delta
+            F += Jcol @ D
+            accepted = accepted + (D != 0).sum()
+        return accepted
+
+
+class _NumpyLoop(_Loop):
+    _where = staticmethod(np.where)
+    _zeros = staticmethod(np.zeros_like)
+
+    def sweep(self, blocks, thr):
+        # NumPy's BLAS on one thread for the sweep (restored after): its calls here are small
+        # (a [t] x [t, B] product per site) or sequential between sites, and a multi-threaded
+        # OpenBLAS made them 2-3x slower, worst when the other cores are busy (measured in
+        # benchmarks/metropolis_sweep.py); parallelism belongs to whole runs (sweep workers)
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return super().sweep(blocks, thr)
+
+    @staticmethod
+    def counts(acc) -> list[int]:
+        return [int(c) for c in acc]
+
+
+class _TorchLoop(_Loop):
+    _where = staticmethod(torch.where)
+    _zeros = staticmethod(torch.zeros_like)
+
+    @staticmethod
+    def counts(acc) -> list[int]:
+        # counted on the device and read once at the end (a read per block would stall a GPU)
+        return torch.stack([torch.as_tensor(c) for c in acc]).cpu().tolist() if acc else []
+
+
 def metropolis_sample(
     model: IsingModel,
     config: MetropolisConfig = MetropolisConfig(),
@@ -182,30 +262,22 @@ def metropolis_sample(
     blocks = [(a, min(a + k, n)) for a in range(0, n, k)]
     J_blocks = [J[a:b, a:b].contiguous() for a, b in blocks]
     J_cols = [J[:, a:b].contiguous() for a, b in blocks]
+    # the site loop's arrays: NumPy views of the same memory on the CPU (in-place updates
+    # change the tensors), the tensors themselves elsewhere
+    on_cpu = device.type == "cpu" and _CPU_LOOP == "numpy"
+    if on_cpu:
+        loop = _NumpyLoop(F.numpy(), sig.numpy(), [b.numpy() for b in J_blocks],
+                          [c.numpy() for c in J_cols])  # fmt: skip
+    else:
+        loop = _TorchLoop(F, sig, J_blocks, J_cols)
 
-    # accepted flips per sweep, counted on the device and read once at the end (a read per
-    # block would stall a GPU once per block of every sweep)
-    acc_counts = []
+    acc_counts = []  # accepted flips per sweep (see _Loop.counts)
     records = torch.empty(config.n_samples, B, n, dtype=torch.int8, device=device)
     energies = torch.empty(config.n_samples, B, dtype=torch.float64, device=device)
 
     def sweep():
         thr = _thresholds(torch.rand(n, B, generator=gen, device=device, dtype=dtype), config.rule)
-        accepted = torch.zeros((), dtype=torch.int64, device=device)
-        for (a, b), Jbb, Jcol in zip(blocks, J_blocks, J_cols, strict=True):
-            G = F[a:b].clone()  # block fields, kept current inside the block
-            old = sig[a:b].clone()
-            for t in range(b - a):
-                i = a + t
-                s_i = sig[i]
-                flip = (s_i * G[t]) < thr[i]
-                delta = torch.where(flip, -2.0 * s_i, 0.0)
-                sig[i] += delta
-                G.addr_(Jbb[:, t], delta)
-            D = sig[a:b] - old
-            F.addmm_(Jcol, D)
-            accepted += (D != 0).sum()
-        acc_counts.append(accepted)
+        acc_counts.append(loop.sweep(blocks, thr.numpy() if on_cpu else thr))
 
     total = 0
     for _ in range(config.burn_in):
@@ -220,7 +292,7 @@ def metropolis_sample(
         field_term = s_rec @ h if fields is None else (s_rec * hb.T).sum(1)
         energies[r] = -(0.5 * ((s_rec @ J) * s_rec).sum(1) + field_term).to(torch.float64)
 
-    counts = torch.stack(acc_counts).cpu().tolist() if acc_counts else []
+    counts = loop.counts(acc_counts)
     acc_rates = [c / (n * B) for c in counts]
     samples = records.reshape(config.n_samples * B, n).cpu().numpy()
     new_state = MetropolisState(sig.T.to(torch.int8).cpu(), gen.get_state())
