@@ -95,6 +95,13 @@ def test_continuation_from_state():
     np.testing.assert_array_equal(s_cont, whole[8:])
     with pytest.raises(DatasetError, match="n_chains"):
         metropolis_sample(model, cfg, state=MetropolisState(torch.ones(3, 5)))
+    # a generator state saved on another device (a CUDA state has 16 bytes): one-line error
+    foreign = MetropolisState(st.sigma, torch.zeros(16, dtype=torch.uint8))
+    with pytest.raises(ConfigError, match=r"16 bytes\) is not a state of a cpu generator"):
+        metropolis_sample(model, cfg, state=foreign)
+    # without its generator state the chains continue from their spins with a fresh stream
+    s_fresh, _, _ = metropolis_sample(model, cfg, state=MetropolisState(st.sigma))
+    assert s_fresh.shape == s_cont.shape
 
 
 def test_config_validation():

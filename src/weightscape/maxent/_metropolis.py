@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from ..config import Precision
-from ..errors import DatasetError, check_choice, check_positive, check_seed
+from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._model import IsingModel
 
 __all__ = [
@@ -256,7 +256,15 @@ def metropolis_sample(
         s0 = _chain_spins(state.sigma, B, n, "state.sigma")
         sig = s0.T.to(dtype=dtype, device=device).contiguous()
         if state.rng_state is not None:
-            gen.set_state(state.rng_state)
+            try:
+                gen.set_state(torch.as_tensor(state.rng_state, dtype=torch.uint8).cpu())
+            except RuntimeError:  # e.g. a CUDA generator's state (16 bytes) on the CPU
+                raise ConfigError(
+                    f"state.rng_state ({torch.as_tensor(state.rng_state).numel()} bytes) is not "
+                    f"a state of a {device.type} generator: it was saved on another device",
+                    "continue with MetropolisState(state.sigma) (no rng_state): a fresh "
+                    "stream from config.seed",
+                ) from None
     F = J @ sig + hb  # [N, B]; J has a zero diagonal, so F_i excludes σ_i itself
     k = config.block_size
     blocks = [(a, min(a + k, n)) for a in range(0, n, k)]
