@@ -27,8 +27,9 @@ Energies and fields are float64.
 
 The site loop is Python-level (one iteration per site), so its cost per operation matters: on
 the CPU the loop runs on NumPy views of the same tensors (NumPy's per-call overhead is several
-times below torch's for vectors of a few hundred chains: 2.4–4.2× faster sweeps, see
-``benchmarks/metropolis_sweep.py``), on other devices on the torch tensors. The random numbers
+times below torch's for vectors of a few hundred chains: sweeps 2.2–2.4× faster at N = 675 with
+100 chains, 1.3× at N = 300 with 1000 chains, ``benchmarks/metropolis_sweep.py``), on other
+devices on the torch tensors. The random numbers
 come from the torch generator either way, so the seed, the saved generator state and the
 accept/reject decisions are the same on both paths (the fields may differ in the last bits,
 from a different summation order).
@@ -195,9 +196,9 @@ class _NumpyLoop(_Loop):
 
     def sweep(self, blocks, thr):
         # NumPy's BLAS on one thread for the sweep (restored after): its calls here are small
-        # (a [t] x [t, B] product per site) or sequential between sites, and a multi-threaded
-        # OpenBLAS made them 2-3x slower, worst when the other cores are busy (measured in
-        # benchmarks/metropolis_sweep.py); parallelism belongs to whole runs (sweep workers)
+        # (a [t] x [t, B] product per site) or sequential between sites, and OpenBLAS on two
+        # threads made a sweep 2-3x slower with the other core busy (4 December 2026, N = 300
+        # and 675, 64 and 384 chains); parallelism belongs to whole runs (sweep workers)
         with _blas_controller().limit(limits=1, user_api="blas"):
             return super().sweep(blocks, thr)
 
