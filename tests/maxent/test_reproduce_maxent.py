@@ -488,6 +488,13 @@ def test_load_data_fallback_sample_and_regimes(monkeypatch):
     assert len(np.unique(op)) == 500 and op.min() >= 0 and op.max() < 4000
     # seeded: the same subset every time
     assert np.array_equal(mr._load_data(0)["train_index"]["op"], op)
+    assert data["note"].endswith("(the first found of mnist, fashion-mnist, mnist-sample)")
+    # --data: the user's choice, whatever pick_dataset would say, and named as such
+    monkeypatch.setattr(mr, "pick_dataset", lambda: pytest.fail("--data must not pick"))
+    chosen = mr._load_data(0, "mnist-sample")
+    assert chosen["note"].endswith("(chosen with --data)")
+    assert np.array_equal(chosen["x"], data["x"])
+    assert mr.STUDY.data == mr.DATA_CHOICES == ("mnist", "fashion-mnist", "mnist-sample")
     # the raw pixels the data layer read are not kept in memory for the rest of the run
     from weightscape.data import _sources
 

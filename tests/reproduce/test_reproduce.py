@@ -199,6 +199,57 @@ def test_slurm_options_reach_the_studies(toys, tmp_path, capsys, monkeypatch):
     assert not any(tmp_path.iterdir())  # dry runs write nothing
 
 
+def test_data_choice_reaches_the_study_and_is_checked_first(toys, tmp_path, capsys, monkeypatch):
+    """--data: only studies that list it take it (one-line error otherwise, before anything is
+    written), a data set whose files are missing is refused before writing, the choice reaches
+    the study's context and the request, and a resume with another --data is refused."""
+    from weightscape.data import _registry
+    from weightscape.errors import DataNotFoundError
+    from weightscape.reproduce import Plan, Study
+
+    from ._toy import toy2_run
+
+    seen = []
+
+    def plan(ctx):
+        seen.append(ctx.data)
+        return Plan(runs=("one",), cpu_s=1.0)
+
+    def run(ctx):
+        seen.append(ctx.data)
+        return toy2_run(ctx)
+
+    def missing():
+        """A data set whose files are not here."""
+        raise DataNotFoundError("nowhere idx files not found in /nowhere", "download them")
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    _registry.register_dataset("nowhere", missing)
+    register_study(Study(name="picky", title="t", paper="p", run=run, plan=plan,
+                         data=("digits", "iris", "nowhere")))  # fmt: skip
+    out = tmp_path / "out"
+    code, _, err = _reproduce(capsys, "toy", "--scale", "smoke", "--out", out, "--data", "iris")
+    assert code == 2 and "--data 'iris': study toy takes no --data" in err and not out.exists()
+    code, _, err = _reproduce(capsys, "picky", "--scale", "smoke", "--out", out, "--data", "wine")
+    assert code == 2 and "takes one of ['digits', 'iris', 'nowhere']" in err
+    code, _, err = _reproduce(capsys, "picky", "--scale", "smoke", "--out", out, "--data",
+                              "nowhere")  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "download them" in err
+    assert not out.exists() and seen == []
+    run_reproduce("picky", "smoke", tmp_path / "dry", data="digits", dry_run=True)
+    assert seen == ["digits"] and not (tmp_path / "dry").exists()
+    code, _, _ = _reproduce(capsys, "picky", "--scale", "smoke", "--out", out, "--data", "iris")
+    assert code == 0 and seen[-1] == "iris"
+    top = json.loads((out / "summary.json").read_text())
+    assert top["request"]["data"] == "iris"
+    study = json.loads((out / "picky" / "summary.json").read_text())
+    assert study["context"]["data"] == "iris"
+    code, _, err = _reproduce(
+        capsys, "picky", "--scale", "smoke", "--out", out, "--data", "digits", "--resume"
+    )
+    assert code == 2 and "data='iris'" in err
+
+
 def test_existing_out_is_refused_unchanged(toys, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()

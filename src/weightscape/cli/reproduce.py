@@ -31,6 +31,12 @@ def reproduce(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:<k>, or auto."),
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
     seed: int = typer.Option(0, "--seed", help="Base seed of every study."),
+    data: str = typer.Option(
+        None,
+        "--data",
+        help="Data set, for studies that take one (maxent: mnist, fashion-mnist, mnist-sample); "
+        "default: each study's own choice.",
+    ),
 ) -> None:
     """Reproduce a study's claims; print one verdict line per claim and the report path.
 
@@ -51,6 +57,7 @@ def reproduce(
         precision=Precision(dtype=dtype, device=device),
         seed=seed,
         slurm=parse_slurm(slurm, executor),
+        data=data,
     )
     if result.failed:
         typer.echo(f"error: failed studies: {', '.join(result.failed)}", err=True)

@@ -126,6 +126,8 @@ SCALES: dict[str, dict] = {
 # data layer from its standard folders), else the bundled 5,000-image MNIST sample.
 DATA_PREFERENCE = ("mnist", "fashion-mnist")
 FALLBACK_DATA = "mnist-sample"
+# what `reproduce maxent --data NAME` accepts (the automatic choice is one of them)
+DATA_CHOICES = (*DATA_PREFERENCE, FALLBACK_DATA)
 # Held-out images of the 5,000-image sample used as the test set (seeded split); the idx sets
 # have their own 10,000-image test set.
 N_TEST = 1000
@@ -220,7 +222,7 @@ def _regime_text(s: dict) -> str:
 
 def plan(ctx: StudyContext) -> Plan:
     s = SCALES[ctx.scale]
-    data = pick_dataset()
+    data = ctx.data or pick_dataset()
     runs = (
         f"LR-net {DEEP_ARCH}: {s['runs']} runs per regime on {data} PCA-20; regimes "
         + _regime_text(s),
@@ -856,14 +858,16 @@ def _energy_accuracy_figure(levels: pd.DataFrame) -> Figure:
 # ---------------------------------------------------------------- the study
 
 
-def _load_data(seed: int) -> dict:
-    """The study's data (see :func:`pick_dataset`), PCA-20 by the ``zou2021-pca20`` preset.
+def _load_data(seed: int, name: str | None = None) -> dict:
+    """The study's data, PCA-20 by the ``zou2021-pca20`` preset: ``name`` (the user's
+    ``--data``, one of :data:`DATA_CHOICES`), or :func:`pick_dataset`'s choice when ``None``.
 
     Returns a dict: ``name``, ``x``/``y`` (all training images), ``x_test``/``y_test``,
     ``train_index`` per regime (``up``: every training row; ``op``: a seeded subset of
     :data:`P_OP` rows) and ``note`` (one line naming the data).
     """
-    name = pick_dataset()
+    chosen = name is not None
+    name = name if chosen else pick_dataset()
     ds = load(name, preset="zou2021-pca20")
     if ds.x_test is not None:  # idx sets: their own train / test parts, PCA fitted on train
         x, y, xt, yt = ds.x, ds.y, ds.x_test, ds.y_test
@@ -876,6 +880,11 @@ def _load_data(seed: int) -> dict:
         note = (f"data: {name} (the bundled 5,000-image MNIST sample: {len(tr):,} train / "
                 f"{len(te):,} test, seeded split), not full MNIST; PCA-20 fitted on all "
                 "5,000")  # fmt: skip
+    note += (
+        " (chosen with --data)"
+        if chosen
+        else " (the first found of " + ", ".join(DATA_CHOICES) + ")"
+    )
     op = np.sort(np.random.default_rng(seed + 21).permutation(len(x))[:P_OP])
     # writable copies (the data layer's arrays are read-only; torch warns on those)
     out = {"name": name, "x": np.array(x), "y": np.array(y), "x_test": np.array(xt),
@@ -1061,7 +1070,7 @@ def _landscape_row(model, ref, r) -> dict:
 def run(ctx: StudyContext) -> StudyOutcome:
     s = SCALES[ctx.scale]
     seed = ctx.seed
-    data = _load_data(seed)
+    data = _load_data(seed, ctx.data)
     ctx.log(data["note"])
     nets, samples, training = _train_and_sample(ctx, s, data)
     regimes = tuple(s["regimes"])
@@ -1535,5 +1544,6 @@ STUDY = register_study(
         paper="Zou & Huang, Phys. Rev. Research 3, 033290 (2021)",
         run=run,
         plan=plan,
+        data=DATA_CHOICES,
     )
 )

@@ -115,7 +115,9 @@ def _read_marker(out: Path) -> dict | None:
         return None
 
 
-def _check_out(out: Path, *, resume: bool, force: bool, scale: str, seed: int) -> None:
+def _check_out(
+    out: Path, *, resume: bool, force: bool, scale: str, seed: int, data: str | None
+) -> None:
     if not out.exists():
         return
     if not out.is_dir():
@@ -136,13 +138,25 @@ def _check_out(out: Path, *, resume: bool, force: bool, scale: str, seed: int) -
         )
     if resume:
         old = marker.get("request", {})
-        for key, new in (("scale", scale), ("seed", seed)):
+        for key, new in (("scale", scale), ("seed", seed), ("data", data)):
             if old.get(key) != new:
                 raise RunDirError(
                     f"cannot resume {str(out)!r}: it was made with {key}={old.get(key)!r}, "
                     f"not {new!r}",
-                    "use the same --scale/--seed, or a new --out",
+                    "use the same --scale/--seed/--data, or a new --out",
                 )
+
+
+def _check_data(data: str, chosen) -> None:
+    """``--data``: every chosen study must list it, and the data layer must find its files (one
+    read; the data layer keeps it in memory for the study)."""
+    for st in chosen:
+        if data not in st.data:
+            takes = f"one of {list(st.data)}" if st.data else "no --data (it picks its own data)"
+            raise ConfigError(f"--data {data!r}: study {st.name} takes {takes}")
+    from ..data import load
+
+    load(data)  # DataNotFoundError (one line, with how to get the files) when they are missing
 
 
 def _finished_summary(folder: Path, scale: str) -> dict | None:
@@ -316,6 +330,7 @@ def run_reproduce(
     precision: Precision | None = None,
     seed: int = 0,
     slurm: dict | None = None,
+    data: str | None = None,
 ) -> ReproduceResult:
     """Reproduce the claims of one or more studies into ``out``.
 
@@ -341,6 +356,10 @@ def run_reproduce(
             :class:`~weightscape.sweeps.SlurmExecutor`). With a CUDA ``precision.device`` and no
             ``gpus``/``gpus_per_node`` given, one GPU per job is requested (``gpus=1``). Studies
             without sweeps (maxent: one batched computation) run in this process.
+        data: a data set for studies that let the user choose one (:attr:`Study.data`; maxent:
+            ``mnist``, ``fashion-mnist``, ``mnist-sample``); ``None``: each study picks its
+            own. Every chosen study must accept it, and its files must be found (checked
+            before anything is written).
 
     Raises:
         ConfigError: a bad study, scale, executor, seed or combination of flags (one line).
@@ -373,8 +392,10 @@ def run_reproduce(
                 f"scale={scale!r} is not available for study {st.name}; choose one of "
                 f"{list(st.scales)}"
             )
+    if data is not None:
+        _check_data(data, chosen)
     out = Path(out)
-    _check_out(out, resume=resume, force=force, scale=scale, seed=seed)
+    _check_out(out, resume=resume, force=force, scale=scale, seed=seed, data=data)
     pairs = [
         (
             st,
@@ -386,6 +407,7 @@ def run_reproduce(
                 precision=precision,
                 seed=seed,
                 slurm=slurm,
+                data=data,
             ),
         )
         for st in chosen
@@ -410,6 +432,7 @@ def run_reproduce(
         "seed": seed,
         "dtype": precision.dtype,
         "device": precision.device,
+        "data": data,
     }
     started = _now()
     write_json(out / MARKER, {"request": request, "started": started})

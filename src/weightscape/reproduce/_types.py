@@ -64,6 +64,8 @@ class StudyContext:
         slurm: Slurm options for the studies' sweeps (``partition``, ``time``, ``gpus``, ...: see
             :class:`~weightscape.sweeps.SlurmExecutor`); only with ``executor="slurm"``. Pass
             them on as ``run_sweep(..., slurm=ctx.slurm)``.
+        data: the data set the user chose (``--data``; one of the study's :attr:`Study.data`),
+            or ``None``: the study picks its own.
     """
 
     scale: str
@@ -73,9 +75,12 @@ class StudyContext:
     precision: Precision = field(default_factory=Precision)
     seed: int = 0
     slurm: Mapping[str, Any] | None = None
+    data: str | None = None
 
     def __post_init__(self):
         check_choice("scale", self.scale, SCALES)
+        if self.data is not None:
+            _check_name("data", self.data)
         check_choice("executor", self.executor, EXECUTORS)
         if not isinstance(self.out, Path):
             object.__setattr__(self, "out", Path(self.out))
@@ -108,6 +113,7 @@ class StudyContext:
             "device": self.precision.device,
             "seed": self.seed,
             "slurm": dict(self.slurm) if self.slurm else None,
+            "data": self.data,
         }
 
 
@@ -322,6 +328,8 @@ class Study:
             ``ctx.executor`` and ``resume=ctx.resume``, writing under ``ctx.out``.
         plan: ``plan(ctx) -> Plan``; writes nothing.
         scales: the scales this study supports (a subset of :data:`SCALES`).
+        data: the data sets a user may choose with ``--data`` (names of the data layer);
+            empty: the study picks its own data and refuses ``--data``.
     """
 
     name: str
@@ -330,6 +338,7 @@ class Study:
     run: Callable[[StudyContext], StudyOutcome]
     plan: Callable[[StudyContext], Plan]
     scales: tuple[str, ...] = SCALES
+    data: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check_name("Study.name", self.name)
@@ -343,3 +352,7 @@ class Study:
         for s in scales:
             check_choice(f"Study {self.name!r} scale", s, SCALES)
         object.__setattr__(self, "scales", scales)
+        data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
+        for name in data:
+            _check_name(f"Study {self.name!r} data", name)
+        object.__setattr__(self, "data", data)
