@@ -267,7 +267,11 @@ def plan(ctx: StudyContext) -> Plan:
     # 2026, evening, one thread, offline): 640 s + 195 s of confirmation on the small seed-0
     # models (idle machine), 958 s + 646 s on the seed-1 ones (beside another job); ≈ 2,400 s
     # estimated at paper (9 references per model instead of 6); smoke measured in the slow test.
-    cpu = {"smoke": 260.0, "small": 4100.0, "paper": 12_500.0}[ctx.scale]
+    # Since the NumPy site loop of the Metropolis sampler (4 December 2026, night; identical
+    # numbers): smoke 99 s user against 153 s at the commit before (A/B, one thread, idle);
+    # small, seed 3: 1,253 s CPU, 21 min wall, one thread, peak 1.20 GB. paper is the sum
+    # above with its Monte Carlo parts (≈ 4,400 s) divided by the sampler's ≈ 2.3x: estimated.
+    cpu = {"smoke": 150.0, "small": 1500.0, "paper": 10_000.0}[ctx.scale]
     # peak RSS measured (/usr/bin/time -v, one thread): smoke 1.19 GB, small 1.38-2.29 GB over
     # three runs of 3 December 2026 (before the fixes below; not measured again). paper: 1.84 GB
     # (Fashion-MNIST, one thread, 3 December 2026, after the fixes to the landscape sweeps'
