@@ -29,10 +29,9 @@ The site loop is Python-level (one iteration per site), so its cost per operatio
 the CPU the loop runs on NumPy views of the same tensors (NumPy's per-call overhead is several
 times below torch's for vectors of a few hundred chains: sweeps 2.2–2.4× faster at N = 675 with
 100 chains, 1.3× at N = 300 with 1000 chains, ``benchmarks/metropolis_sweep.py``), on other
-devices on the torch tensors. The random numbers
-come from the torch generator either way, so the seed, the saved generator state and the
-accept/reject decisions are the same on both paths (the fields may differ in the last bits,
-from a different summation order).
+devices on the torch tensors. The random numbers come from the torch generator either way, so
+the seed, the saved generator state and the accept/reject decisions are the same on both paths
+(the fields may differ in the last bits, from a different summation order).
 """
 
 from __future__ import annotations
@@ -263,8 +262,8 @@ def metropolis_sample(
                 raise ConfigError(
                     f"state.rng_state ({torch.as_tensor(state.rng_state).numel()} bytes) is not "
                     f"a state of a {device.type} generator: it was saved on another device",
-                    "continue with MetropolisState(state.sigma) (no rng_state): a fresh "
-                    "stream from config.seed",
+                    "continue with MetropolisState(state.sigma) (no rng_state) and a "
+                    "config.seed the earlier run did not use",
                 ) from None
     F = J @ sig + hb  # [N, B]; J has a zero diagonal, so F_i excludes σ_i itself
     k = config.block_size
