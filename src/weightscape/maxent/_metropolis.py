@@ -19,17 +19,17 @@ Schedule: ``burn_in`` sweeps, then ``n_samples`` records, one every ``thin`` swe
 
 Implementation (why hand-written: no library offers batched dense-coupling Metropolis in torch):
 local fields ``F`` ``[N, B]`` are kept for all chains; spins are updated in blocks of ``block_size``
-consecutive sites. Inside a block, site ``a + t`` reads its current field as
-``F_{a+t} + J[a+t, a:a+t] Δσ_{a:a+t}`` (the flips made so far in the block, one matrix-vector
-product), and after the block all fields are refreshed by one matrix product
-``F += J[:, block] Δσ_block`` (BLAS-3), so a sweep costs ``O(B N²)`` flops in large GEMMs.
-Energies and fields are float64.
+consecutive sites. Inside a block each site's field is kept current for the flips made so far in
+the block (by a rank-1 update per site on torch tensors, or, on the CPU, read as ``F_{a+t} +
+J[a+t, a:a+t] Δσ_{a:a+t}``, one matrix-vector product), and after the block all fields are
+refreshed by one matrix product ``F += J[:, block] Δσ_block`` (BLAS-3), so a sweep costs
+``O(B N²)`` flops in large GEMMs. Energies and fields are float64.
 
 The site loop is Python-level (one iteration per site), so its cost per operation matters: on
 the CPU the loop runs on NumPy views of the same tensors (NumPy's per-call overhead is several
-times below torch's for vectors of a few hundred chains: sweeps 2.2–2.4× faster at N = 675 with
-100 chains, 1.3× at N = 300 with 1000 chains, ``benchmarks/metropolis_sweep.py``), on other
-devices on the torch tensors. The random numbers come from the torch generator either way, so
+times below torch's for vectors of a few hundred chains: sweeps 2.0× faster than the torch loop
+at N = 675 with 100 chains, 1.4× at N = 300 with 1000 chains, ``benchmarks/metropolis_sweep.py``),
+on other devices on the torch tensors. The random numbers come from the torch generator either way, so
 the seed, the saved generator state and the accept/reject decisions are the same on both paths
 (the fields may differ in the last bits, from a different summation order).
 """
@@ -162,58 +162,72 @@ def _blas_controller():
 
 
 class _Loop:
-    """One sweep over the blocks of sites, on NumPy arrays or torch tensors ``F``, ``sig``
-    ``[N, B]``, ``J_blocks[k]`` ``[b-a, b-a]``, ``J_cols[k]`` ``[N, b-a]``; see the module
-    docstring. Subclasses give the array library's ``where`` and ``zeros`` and how the
-    accepted-flip counts are read."""
+    """One sweep over the blocks of sites: ``sweep(blocks, thr)`` visits every site once in order
+    with acceptance thresholds ``thr`` ``[N, B]`` (accept a flip iff ``σ_i F_i < thr_i``),
+    updating ``F``, ``sig`` ``[N, B]`` in place, and returns the number of accepted flips;
+    ``counts`` reads those numbers at the end. ``J_blocks[k]`` ``[b-a, b-a]``, ``J_cols[k]``
+    ``[N, b-a]``."""
 
     def __init__(self, F, sig, J_blocks, J_cols):
         self.F, self.sig, self.J_blocks, self.J_cols = F, sig, J_blocks, J_cols
 
-    def sweep(self, blocks, thr):
-        """Visit every site once in order with acceptance thresholds ``thr`` ``[N, B]``
-        (accept a flip iff ``σ_i F_i < thr_i``); return the number of accepted flips."""
-        F, sig = self.F, self.sig
-        accepted = 0
-        for (a, b), Jbb, Jcol in zip(blocks, self.J_blocks, self.J_cols, strict=True):
-            D = self._zeros(sig[a:b])  # the block's flips so far, Δσ [b-a, B]
-            for t in range(b - a):
-                i = a + t
-                s_i = sig[i]
-                g = F[i] + Jbb[t, :t] @ D[:t] if t else F[i]
-                delta = self._where((s_i * g) < thr[i], -2.0 * s_i, 0.0)
-                sig[i] += delta
-                D[t] = delta
-            F += Jcol @ D
-            accepted = accepted + (D != 0).sum()
-        return accepted
-
 
 class _NumpyLoop(_Loop):
-    _where = staticmethod(np.where)
-    _zeros = staticmethod(np.zeros_like)
+    """The CPU's loop, on NumPy views: site ``a + t`` reads its field as ``F_{a+t} +
+    J[a+t, a:a+t] Δσ_{a:a+t}`` (one matrix-vector product over the block's flips so far), the
+    fewest NumPy calls per site."""
 
     def sweep(self, blocks, thr):
         # NumPy's BLAS on one thread for the sweep (restored after): its calls here are small
         # (a [t] x [t, B] product per site) or sequential between sites, and OpenBLAS on two
         # threads made a sweep 2-3x slower with the other core busy (4 December 2026, N = 300
         # and 675, 64 and 384 chains); parallelism belongs to whole runs (sweep workers)
+        F, sig = self.F, self.sig
+        accepted = 0
         with _blas_controller().limit(limits=1, user_api="blas"):
-            return super().sweep(blocks, thr)
+            for (a, b), Jbb, Jcol in zip(blocks, self.J_blocks, self.J_cols, strict=True):
+                D = np.zeros_like(sig[a:b])  # the block's flips so far, Δσ [b-a, B]
+                for t in range(b - a):
+                    i = a + t
+                    s_i = sig[i]
+                    g = F[i] + Jbb[t, :t] @ D[:t] if t else F[i]
+                    delta = np.where((s_i * g) < thr[i], -2.0 * s_i, 0.0)
+                    sig[i] += delta
+                    D[t] = delta
+                F += Jcol @ D
+                accepted += int(np.count_nonzero(D))
+        return accepted
 
     @staticmethod
     def counts(acc) -> list[int]:
-        return [int(c) for c in acc]
+        return list(acc)
 
 
 class _TorchLoop(_Loop):
-    _where = staticmethod(torch.where)
-    _zeros = staticmethod(torch.zeros_like)
+    """The loop on torch tensors (other devices; the CPU's before 4 December 2026): the block's
+    own fields are kept current by a rank-1 update per site; the accepted flips are counted on
+    the device and read once at the end (a read per block would stall a GPU)."""
+
+    def sweep(self, blocks, thr):
+        F, sig = self.F, self.sig
+        accepted = torch.zeros((), dtype=torch.int64, device=F.device)
+        for (a, b), Jbb, Jcol in zip(blocks, self.J_blocks, self.J_cols, strict=True):
+            G = F[a:b].clone()  # block fields, kept current inside the block
+            old = sig[a:b].clone()
+            for t in range(b - a):
+                i = a + t
+                s_i = sig[i]
+                delta = torch.where((s_i * G[t]) < thr[i], -2.0 * s_i, 0.0)
+                sig[i] += delta
+                G.addr_(Jbb[:, t], delta)
+            D = sig[a:b] - old
+            F.addmm_(Jcol, D)
+            accepted += (D != 0).sum()
+        return accepted
 
     @staticmethod
     def counts(acc) -> list[int]:
-        # counted on the device and read once at the end (a read per block would stall a GPU)
-        return torch.stack([torch.as_tensor(c) for c in acc]).cpu().tolist() if acc else []
+        return torch.stack(acc).cpu().tolist() if acc else []
 
 
 def metropolis_sample(
