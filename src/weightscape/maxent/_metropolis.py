@@ -29,9 +29,9 @@ The site loop is Python-level (one iteration per site), so its cost per operatio
 the CPU the loop runs on NumPy views of the same tensors (NumPy's per-call overhead is several
 times below torch's for vectors of a few hundred chains: sweeps 2.0× faster than the torch loop
 at N = 675 with 100 chains, 1.4× at N = 300 with 1000 chains, ``benchmarks/metropolis_sweep.py``),
-on other devices on the torch tensors. The random numbers come from the torch generator either way, so
-the seed, the saved generator state and the accept/reject decisions are the same on both paths
-(the fields may differ in the last bits, from a different summation order).
+on other devices on the torch tensors. The random numbers come from the torch generator either
+way, so the seed, the saved generator state and the accept/reject decisions are the same on both
+paths (the fields may differ in the last bits, from a different summation order).
 """
 
 from __future__ import annotations
