@@ -377,6 +377,20 @@ def test_registry_lazy_import_and_errors(toys):
     assert get_study("toy").name == "toy"
 
 
+def test_progress_lines_carry_the_elapsed_wall_time(tmp_path, capsys):
+    import time
+    from dataclasses import replace
+
+    from weightscape.reproduce import StudyContext
+
+    ctx = StudyContext(scale="smoke", out=tmp_path / "maxent")
+    ctx.log("training")
+    assert capsys.readouterr().err == "[maxent 0:00:00] training\n"
+    replace(ctx, started=time.monotonic() - 3725.4).log("landscapes")
+    assert capsys.readouterr().err == "[maxent 1:02:05] landscapes\n"
+    assert replace(ctx, started=0.0) == ctx  # not a setting: contexts still compare equal
+
+
 def test_claim_line_format():
     c = Claim(key="3", statement="s", paper="0.5", ours="0.49 ± 0.01", holds=False)
     assert c.line() == "claim 3: does not hold — 0.49 ± 0.01 vs 0.5"

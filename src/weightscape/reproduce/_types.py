@@ -6,6 +6,7 @@ import math
 import numbers
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,8 @@ class StudyContext:
     seed: int = 0
     slurm: Mapping[str, Any] | None = None
     data: str | None = None
+    # wall clock at construction, for the elapsed time of the progress lines (not a setting)
+    started: float = field(default_factory=time.monotonic, compare=False, repr=False)
 
     def __post_init__(self):
         check_choice("scale", self.scale, SCALES)
@@ -100,8 +103,12 @@ class StudyContext:
         return self.precision.dtype
 
     def log(self, message: str) -> None:
-        """Print a progress line ``[<study folder>] message`` to stderr (stdout carries results)."""
-        print(f"[{self.out.name}] {message}", file=sys.stderr, flush=True)
+        """Print a progress line ``[<study folder> h:mm:ss] message`` to stderr (stdout carries
+        results); ``h:mm:ss`` is the wall time since this context was made (the command's
+        start: ``run_reproduce`` makes every study's context before running the first)."""
+        sec = int(time.monotonic() - self.started)
+        stamp = f"{sec // 3600}:{sec // 60 % 60:02d}:{sec % 60:02d}"
+        print(f"[{self.out.name} {stamp}] {message}", file=sys.stderr, flush=True)
 
     def as_dict(self) -> dict:
         return {
