@@ -170,6 +170,7 @@ def _add_landscape(sub: typer.Typer) -> None:
         check_out(out, force)  # an --out it must not write: refused before any work
         from ..config import Precision
         from ..maxent import (
+            CONFIRM_FACTOR,
             BetheConfig,
             LandscapeConfig,
             MCLandscapeConfig,
@@ -209,7 +210,7 @@ def _add_landscape(sub: typer.Typer) -> None:
                 "both_directions": not single_sweep, "seed": seed,
                 "jump_threshold": jump_threshold, "gap_average": gap_average,
                 "batch_size": batch_size, "precision": Precision(device=device)}  # fmt: skip
-        confirm = 4 if confirm is None else confirm
+        confirm = CONFIRM_FACTOR if confirm is None else confirm  # the library's default
         if method == "mc" and (isinstance(confirm, bool) or confirm < 0 or confirm == 1):
             raise ConfigError(f"--confirm {confirm} must be 0 (off) or an integer >= 2")
         if method == "mc":

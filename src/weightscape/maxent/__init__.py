@@ -96,6 +96,7 @@ from ._lrnet import (  # weight-samples group
     train_lrnet,
 )
 from ._mc_landscape import (  # landscape group
+    CONFIRM_FACTOR,
     HysteresisCheck,
     MCLandscapeConfig,
     MCLandscapeResult,
@@ -251,6 +252,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, not sorted)
     "mc_entropy_landscapes",
     "HysteresisCheck",
     "confirm_hysteresis",
+    "CONFIRM_FACTOR",
     "HysteresisScan",
     "scan_hysteresis",
     "IsoEnergyConfig",

@@ -55,6 +55,7 @@ from ._metropolis import RULES, MetropolisConfig, MetropolisState, metropolis_sa
 from ._model import IsingModel
 
 __all__ = [
+    "CONFIRM_FACTOR",
     "HysteresisCheck",
     "MCLandscapeConfig",
     "MCLandscapeResult",
@@ -344,6 +345,10 @@ def mc_entropy_landscape(
     return mc_entropy_landscapes(model, ref, config)[0]
 
 
+#: :func:`confirm_hysteresis`'s default multiplier of the sweeps per tilt.
+CONFIRM_FACTOR = 4
+
+
 @dataclass(frozen=True, eq=False)
 class HysteresisCheck:
     """Whether a Monte Carlo hysteresis loop persists with slower sweeps
@@ -382,7 +387,7 @@ def confirm_hysteresis(
     reference,
     result: MCLandscapeResult,
     *,
-    factor: int = 4,
+    factor: int = CONFIRM_FACTOR,
     margin: float = 0.5,
 ) -> HysteresisCheck:
     """Re-sweep the tilts where ``result`` has significant hysteresis with ``factor``× the
