@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "write_json", "write_npz", "write_parquet", "write_text"]
+__all__ = ["atomic_write", "json_safe", "write_json", "write_npz", "write_parquet", "write_text"]
 
 
 def atomic_write(path: str | Path, writer: Callable[[io.BufferedWriter], None]) -> Path:
@@ -55,8 +56,35 @@ def _json_default(obj):
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
+def json_safe(obj):
+    """``obj`` with every NaN and ±infinity replaced by ``None`` (JSON ``null``), NumPy scalars
+    and arrays as Python numbers and lists, tuples and sets as lists.
+
+    JSON (RFC 8259) has no NaN or infinity: Python writes them as the bare words ``NaN`` and
+    ``Infinity``, which Python, pandas and jq read back but strict parsers (a browser's
+    ``JSON.parse``, serde_json, Go's encoding/json) refuse. So every file the package writes
+    says ``null`` where a number is undefined or not measured; readers that want floats map
+    ``None`` back to NaN (pandas does so in numeric columns).
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        return json_safe(obj.item())
+    return obj
+
+
 def write_json(path: str | Path, obj) -> Path:
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=True)
+    """``obj`` as strict JSON (indented, keys sorted): NaN and ±infinity become ``null``
+    (:func:`json_safe`), so any JSON parser reads the file."""
+    text = json.dumps(
+        json_safe(obj), indent=2, sort_keys=True, default=_json_default, allow_nan=False
+    )
     return write_text(path, text + "\n")
 
 

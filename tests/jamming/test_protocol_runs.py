@@ -1,6 +1,7 @@
 """Protocol presets, the train loop's stop hook, the plateau hook, and jamming run records."""
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -308,3 +309,19 @@ def test_budget_run_with_every_gap_at_rounding_level_is_sat_otherwise_undecided(
     flat[:40] = 0.3
     rc, _ = classify_record(_budget_record(flat, np.full(8, 0.045)), rule)
     assert rc.label != "sat"
+
+
+def test_record_read_back_turns_json_null_into_nan(tmp_path):
+    # JSON has no NaN: a run folder's summary says null for it (a diverged run's loss). A record
+    # read back from the folder (a resumed sweep) must carry NaN again, as a record made in
+    # memory does, so records_frame takes it.
+    prot = dataclasses.replace(get_protocol("fast"), max_steps=200)
+    configs = [Problem(P=30, depth=1).config(prot, 3, 0)]
+    run_records(configs, executor="inline", out=tmp_path)
+    (summary,) = (tmp_path / "runs").glob("*/summary.json")
+    s = json.loads(summary.read_text())
+    s["loss"] = None
+    summary.write_text(json.dumps(s))
+    (rec,) = run_records(configs, executor="inline", out=tmp_path)
+    assert math.isnan(rec.summary["loss"])
+    assert math.isnan(records_frame([rec]).loss.iloc[0])

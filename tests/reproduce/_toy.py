@@ -105,7 +105,7 @@ def toy_run(ctx: StudyContext) -> StudyOutcome:
         claims=claims,
         figures=figures,
         tables={"means": df},
-        headline={"grand mean": grand, "seeds": len(SEEDS)},
+        headline={"grand mean": grand, "seeds": len(SEEDS), "not measured": float("nan")},
         notes=["toy study for tests"],
         config={"ns": list(ns), "seeds": list(SEEDS)},
     )

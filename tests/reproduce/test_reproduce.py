@@ -27,6 +27,10 @@ CLAIM_LINE = re.compile(
 )
 
 
+def _refuse_constant(word):
+    raise AssertionError(f"{word} is not JSON")
+
+
 def _listing(path):
     return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else None
 
@@ -82,6 +86,10 @@ def test_toy_reproduce_output_contract(toys, tmp_path, capsys):
     assert abs(c1["value"] - allx.mean()) < 1e-12  # same float64 sum order: round-off only
     assert c1["deviation"] == c1["value"] - 0.0
     assert top["studies"]["toy"]["headline"]["seeds"] == len(SEEDS)
+    # strict JSON everywhere (RFC 8259 has no NaN): the toy's NaN headline is null
+    assert top["studies"]["toy"]["headline"]["not measured"] is None
+    for path in out.rglob("*.json"):
+        json.loads(path.read_text(), parse_constant=_refuse_constant)
 
     study = json.loads((out / "toy" / "summary.json").read_text())
     assert study["schema"] == "weightscape.reproduce.study/1" and study["status"] == "complete"

@@ -126,3 +126,18 @@ def test_run_states(tmp_path):
     assert rd.state == "partial"  # its worker is gone
     rd.mark_done()
     assert rd.state == "done"
+
+
+def test_null_summary_scalar_is_nan_in_the_table(tmp_path):
+    """A summary scalar written as null (JSON's NaN) reads back as NaN in a float column, also
+    when no run has a number there (pandas alone would make that an object column of None)."""
+    out = tmp_path / "sw"
+    sweep = Sweep(task="demo.ridge", base={"steps": 10, "log_every": 5}, axes={"seed": [0, 1]})
+    run_sweep(sweep, out)
+    for run in (out / "runs").iterdir():
+        s = json.loads((run / "summary.json").read_text())
+        s["loss"] = None
+        (run / "summary.json").write_text(json.dumps(s))
+    runs = open_sweep(out).runs
+    assert runs["loss"].dtype == np.float64 and runs["loss"].isna().all()
+    assert np.isfinite(runs["excess"]).all()

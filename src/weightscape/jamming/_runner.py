@@ -257,7 +257,8 @@ def _record_from_dir(path: Path, cfg: dict) -> RunRecord:
     arrays = rd.read_arrays()
     return RunRecord(
         config=dict(cfg),
-        summary=rd.read_json("summary.json"),
+        # JSON writes NaN as null: NaN again, as in a record made in memory (_member_summary)
+        summary={k: np.nan if v is None else v for k, v in rd.read_json("summary.json").items()},
         history=_wide(rd.read_metrics()),
         gaps_train=arrays["gaps_train"],
         gaps_test=arrays.get("gaps_test"),

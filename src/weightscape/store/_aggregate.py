@@ -21,8 +21,10 @@ def _summary_row(run_hash: str, config: dict, summary: dict) -> dict:
     row = {RUN_COLUMN: run_hash}
     row.update(config)
     for key, value in summary.items():
-        # a summary scalar named like a config key keeps both, the scalar as "summary.<key>"
-        row[f"summary.{key}" if key in config or key == RUN_COLUMN else key] = value
+        # a summary scalar named like a config key keeps both, the scalar as "summary.<key>";
+        # null (how JSON writes NaN and infinity) is NaN again in the table
+        name = f"summary.{key}" if key in config or key == RUN_COLUMN else key
+        row[name] = np.nan if value is None else value
     return row
 
 
