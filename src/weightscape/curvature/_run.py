@@ -169,7 +169,11 @@ def run_hessian(
             old_npz = {k: z[k] for k in z.files}
         old_json = json.loads((path / HESSIAN_JSON).read_text())
     arrays = dict(old_npz)
-    summaries = dict(old_json.get("members", {}))
+    # JSON writes NaN as null: NaN again, as in the members computed now
+    summaries = {
+        k: {kk: np.nan if vv is None else vv for kk, vv in v.items()}
+        for k, v in old_json.get("members", {}).items()
+    }
     for m in idx:
         t0 = time.perf_counter()
         split = hessian_split(
