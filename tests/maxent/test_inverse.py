@@ -171,6 +171,31 @@ def test_tap_error_is_third_order_and_beats_mean_field():
     assert errs[0] < 0.2 * mf[0] and all(t < m for t, m in zip(errs, mf, strict=True))
 
 
+def test_tap_clamp_is_the_vertex_of_the_quadratic():
+    # Strong couplings and large fields: some pairs have 1 - 8 m_i m_j A_ij < 0, where TAP's
+    # quadratic 2 m_i m_j J² + J + A_ij = 0 has no real root. Clamping the discriminant at 0
+    # gives its vertex J = -1/(4 m_i m_j); elsewhere J is the root that tends to -A_ij.
+    g = np.random.default_rng(1)
+    J0 = np.triu(g.normal(0, 0.8, (6, 6)), 1)
+    truth = IsingModel.from_couplings(J0 + J0.T, g.normal(1.0, 0.5, 6))
+    mom = exact_moments(truth)
+    model, report = TAPInversion().fit(mom)
+    m = mom.m.numpy()
+    A = np.linalg.inv(mom.connected.numpy())
+    A = 0.5 * (A + A.T)
+    mm = np.outer(m, m)
+    disc = 1 - 8 * mm * A
+    off = ~np.eye(6, dtype=bool)
+    neg = (disc < 0) & off
+    assert report.extras["clamped"] == neg.sum() // 2 > 0
+    J = model.J.numpy()
+    np.testing.assert_allclose(J[neg], -1 / (4 * mm[neg]), rtol=1e-12)
+    pos = ~neg & off
+    root = (-1 + np.sqrt(disc[pos])) / (4 * mm[pos])
+    np.testing.assert_allclose(J[pos], root, rtol=1e-9)
+    np.testing.assert_allclose(2 * mm[pos] * J[pos] ** 2 + J[pos] + A[pos], 0, atol=1e-12)
+
+
 def test_bp_learning_error_is_second_order():
     # Learning rates above the paper's (data are exact moments, no noise) so that 400 steps reach
     # the fixed point to < 1e-6 in the moments; the remaining error is Bethe's O(β²) bias.

@@ -14,7 +14,8 @@ With ``χ = C - m mᵀ`` (connected correlations, diagonal ``1 - m²``) and ``A 
 
 Both are expansions in the coupling strength: for couplings of scale β the naive couplings are off
 by ``O(β²)`` (the Onsager term ``2 J² m_i m_j``), TAP's by ``O(β³)``. Where the TAP discriminant is
-negative it is clamped at 0 (counted in ``extras["clamped"]``).
+negative it is clamped at 0, which gives :math:`J_{ij} = -1/(4 m_i m_j)`, the coupling that
+leaves the smallest residual of the quadratic (pairs counted in ``extras["clamped"]``).
 """
 
 from __future__ import annotations
@@ -95,9 +96,16 @@ class TAPInversion(InverseIsing):
         disc = 1.0 - 8.0 * mm * A
         off_diagonal = ~torch.eye(len(m), dtype=torch.bool, device=m.device)
         clamped = int(((disc < 0) & off_diagonal).sum()) // 2
-        # (-1 + sqrt(1 - 8 mm A)) / (4 mm) == -2A / (1 + sqrt(1 - 8 mm A)): the second form has
-        # no 0/0 at m_i m_j = 0 and equals -A there.
-        J = -2.0 * A / (1.0 + torch.sqrt(disc.clamp_min(0.0)))
+        # (-1 + sqrt(1 - 8 mm A)) / (4 mm) == -2A / (1 + sqrt(1 - 8 mm A)) for disc >= 0: the
+        # second form has no 0/0 at m_i m_j = 0 and equals -A there. The two forms part where
+        # disc < 0, and the clamp is of the first: disc = 0 gives J = -1/(4 mm), the vertex of
+        # 2 mm J² + J + A (the J that leaves the smallest residual). disc < 0 needs mm A > 1/8,
+        # so mm != 0 there.
+        negative = disc < 0
+        safe_mm = torch.where(negative, mm, torch.ones_like(mm))
+        J = torch.where(
+            negative, -0.25 / safe_mm, -2.0 * A / (1.0 + torch.sqrt(disc.clamp_min(0.0)))
+        )
         J.fill_diagonal_(0.0)
         J = 0.5 * (J + J.T)
         h = torch.atanh(m) - J @ m + m * ((J**2) @ (1.0 - m**2))
