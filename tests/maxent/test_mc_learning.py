@@ -211,3 +211,26 @@ def test_bad_settings_are_one_line_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match) as err:
         MonteCarloBoltzmannConfig(**kwargs)
     assert "\n" not in str(err.value)
+
+
+def test_report_seconds_leave_out_the_reports_own_evaluation(monkeypatch):
+    # FitReport.seconds is the learning's wall time; the moments the learner evaluates for the
+    # report afterwards are not part of it. A fake clock that only the evaluation advances (by
+    # 100 s) must leave seconds at 0.
+    import time
+
+    from weightscape.maxent import _mc_learning
+
+    now = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    exact = _mc_learning.exact_moments
+
+    def slow_exact(model):
+        now[0] += 100.0
+        return exact(model)
+
+    monkeypatch.setattr(_mc_learning, "exact_moments", slow_exact)
+    cfg = MonteCarloBoltzmannConfig(n_iter=5, n_chains=8, burn_in=2, evaluate="exact", seed=0)
+    _, report = MonteCarloBoltzmann(cfg).fit(exact_moments(_dense(n=5)))
+    assert now[0] == 100.0 and report.evaluated_by == "exact"
+    assert report.seconds == 0.0

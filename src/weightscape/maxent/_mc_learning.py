@@ -40,6 +40,7 @@ model in torch (ConIII's ``MCH`` reweights a fixed sample between refreshes, a d
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -244,6 +245,7 @@ class MonteCarloBoltzmann(InverseIsing):
         if how == "auto":
             how = "exact" if n <= AUTO_EXACT_MAX_SPINS else "metropolis"
         errors = None
+        t_eval = time.perf_counter()
         if how == "exact":
             ex = exact_moments(model)
             errors = (*moment_error(ex.m, ex.C, target), "exact")
@@ -254,6 +256,7 @@ class MonteCarloBoltzmann(InverseIsing):
             extras["evaluation_samples"] = int(x.shape[0])
         else:
             errors = (float("nan"),) * 3 + ("none",)
+        t_eval = time.perf_counter() - t_eval
         return _Raw(
             model,
             iterations=cfg.n_iter,
@@ -262,4 +265,5 @@ class MonteCarloBoltzmann(InverseIsing):
             message=f"mean of the last {n_avg} of {cfg.n_iter} iterates",
             extras=extras,
             errors=errors,
+            evaluation_seconds=t_eval,
         )
