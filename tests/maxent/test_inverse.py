@@ -368,3 +368,32 @@ def test_bp_learning_rejects_unstable_fixed_points():
     assert bp_jacobian_radius(model_on, zero) < 1.0 < bp_jacobian_radius(model_off, zero)
     # the next step past the kept one would have crossed: the kept one is the last stable step
     assert (n - 2) * np.tanh(np.arctanh(t_on) + 0.05 * 0.5) > 1.0 - 1e-9
+
+
+def test_reported_objective_is_that_of_the_returned_model_after_newton_polishing():
+    # L-BFGS stopped early (few iterations) leaves room for the Newton steps that follow; the
+    # reported objective must be the returned model's, recomputed here independently: the
+    # sample-mean pseudo-likelihood Σ_i softplus(-2 σ_i (h_i + Σ_j J_ij σ_j)) and, for exact
+    # learning, log Z − h·m − Σ_{i<j} J_ij C_ij by enumeration.
+    from weightscape.maxent import ExactBoltzmannConfig
+
+    truth = IsingModel.random(8, coupling_std=0.6, field_std=0.3, seed=3)
+    states = all_states(8).numpy().astype(float)
+    pick = np.random.default_rng(0).choice(256, 2000, p=exact_distribution(truth).numpy())
+    X = states[pick]
+    model, report = PseudoLikelihood(PseudoLikelihoodConfig(max_iter=15)).fit(X)
+    assert report.extras["newton_steps"] > 0
+    J, h = model.J.numpy(), model.h.numpy()
+    pl = np.logaddexp(0.0, -2.0 * X * (X @ J + h)).sum(1).mean()
+    assert abs(report.extras["objective"] - pl) < 1e-12 and report.history[-1] == pytest.approx(pl)
+
+    mom = exact_moments(truth)
+    model, report = ExactBoltzmann(ExactBoltzmannConfig(max_iter=5)).fit(mom)
+    assert report.extras["newton_steps"] > 0
+    J, h = model.J.numpy(), model.h.numpy()
+    logw = 0.5 * np.einsum("si,ij,sj->s", states, J, states) + states @ h
+    iu = np.triu_indices(8, 1)
+    nll = np.logaddexp.reduce(logw) - h @ mom.m.numpy() - J[iu] @ mom.C.numpy()[iu]
+    assert abs(report.extras["objective"] - nll) < 1e-12 and report.history[-1] == pytest.approx(
+        nll
+    )

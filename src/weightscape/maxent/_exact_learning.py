@@ -138,8 +138,10 @@ class ExactBoltzmann(InverseIsing):
 
             theta, newton, gmax = newton_polish(nll, theta, cfg.newton_steps)
         model = IsingModel.from_vector(theta[:n], theta[n:])
-        fun(theta.cpu().numpy().astype(np.float64))  # moments at the returned point
-        history.pop()
+        # moments (and objective) at the returned point: after Newton steps it is not L-BFGS's
+        objective, _ = fun(theta.cpu().numpy().astype(np.float64))
+        if not newton:
+            history.pop()
         err = moment_error(last["m"], last["C"], moments)
         return _Raw(
             model,
@@ -149,7 +151,7 @@ class ExactBoltzmann(InverseIsing):
             message=str(res.message),
             extras={
                 "evaluations": int(res.nfev),
-                "objective": float(res.fun),
+                "objective": objective,
                 "newton_steps": newton,
                 "newton_max_grad": gmax,
             },

@@ -308,6 +308,8 @@ def _pl_minimise(
 
         theta, newton, gmax = newton_polish(objective, torch.cat([h, ju]), cfg.newton_steps)
         h, ju = theta[:n], theta[n:]
+        if newton:  # the objective of the returned model, not of L-BFGS's last point
+            history.append(float(objective(theta)))
     model = IsingModel(_sym_from_upper(ju, n, iu), h.clone())
     return _Raw(
         model,
@@ -317,7 +319,7 @@ def _pl_minimise(
         message=str(res.message),
         extras={
             "evaluations": int(res.nfev),
-            "objective": float(res.fun),
+            "objective": history[-1] if newton else float(res.fun),
             "newton_steps": newton,
             "newton_max_grad": gmax,
             "init": init,
