@@ -397,3 +397,14 @@ def test_reported_objective_is_that_of_the_returned_model_after_newton_polishing
     assert abs(report.extras["objective"] - nll) < 1e-12 and report.history[-1] == pytest.approx(
         nll
     )
+
+
+@pytest.mark.parametrize("init", ["mean_field", "independent"])
+def test_pseudo_likelihood_of_one_spin_is_its_field(init):
+    # One spin: no couplings; the maximiser is h = atanh(mean σ) (here 1/3).
+    X = np.array([[1], [-1], [1]], np.int8)
+    model, report = PseudoLikelihood(PseudoLikelihoodConfig(init=init)).fit(X)
+    assert model.J.shape == (1, 1) and float(model.J[0, 0]) == 0.0
+    assert (
+        abs(float(model.h[0]) - np.arctanh(1 / 3)) < 1e-8 and report.extras["init"] == "independent"
+    )

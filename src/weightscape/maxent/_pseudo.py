@@ -209,7 +209,7 @@ def _pl_minimise(
         j0 = start[1].to(dtype=dtype, device=device)
         j0 = (j0 if active is None else j0[active]).clone()
         init = "warm"
-    elif cfg.init == "mean_field":
+    elif cfg.init == "mean_field" and P > 0:  # one spin has no couplings to start
         try:
             _, A = _inverse_connected(moments, 0.0)
             jmf = -A[iu[0], iu[1]]
