@@ -85,6 +85,32 @@ def test_import_errors(tmp_path):
     np.save(tmp_path / "h4.npy", np.zeros(4))
     with pytest.raises(DatasetError, match="fields"):
         IsingModel.from_files(tmp_path / "sq.npy", tmp_path / "h4.npy")
+    # fields are a vector (one row or column), not any array with N entries
+    np.save(tmp_path / "h23.npy", np.zeros((3, 3)))
+    with pytest.raises(DatasetError, match=r"shape \(3, 3\); expected a vector"):
+        IsingModel.from_files(tmp_path / "sq.npy", tmp_path / "h23.npy")
+    np.save(tmp_path / "hcol.npy", np.ones((3, 1)))
+    assert IsingModel.from_files(tmp_path / "sq.npy", tmp_path / "hcol.npy").h.tolist() == [1.0] * 3
+    # a text file or .npy that does not hold real numbers is a one-line DatasetError, not a cast
+    np.save(tmp_path / "cplx.npy", np.array([[0, 1 + 2j], [1 - 2j, 0]]))
+    with pytest.raises(DatasetError, match="complex128, not a real number type"):
+        read_matrix(tmp_path / "cplx.npy")
+    np.save(tmp_path / "str.npy", np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(DatasetError, match="not a real number type"):
+        read_matrix(tmp_path / "str.npy")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(DatasetError, match="cannot read a numeric matrix"):
+        read_matrix(tmp_path / "empty.npy")
+
+
+def test_one_spin_text_model(tmp_path):
+    # a 1 × 1 coupling text file is the one-spin model, as the same matrix as .npy is
+    (tmp_path / "J1.txt").write_text("0.5\n")
+    (tmp_path / "h1.txt").write_text("0.25\n")
+    np.save(tmp_path / "J1.npy", np.array([[0.5]]))
+    for jf in ("J1.txt", "J1.npy"):
+        model = IsingModel.from_files(tmp_path / jf, tmp_path / "h1.txt")
+        assert model.J.tolist() == [[0.0]] and model.h.tolist() == [0.25]
 
 
 def test_vector_round_trip_and_tilt():

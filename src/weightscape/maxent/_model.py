@@ -264,11 +264,19 @@ class IsingModel:
                 raise ConfigError("fields must be None when couplings is an .npz model file")
             return cls.load(couplings, dtype=dtype)
         J = read_matrix(couplings)
+        if J.shape == (1,):  # a 1 × 1 text matrix (read_matrix flattens one row or column)
+            J = J.reshape(1, 1)
         if J.ndim != 2 or J.shape[0] != J.shape[1]:
             raise DatasetError(f"{str(couplings)!r} holds shape {J.shape}; expected a square N × N")
         h = None
         if fields is not None:
-            h = read_matrix(fields).reshape(-1)
+            h = read_matrix(fields)
+            if h.ndim > 2 or (h.ndim == 2 and 1 not in h.shape):
+                raise DatasetError(
+                    f"{str(fields)!r} holds shape {h.shape}; expected a vector of N = "
+                    f"{J.shape[0]} fields (one row or one column)"
+                )
+            h = h.reshape(-1)
             if h.shape[0] != J.shape[0]:
                 raise DatasetError(
                     f"{str(fields)!r} holds {h.shape[0]} fields; the couplings have "
@@ -278,22 +286,25 @@ class IsingModel:
 
 
 def read_matrix(path: str | Path) -> np.ndarray:
-    """Read a float64 array from ``.npy`` (no pickles) or text (whitespace- or comma-separated)."""
+    """Read a float64 array from ``.npy`` (real numbers, no pickles) or text (whitespace- or
+    comma-separated; one row or one column is read as a vector)."""
     path = Path(path)
     if not path.exists():
         raise DataNotFoundError(f"file {str(path)!r} does not exist")
     try:
         if path.suffix == ".npy":
             arr = np.load(path, allow_pickle=False)
+            if arr.dtype.kind not in "biuf":  # complex, text, dates: not silently cast
+                raise ValueError(f"its dtype is {arr.dtype}, not a real number type")
         else:
             text = path.read_text().replace(",", " ")
             rows = [r.split() for r in text.splitlines() if r.strip() and not r.startswith("#")]
             arr = np.array([[float(v) for v in r] for r in rows], dtype=np.float64)
             if arr.ndim == 2 and 1 in arr.shape:
                 arr = arr.reshape(-1)
-    except (OSError, ValueError) as err:
+        arr = np.asarray(arr, dtype=np.float64)
+    except (OSError, ValueError, EOFError) as err:
         raise DatasetError(f"cannot read a numeric matrix from {str(path)!r}: {err}") from None
-    arr = np.asarray(arr, dtype=np.float64)
     if not np.isfinite(arr).all():
         raise DatasetError(f"{str(path)!r} contains NaN or infinite values")
     return arr
