@@ -392,6 +392,45 @@ def test_summary_on_hand_made_curves():
     assert len(frame) == 10 and np.allclose(frame["gap"], np.r_[[0.01] * 5, [0.02] * 5])
 
 
+def test_a_jump_across_an_unconverged_point_is_reported():
+    # Where BP gives up at the point of a jump (often where the branch it followed ends), the
+    # step between the converged points on either side spans it and is still a jump.
+    cfg = LandscapeConfig(x_min=-0.1, x_max=0.1, x_step=0.05, jump_threshold=0.3)
+    x = cfg.grid
+    d = np.array([[0.95, 0.9, 0.5, 0.15, 0.1], [0.95, 0.9, 0.5, 0.15, 0.1]])
+    conv = np.ones((2, 5), dtype=bool)
+    conv[:, 2] = False  # x = 0: neither sweep converged
+    nan = np.full((2, 5), np.nan)
+    r = LandscapeResult(x, d, 1 - 2 * d, nan, nan, nan, nan, conv, np.ones((2, 5), int),
+                        np.ones(3, np.int8), cfg)  # fmt: skip
+    summ = r.summary()
+    assert r.jumps("down") == [(x[3], x[1], pytest.approx(0.75))]
+    assert summ.has_jump and summ.n_jumps == 1 and summ.max_jump_x == (x[3], x[1])
+    assert math.isclose(summ.max_jump_up, 0.75) and summ.max_jump_up_x == (x[1], x[3])
+    assert math.isnan(summ.d_at_zero) and summ.n_unconverged == 2
+
+
+def test_summary_of_an_upward_sweep_alone():
+    # first_sweep="up", both_directions=False: the summary's main-sweep numbers are the upward
+    # sweep's (the downward row is empty), and the mean gap falls back to it.
+    cfg = LandscapeConfig(x_min=-0.1, x_max=0.1, x_step=0.05, jump_threshold=0.3,
+                          first_sweep="up", both_directions=False)  # fmt: skip
+    assert cfg.sweeps == ("up",)
+    x = cfg.grid
+    d = np.array([[np.nan] * 5, [0.9, 0.85, 0.2, 0.15, 0.1]])
+    s = binary_entropy(np.nan_to_num(d)) - 0.02
+    conv = np.array([[False] * 5, [True] * 5])
+    nan = np.full((2, 5), np.nan)
+    r = LandscapeResult(x, d, 1 - 2 * d, s, nan, nan, nan, conv, np.ones((2, 5), int),
+                        np.ones(3, np.int8), cfg)  # fmt: skip
+    summ = r.summary()
+    assert summ.d_at_zero == 0.2 and summ.n_jumps == 1 and summ.has_jump
+    assert math.isclose(summ.max_jump, 0.65) and summ.max_jump_x == (x[1], x[2])
+    assert summ.max_jump_up == summ.max_jump and math.isclose(summ.mean_gap, 0.02)
+    assert math.isnan(summ.max_hysteresis) and not summ.has_hysteresis
+    assert summ.n_unconverged == 0  # only the swept direction counts
+
+
 def test_scan_windows_merge_overlapping_and_touching_intervals():
     """Windows: the largest step of each sweep and the largest hysteresis, ± margin; windows
     that touch merge, so every coarse step inside the scan's windows is refined."""

@@ -214,19 +214,27 @@ class LandscapeConfig(TiltGrid):
 class LandscapeSummary:
     """Scalars of one landscape (all from converged points only; NaN where undefined).
 
+    "The main sweep" is the downward one, or the upward one when only it was swept
+    (``first_sweep="up", both_directions=False``). A step is the change of ``d`` between
+    consecutive converged points of a sweep: where BP (or Monte Carlo) did not converge at the
+    points between them, the step spans those points (a jump there is a jump all the same; its
+    ``x`` pair is more than one grid step apart, and :func:`refine_jump` re-sweeps it).
+
     Attributes:
-        d_at_zero: ``d`` at ``x = 0`` on the downward sweep (nearest grid point to 0).
-        max_jump: largest ``|Δd|`` between neighbouring converged points of the downward sweep.
-        max_jump_x: ``(x_hi, x_lo)`` where it happens.
-        n_jumps: steps of the downward sweep with ``|Δd| > jump_threshold``.
+        d_at_zero: ``d`` at ``x = 0`` on the main sweep (nearest grid point to 0).
+        max_jump: largest ``|Δd|`` between consecutive converged points of the main sweep.
+        max_jump_x: ``(x_from, x_to)`` where it happens, in sweep order.
+        n_jumps: steps of the main sweep with ``|Δd| > jump_threshold``.
         max_jump_up, max_jump_up_x: the same on the upward sweep.
         max_hysteresis: largest ``|d_down - d_up|`` over ``x`` converged in both sweeps.
         max_hysteresis_x: where.
         hysteresis_area: ``Σ_x |d_down - d_up| · x_step`` over those points (area between the
             two ``d(x)`` curves).
-        mean_gap: mean of ``H(d) - s(d)`` over the points named by ``gap_average``.
+        mean_gap: mean of ``H(d) - s(d)`` over the points named by ``gap_average`` (the main
+            sweep's when ``gap_average`` names a sweep that was not run).
         min_gap: smallest ``H(d) - s(d)`` over those points (negative: ``s`` above the bound).
-        has_jump, has_hysteresis: thresholds of the config exceeded.
+        has_jump: ``max_jump > jump_threshold`` (the main sweep).
+        has_hysteresis: ``max_hysteresis > hysteresis_threshold``.
         n_unconverged: points (both sweeps) where BP did not converge.
     """
 
@@ -327,7 +335,8 @@ class LandscapeResult:
 
     def jumps(self, direction: str = "down") -> list[tuple[float, float, float]]:
         """Jumps ``(x_from, x_to, Δd)`` of one sweep, in sweep order, where ``|Δd|`` exceeds
-        ``jump_threshold`` between neighbouring converged points."""
+        ``jump_threshold`` between consecutive converged points (a step across unconverged
+        points spans them)."""
         check_choice("direction", direction, DIRECTIONS)
         k = DIRECTIONS.index(direction)
         steps = _steps(self.x, self.d[k], self.converged[k], direction)
@@ -337,8 +346,11 @@ class LandscapeResult:
     def summary(self) -> LandscapeSummary:
         cfg = self.config
         x, d, conv = self.x, self.d, self.converged
+        # the downward sweep's numbers, or the upward one's when only it was swept
+        main = "down" if "down" in cfg.sweeps else "up"
+        km = DIRECTIONS.index(main)
         i0 = int(np.argmin(np.abs(x)))
-        d0 = float(d[0, i0]) if conv[0, i0] else math.nan
+        d0 = float(d[km, i0]) if conv[km, i0] else math.nan
 
         def biggest(direction):
             step = _largest_step(self, direction)
@@ -347,7 +359,7 @@ class LandscapeResult:
             a, b, dd = step
             return abs(dd), (a, b)
 
-        jd, jdx = biggest("down")
+        jd, jdx = biggest(main)
         ju, jux = biggest("up")
         both = conv[0] & conv[1]
         if both.any():
@@ -359,9 +371,12 @@ class LandscapeResult:
         else:
             hmax = hx = area = math.nan
         gap = self.gap
-        if cfg.gap_average == "down_converged":
+        average = cfg.gap_average
+        if average != "all_converged" and average.removesuffix("_converged") not in cfg.sweeps:
+            average = f"{main}_converged"  # the named sweep was not run: the one that was
+        if average == "down_converged":
             sel = gap[0][conv[0]]
-        elif cfg.gap_average == "up_converged":
+        elif average == "up_converged":
             sel = gap[1][conv[1]]
         else:
             sel = gap[conv]
@@ -370,7 +385,7 @@ class LandscapeResult:
             d_at_zero=d0,
             max_jump=jd,
             max_jump_x=jdx,
-            n_jumps=len(self.jumps("down")),
+            n_jumps=len(self.jumps(main)),
             max_jump_up=ju,
             max_jump_up_x=jux,
             max_hysteresis=hmax,
@@ -385,7 +400,7 @@ class LandscapeResult:
 
 
 def _largest_step(result: LandscapeResult, direction: str):
-    """``(x_from, x_to, Δd)`` of the largest ``|Δd|`` between neighbouring converged points of
+    """``(x_from, x_to, Δd)`` of the largest ``|Δd|`` between consecutive converged points of
     one sweep (the first of equal ones), or ``None`` when the sweep has no such step."""
     k = DIRECTIONS.index(direction)
     steps = _steps(result.x, result.d[k], result.converged[k], direction)
@@ -393,14 +408,12 @@ def _largest_step(result: LandscapeResult, direction: str):
 
 
 def _steps(x, d, conv, direction):
-    """``(x_from, x_to, d_to - d_from)`` between neighbouring converged points in sweep order."""
+    """``(x_from, x_to, d_to - d_from)`` between consecutive converged points in sweep order; a
+    step across unconverged points spans them (dropping it would hide a jump where BP fails to
+    converge, which is often where the branch it followed ends)."""
     order = np.arange(len(x))[::-1] if direction == "down" else np.arange(len(x))
     idx = [i for i in order if conv[i]]
-    return [
-        (float(x[a]), float(x[b]), float(d[b] - d[a]))
-        for a, b in itertools.pairwise(idx)
-        if abs(b - a) == 1
-    ]
+    return [(float(x[a]), float(x[b]), float(d[b] - d[a])) for a, b in itertools.pairwise(idx)]
 
 
 def _prepare(model: IsingModel, references, precision: Precision):
