@@ -185,6 +185,70 @@ def curie_weiss_bp_distance(n, j0, x, mu0):
     return (1 - math.tanh(x + (n - 1) * math.atanh(t * float(mu)))) / 2
 
 
+def test_refine_jump_of_the_second_sweep_stays_on_its_branch(monkeypatch):
+    # first_sweep="up" ending at x = 0.3, inside the coexistence range of the planted model:
+    # the downward (second) sweep starts there on the branch the upward sweep ended on (d ≈ 0.94
+    # at this reference). Its refinement must begin there too, not from zero messages, which
+    # land on the other cluster (d ≈ 0.01). The fine sweep's points on the coarse grid equal
+    # the coarse sweep's.
+    from weightscape.maxent import _landscape, refine_jump
+
+    model, xi = planted(40, 2.0)
+    cfg = LandscapeConfig(x_min=-1.0, x_max=0.3, x_step=0.05, first_sweep="up",
+                          bp=BetheConfig(tol=1e-12))  # fmt: skip
+    coarse = entropy_landscape(model, xi, cfg)
+    assert coarse.d[0, -1] > 0.9 and coarse.converged.all()
+    seen = []
+    fine_landscape = _landscape._fine_landscape
+    monkeypatch.setattr(_landscape, "_fine_landscape",
+                        lambda *a: seen.append(fine_landscape(*a)) or seen[-1])  # fmt: skip
+    out = refine_jump(model, xi, coarse, factor=4, direction="down")
+    (fine,) = seen
+    on_grid = [int(np.argmin(np.abs(fine.x - x))) for x in coarse.x if x >= fine.x[0] - 1e-12]
+    np.testing.assert_allclose(fine.d[0, on_grid], coarse.d[0, -len(on_grid) :], atol=1e-6)
+    assert out["x_to"] == pytest.approx(fine.x[0])
+    # the first sweep's refinement starts from the initial messages, as that sweep did
+    seen.clear()
+    refine_jump(model, xi, coarse, factor=4, direction="up")
+    (fine,) = seen
+    np.testing.assert_allclose(fine.d[1, 0], coarse.d[1, 0], atol=1e-6)
+
+
+def test_refine_and_scan_refuse_a_monte_carlo_landscape():
+    from weightscape.maxent import (
+        MCLandscapeConfig,
+        mc_entropy_landscape,
+        refine_jump,
+        scan_hysteresis,
+    )
+
+    model, xi = planted(8, 0.5)
+    grid = {"x_min": -0.5, "x_max": 0.5, "x_step": 0.25}
+    cfg = MCLandscapeConfig(**grid, n_chains=4, sweeps_per_x=4, measure_sweeps=2, entropy=False)
+    mc = mc_entropy_landscape(model, xi, cfg)
+    with pytest.raises(ConfigError, match="refine_jump re-sweeps a BP landscape"):
+        refine_jump(model, xi, mc)
+    with pytest.raises(ConfigError, match="scan_hysteresis re-sweeps a BP landscape"):
+        scan_hysteresis(model, xi, mc)
+
+
+def test_random_initial_messages_do_not_depend_on_the_batch():
+    # init_messages="random": every reference starts from the same seeded draw, so a reference
+    # has the same landscape alone, at any place of a batch, and at any batch size.
+    model, xi = planted(40, 2.0)
+    others = np.random.default_rng(0).choice([-1.0, 1.0], (5, 40))
+    refs = np.vstack([others, xi])
+    base = dict(x_min=-0.1, x_max=0.0, x_step=0.05, init_messages="random", init_scale=0.5,
+                both_directions=False)  # fmt: skip
+    for seed in (0, 2, 5):
+        cfg = LandscapeConfig(**base, seed=seed)
+        alone = entropy_landscape(model, xi, cfg)
+        for bs in (None, 1, 4):
+            cfg_b = LandscapeConfig(**base, seed=seed, batch_size=bs)
+            inside = entropy_landscapes(model, refs, cfg_b)[5]
+            np.testing.assert_array_equal(inside.d, alone.d)
+
+
 def test_scan_hysteresis_finds_a_window_between_grid_points():
     """Curie-Weiss (planted, J0 = 1.1, N = 100): the two BP branches coexist for |x| < x_s ≈
     0.014, between the grid points ±0.025 of a step-0.05 grid, so the coarse sweeps agree

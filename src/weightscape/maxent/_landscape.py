@@ -432,13 +432,16 @@ def _prepare(model: IsingModel, references, precision: Precision):
 
 
 def _initial_messages(cfg: LandscapeConfig, b: int, n: int, dtype, device) -> torch.Tensor:
+    """Starting messages ``[b, N, N]``: zeros, or one seeded random ``[N, N]`` draw shared by
+    every reference, so that a reference's start (and the branch it follows) does not depend on
+    its place in the batch, the batch size, or whether it is refined on its own."""
     if cfg.init_messages == "zero":
         return torch.zeros(b, n, n, dtype=dtype, device=device)
     g = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    M = cfg.init_scale * torch.randn(b, n, n, generator=g, dtype=torch.float64)
+    M = cfg.init_scale * torch.randn(n, n, generator=g, dtype=torch.float64)
     M = M.clamp_(-1.0, 1.0).to(dtype=dtype, device=device)
-    M.diagonal(dim1=1, dim2=2).zero_()
-    return M
+    M.fill_diagonal_(0.0)
+    return M.expand(b, n, n).clone()
 
 
 def _extrapolate(history: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
@@ -456,22 +459,31 @@ def _extrapolate(history: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor
     return out.clamp_(-1.0, 1.0)
 
 
-def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> dict:
-    """Both sweeps for a batch of references ``ref`` ``[b, N]``; arrays ``[b, 2, K]``."""
+def _sweep_batch(
+    model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig, start=None, final=None
+) -> dict:
+    """Both sweeps for a batch of references ``ref`` ``[b, N]``; arrays ``[b, 2, K]``.
+
+    ``start``: ``(messages [b, N, N], damping [b])`` to begin from instead of the configured
+    initial messages and damping (to continue a sweep); ``final``: a list that receives the
+    same pair at the end of the last sweep."""
     b, n = ref.shape
     x = cfg.grid
     K = len(x)
     out = {k: np.full((b, 2, K), np.nan) for k in ("d", "q", "s", "free_entropy", "energy", "e0")}
     out["converged"] = np.zeros((b, 2, K), dtype=bool)
     out["iterations"] = np.zeros((b, 2, K), dtype=np.int64)
-    M = _initial_messages(cfg, b, n, model.dtype, model.device)
     kern = _Kernel(model.J)  # tanh J and Σ ln cosh J once per landscape, not per tilt
     ws = _Workspace(b, n, model.dtype, model.device)
     depth = PREDICTORS.index(cfg.predictor) + 1
     spare: list[torch.Tensor] = []  # [b, N, N] buffers that nothing refers to any more
     # adaptive damping carried from x to x like the messages (continuation; the first solve of
     # the landscape starts at the configured damping)
-    damping = np.full(b, float(cfg.bp.damping))
+    if start is None:
+        M = _initial_messages(cfg, b, n, model.dtype, model.device)
+        damping = np.full(b, float(cfg.bp.damping))
+    else:
+        M, damping = start[0].clone(), np.array(start[1], dtype=float)
     for direction in cfg.sweeps:
         row = DIRECTIONS.index(direction)
         order = range(K - 1, -1, -1) if direction == "down" else range(K)
@@ -503,6 +515,8 @@ def _sweep_batch(model: IsingModel, ref: torch.Tensor, cfg: LandscapeConfig) -> 
             out["e0"][:, row, k] = en + xk * qn
             out["converged"][:, row, k] = res.converged.numpy()
             out["iterations"][:, row, k] = res.iterations.numpy()
+    if final is not None:
+        final.extend([M, damping])
     return out
 
 
@@ -569,6 +583,23 @@ def entropy_landscape(
     return entropy_landscapes(model, _one_reference(reference, "entropy_landscapes"), config)[0]
 
 
+def _fine_landscape(model, reference, config: LandscapeConfig, start) -> LandscapeResult:
+    """:func:`entropy_landscape` of one reference, begun from ``start`` (messages, damping) when
+    given (see :func:`_sweep_batch`)."""
+    return _landscapes_in_batches(
+        model, _one_reference(reference, "entropy_landscapes"), config,
+        lambda m, chunk, _: _sweep_batch(m, chunk, config, start=start), LandscapeResult,
+    )[0]  # fmt: skip
+
+
+def _check_bp_landscape(cfg, name: str) -> None:
+    if not isinstance(cfg, LandscapeConfig):
+        raise ConfigError(
+            f"{name} re-sweeps a BP landscape (entropy_landscape); this result was made with "
+            f"{type(cfg).__name__}"
+        )
+
+
 def refine_jump(
     model: IsingModel,
     reference,
@@ -581,10 +612,11 @@ def refine_jump(
 
     The sweep of ``direction`` is redone from its first tilt with steps ``x_step / factor`` down
     (up) to the far end of its largest ``|Δd|`` step, warm-started as before (so it follows the
-    same branch), and the largest sub-step inside that interval is compared with the coarse
-    step. A discontinuity keeps most of the change in one sub-step (ratio → 1 as the step
-    shrinks); a smooth curve spreads it (ratio ≈ ``1/factor`` times the variation of the slope
-    across the interval). A diagnostic beside the fixed-threshold rule of
+    same branch; a second sweep begins, as it did, from the first sweep's last messages), and
+    the largest sub-step inside that interval is compared with the coarse step. A
+    discontinuity keeps most of the change in one sub-step (ratio → 1 as the step shrinks); a
+    smooth curve spreads it (ratio ≈ ``1/factor`` times the variation of the slope across the
+    interval). A diagnostic beside the fixed-threshold rule of
     :meth:`LandscapeResult.summary`, not a replacement for it.
 
     Args:
@@ -603,6 +635,7 @@ def refine_jump(
         False when the sweep has no converged step.
     """
     cfg = result.config
+    _check_bp_landscape(cfg, "refine_jump")
     check_choice("direction", direction, DIRECTIONS)
     if direction not in cfg.sweeps:
         raise ConfigError(f"direction={direction!r} was not swept (sweeps: {cfg.sweeps})")
@@ -618,7 +651,17 @@ def refine_jump(
     lo, hi = (b, cfg.x_max) if direction == "down" else (cfg.x_min, b)
     fine_cfg = replace(cfg, x_min=float(lo), x_max=float(hi), x_step=cfg.x_step / factor,
                        first_sweep=direction, both_directions=False)  # fmt: skip
-    fine = entropy_landscape(model, reference, fine_cfg)
+    start = None
+    if direction != cfg.sweeps[0]:
+        # the second sweep began from the first sweep's last messages (and damping), not from
+        # the initial ones: redo the first sweep on the coarse grid as the landscape did, so
+        # the fine sweep starts on the same branch
+        m_, r_ = _prepare(model, getattr(reference, "sigma", reference), cfg.precision)
+        if r_.shape[0] != 1:
+            raise DatasetError(f"reference has {r_.shape[0]} rows; expected one σ* [N]")
+        start = []
+        _sweep_batch(m_, r_, replace(cfg, both_directions=False), final=start)
+    fine = _fine_landscape(model, reference, fine_cfg, start)
     # changes between neighbouring *converged* fine points inside [b, a]: near a spinodal BP
     # may not converge at the point of the jump itself, and the change then spans it
     k = DIRECTIONS.index(direction)
@@ -766,6 +809,7 @@ def scan_hysteresis(
         coarse step inside the windows.
     """
     cfg = result.config
+    _check_bp_landscape(cfg, "scan_hysteresis")
     if len(cfg.sweeps) != 2:
         raise ConfigError("scan_hysteresis needs a landscape swept in both directions")
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
