@@ -581,8 +581,10 @@ def test_entropy_landscape_and_tap_on_cuda_equal_cpu():
     def run(dev):
         p = Precision(device=dev)
         cfg = LandscapeConfig(x_min=-1, x_max=1, x_step=0.25, precision=p)
+        # references may be given as a tensor on the device (np.asarray of it raised)
+        refs_t = torch.as_tensor(refs, device=dev)
         return (
-            entropy_landscapes(_ising(), refs, cfg),
+            entropy_landscapes(_ising(), refs_t, cfg),
             bp_fixed_points(_ising(), n_starts=4, reference=refs[0], x=0.5, precision=p),
             tap_landscape(_ising(), TAPConfig(n_starts=10, max_iter=50, precision=p)),
         )
@@ -727,10 +729,19 @@ def test_resolve_precision_is_the_one_check_of_precision_arguments(tmp_path):
     assert resolve_precision(None) == Precision()
     p = Precision(dtype="float32")
     assert resolve_precision(p) is p
+    from weightscape import maxent
+
     for call in (
         lambda: resolve_precision("float32"),
         lambda: run_reproduce("maxent", "smoke", tmp_path / "out", precision="float32"),
         lambda: spin_minima(12, [3], 1, 2, precision="float32"),
+        # every maxent config with a precision (they crashed later with AttributeError)
+        lambda: maxent.LandscapeConfig(precision="float32"),
+        lambda: maxent.MCLandscapeConfig(precision="float32"),
+        lambda: maxent.MetropolisConfig(precision="float32"),
+        lambda: maxent.LRNetConfig(precision="float32"),
+        lambda: maxent.TAPConfig(precision="float32"),
+        lambda: maxent.bp_fixed_points(maxent.IsingModel.zeros(3), precision="float32"),
     ):
         with pytest.raises(
             ConfigError, match=r"precision='float32' must be a weightscape\.Precision"

@@ -331,3 +331,22 @@ def test_config_and_input_validation():
         bethe_solve(model, fields=torch.zeros(2, 4, dtype=torch.float64))
     with pytest.raises(ConfigError, match="messages"):
         bethe_solve(model, messages=torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("bad", [3.0, math.inf, math.nan])
+def test_warm_start_messages_must_be_cavity_magnetisations(bad):
+    # Messages m_{i→j} lie in [-1, 1]; a warm start outside (or non-finite) is the caller's
+    # mistake, named as such, not a "check J and h" NumericalError or 1000 saturated sweeps.
+    model = random_model(5, 0.3, 0.2, seed=1)
+    M = torch.zeros(5, 5, dtype=torch.float64)
+    M[0, 1] = bad
+    for solve in (
+        lambda: bp_solve(model, BPConfig(), M),
+        lambda: bethe_solve(model, BetheConfig(), M),
+    ):
+        with pytest.raises(ConfigError, match=r"messages must be finite and within \[-1, 1\]"):
+            solve()
+    # the diagonal is not a message: whatever it holds is zeroed, not refused
+    M = torch.full((5, 5), 0.1, dtype=torch.float64)
+    M.fill_diagonal_(7.0)
+    assert bp_solve(model, BPConfig(), M)[1].converged

@@ -557,6 +557,25 @@ def test_iso_energy_holds_the_energy_analytic_case():
     assert math.isclose(default.target, -float(h @ ref) / 6)
 
 
+def test_iso_energy_checks_the_last_secant_step():
+    # J = 0 (closed form e0(β, x)): the converged flag is |e0 - target| <= energy_tol at the β
+    # returned, also when the last allowed secant step is the one that got there.
+    h = np.array([0.5, -0.2, 0.9, 0.3, -0.7, 0.1])
+    model = IsingModel.from_couplings(np.zeros((6, 6)), h)
+    ref = np.array([1, -1, 1, 1, -1, -1])
+    lcfg = LandscapeConfig(x_min=-0.5, x_max=0.5, x_step=0.5, bp=TIGHT_BP)
+    seen = set()
+    for max_secant in (1, 2, 3, 4):
+        cfg = IsoEnergyConfig(landscape=lcfg, target_energy=-0.3, energy_tol=1e-3,
+                              max_secant=max_secant)  # fmt: skip
+        res = iso_energy_landscape(model, ref, cfg)
+        for k, x in enumerate(res.x):
+            err = abs(-np.mean(h * np.tanh(res.beta[k] * h + x * ref)) + 0.3)
+            assert res.converged[k] == (err <= 1e-3)
+            seen.add(bool(res.converged[k]))
+    assert seen == {True, False}
+
+
 def test_figures_leave_unconverged_points_out_of_the_curves():
     model, xi = planted(16, 2.0)
     good = entropy_landscape(model, xi, LandscapeConfig(**COARSE))
@@ -573,6 +592,30 @@ def test_figures_leave_unconverged_points_out_of_the_curves():
     assert len([ln for ln in fig2.axes[0].lines if ln.get_label().startswith("good")]) == 2
     with pytest.raises(ConfigError, match="labels"):
         plot_d_of_x([good], ["a", "b"])
+
+
+def test_scan_columns_largest_step_ignores_a_missing_sweep():
+    # fine_largest_step is the larger of the two sweeps' largest fine steps; a sweep without
+    # any (NaN) does not decide it, wherever it stands.
+    from weightscape.maxent._landscape import HysteresisScan
+
+    def scan(largest):
+        e = np.zeros(0)
+        return HysteresisScan(e, e, e, e, [], 0.01, math.nan, math.nan, (math.nan, math.nan),
+                              False, largest, math.nan, 0)  # fmt: skip
+
+    assert scan((math.nan, 0.3)).columns()["fine_largest_step"] == 0.3
+    assert scan((0.3, math.nan)).columns()["fine_largest_step"] == 0.3
+    assert scan((0.2, 0.3)).columns()["fine_largest_step"] == 0.3
+    assert math.isnan(scan((math.nan, math.nan)).columns()["fine_largest_step"])
+
+
+def test_bp_fixed_points_validation():
+    model, xi = planted(6, 0.5)
+    with pytest.raises(ConfigError, match="x=nan must be a finite number"):
+        bp_fixed_points(model, x=math.nan, reference=xi)
+    with pytest.raises(DatasetError, match="reference has 2 rows"):
+        bp_fixed_points(model, x=0.5, reference=np.vstack([xi, xi]))
 
 
 def test_validation():

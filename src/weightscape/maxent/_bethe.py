@@ -72,6 +72,7 @@ from ._bp import (
     PAIR_DENOM_GUARD,
     AndersonMixer,
     check_damping,
+    check_messages,
 )
 from ._model import IsingModel
 
@@ -442,6 +443,7 @@ def bethe_solve(
             )
         M = M0.clone()
         M.diagonal(dim1=1, dim2=2).zero_()
+        check_messages(M)
     return _solve(_Kernel(model.J), _Workspace(B, n, dtype, device), h, config, M, batched)
 
 

@@ -278,6 +278,17 @@ def pair_moments(tanh_J: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
     return C.fill_diagonal_(1.0)
 
 
+def check_messages(M: torch.Tensor) -> None:
+    """Warm-start messages are cavity magnetisations: finite and within [-1, 1] (one-line
+    ``ConfigError`` otherwise; a message of 3 or inf is not a state BP can start from)."""
+    bad = ~torch.isfinite(M) | (M.abs() > 1.0)
+    if bool(bad.any()):
+        v = float(M[bad][0])
+        raise ConfigError(
+            f"messages must be finite and within [-1, 1] (cavity magnetisations); found {v!r}"
+        )
+
+
 def bp_solve(
     model: IsingModel, config: BPConfig = BPConfig(), messages: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, BPResult, torch.Tensor]:
@@ -308,6 +319,7 @@ def bp_solve(
         if M.shape != (n, n):
             raise ConfigError(f"messages have shape {tuple(M.shape)}; expected [N, N] = [{n}, {n}]")
         M.fill_diagonal_(0.0)
+        check_messages(M)
     d = float(config.damping)
     residuals = []
     converged = False

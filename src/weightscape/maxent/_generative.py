@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._metropolis import (
     DEFAULT_BLOCK,
@@ -199,6 +199,7 @@ class MCAccuracyConfig:
     record_every_steps: int | None = None
 
     def __post_init__(self):
+        resolve_precision(self.precision)  # a Precision, not e.g. the string "float32"
         check_positive("sweeps", self.sweeps, integer=True)
         check_positive("record_every", self.record_every, integer=True)
         if self.sweeps % self.record_every:

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._bethe import BETHE_DEFAULT_TOL, BetheConfig, _Kernel, _solve, _Workspace, bethe_solve
 from ._model import IsingModel
@@ -197,6 +198,7 @@ class LandscapeConfig(TiltGrid):
     precision: Precision = field(default_factory=Precision)
 
     def __post_init__(self):
+        resolve_precision(self.precision)  # a Precision, not e.g. the string "float32"
         self._check_grid()
         check_choice("init_messages", self.init_messages, INIT_MESSAGES)
         check_positive("init_scale", self.init_scale)
@@ -416,10 +418,19 @@ def _steps(x, d, conv, direction):
     return [(float(x[a]), float(x[b]), float(d[b] - d[a])) for a, b in itertools.pairwise(idx)]
 
 
+def _host(references) -> np.ndarray:
+    """References (``.sigma`` of an object that has one, a tensor on any device, an array-like)
+    as a host array."""
+    sigma = getattr(references, "sigma", references)
+    if isinstance(sigma, torch.Tensor):
+        return sigma.detach().cpu().numpy()
+    return np.asarray(sigma)
+
+
 def _prepare(model: IsingModel, references, precision: Precision):
     dtype, device = precision.torch_dtype, precision.torch_device
     model = model.to(dtype=dtype, device=device)
-    ref = torch.as_tensor(np.asarray(references), dtype=dtype, device=device)
+    ref = torch.as_tensor(_host(references), dtype=dtype, device=device)
     if ref.ndim == 1:
         ref = ref[None, :]
     if ref.ndim != 2 or ref.shape[1] != model.n_spins:
@@ -570,7 +581,7 @@ def _landscapes_in_batches(model: IsingModel, references, config, sweep, result_
 def _one_reference(reference, many: str):
     """A single reference ``σ*`` ``[N]`` as a batch ``[1, N]``; ``many`` names the function to
     use for several (one-line error otherwise)."""
-    ref = np.asarray(getattr(reference, "sigma", reference))
+    ref = _host(reference)
     if ref.ndim != 1:
         raise DatasetError(f"reference has shape {ref.shape}; expected [N] (use {many} for many)")
     return ref[None, :]
@@ -732,7 +743,10 @@ class HysteresisScan:
             "fine_has_hysteresis": self.hysteresis,
             "fine_hysteresis_from": lo,
             "fine_hysteresis_to": hi,
-            "fine_largest_step": max(self.largest_fine_step),
+            # NaN only when neither sweep has a step (Python's max depends on where a NaN is)
+            "fine_largest_step": float(np.nanmax(self.largest_fine_step))
+            if not np.isnan(self.largest_fine_step).all()
+            else math.nan,
             "fine_median_step": self.median_fine_step,
         }
 
@@ -1015,7 +1029,7 @@ def iso_energy_landscape(
         config: see :class:`IsoEnergyConfig`.
     """
     lcfg = config.landscape
-    base, ref = _prepare(model, np.asarray(getattr(reference, "sigma", reference)), lcfg.precision)
+    base, ref = _prepare(model, _host(reference), lcfg.precision)
     if ref.shape[0] != 1:
         raise DatasetError("iso_energy_landscape takes one reference [N]")
     n = base.n_spins
@@ -1040,10 +1054,8 @@ def iso_energy_landscape(
         f0, M0 = solve(b0, M)
         b1 = min(max(b0 + config.beta_step, lo), hi)
         f1, M1 = solve(b1, M0)
-        ok = False
         for _ in range(config.max_secant):
             if abs(f1) <= config.energy_tol:
-                ok = True
                 break
             if not (math.isfinite(f0) and math.isfinite(f1)) or f1 == f0:
                 break
@@ -1053,6 +1065,8 @@ def iso_energy_landscape(
             b0, f0 = b1, f1
             b1 = b2
             f1, M1 = solve(b1, M1)
+        # tested after the loop too: the last secant step's solve is then checked as well
+        ok = abs(f1) <= config.energy_tol
         res, q = solve.last
         M = M1
         if math.isfinite(f1):
@@ -1155,12 +1169,17 @@ def bp_fixed_points(
     check_positive("n_starts", n_starts, integer=True)
     check_positive("init_scale", init_scale)
     check_positive("distinct_tol", distinct_tol)
+    precision = resolve_precision(precision)
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+        raise ConfigError(f"x={x!r} must be a finite number")
     dtype, device = precision.torch_dtype, precision.torch_device
     mdl = model.to(dtype=dtype, device=device)
     n = mdl.n_spins
     ref = None
     if reference is not None:
-        _, ref = _prepare(mdl, np.asarray(getattr(reference, "sigma", reference)), precision)
+        _, ref = _prepare(mdl, _host(reference), precision)
+        if ref.shape[0] != 1:
+            raise DatasetError(f"reference has {ref.shape[0]} rows; expected one σ* [N]")
         ref = ref[0]
     elif x != 0:
         raise ConfigError(f"x={x!r} needs a reference to tilt towards")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError, DatasetError, check_positive, check_seed
 
 __all__ = [
@@ -93,6 +93,7 @@ class LRNetConfig:
     precision: Precision = field(default_factory=Precision)
 
     def __post_init__(self):
+        resolve_precision(self.precision)  # a Precision, not e.g. the string "float32"
         parse_arch(self.arch)
         check_positive("n_runs", self.n_runs, integer=True)
         check_positive("epochs", self.epochs, integer=True)

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from scipy.integrate import simpson
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError, check_choice, check_positive, check_seed
 from ._landscape import (
     DIRECTIONS,
@@ -118,6 +118,7 @@ class MCLandscapeConfig(TiltGrid):
     precision: Precision = field(default_factory=Precision)
 
     def __post_init__(self):
+        resolve_precision(self.precision)  # a Precision, not e.g. the string "float32"
         self._check_grid()
         for name in ("n_chains", "sweeps_per_x", "measure_sweeps", "anneal_steps", "anneal_sweeps"):
             check_positive(name, getattr(self, name), integer=True)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError, DatasetError, check_choice, check_positive, check_seed
 from ._model import IsingModel
 
@@ -84,6 +84,7 @@ class MetropolisConfig:
     precision: Precision = field(default_factory=Precision)
 
     def __post_init__(self):
+        resolve_precision(self.precision)  # a Precision, not e.g. the string "float32"
         check_positive("n_chains", self.n_chains, integer=True)
         check_positive("n_samples", self.n_samples, integer=True, allow_zero=True)
         check_positive("burn_in", self.burn_in, integer=True, allow_zero=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..config import Precision
+from ..config import Precision, resolve_precision
 from ..errors import ConfigError, DatasetError, check_positive, check_seed
 from ._bp import check_damping
 from ._landscape import _distinct
@@ -66,6 +66,7 @@ class TAPConfig:
     precision: Precision = field(default_factory=Precision)
 
     def __post_init__(self):
+        resolve_precision(self.precision)  # a Precision, not e.g. the string "float32"
         check_positive("n_starts", self.n_starts, integer=True)
         check_damping(self.damping)
         check_positive("tol", self.tol, finite=True)
