@@ -111,3 +111,15 @@ def test_config_validation():
         MetropolisConfig(thin=0)
     with pytest.raises(ConfigError, match="n_chains"):
         MetropolisConfig(n_chains=1.5)
+
+
+@pytest.mark.parametrize("chains", [1, 3])
+def test_sampler_leaves_the_callers_starting_state_alone(chains):
+    # The sweeps update their spins in place; the caller's state.sigma (a tensor, or a float64
+    # array torch would share) must not change, also for one chain, whose transpose is already
+    # contiguous.
+    model = random_model(8, 0.3, 0.3, seed=0)
+    cfg = MetropolisConfig(n_chains=chains, n_samples=3, burn_in=2, thin=1, seed=0)
+    for start in (torch.ones(chains, 8, dtype=torch.float64), np.ones((chains, 8))):
+        metropolis_sample(model, cfg, MetropolisState(start))
+        assert (np.asarray(start) == 1).all()

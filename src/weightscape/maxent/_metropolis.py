@@ -269,7 +269,10 @@ def metropolis_sample(
         sig = (2 * torch.randint(0, 2, (n, B), generator=gen, device=device) - 1).to(dtype)
     else:
         s0 = _chain_spins(state.sigma, B, n, "state.sigma")
-        sig = s0.T.to(dtype=dtype, device=device).contiguous()
+        # always a copy: the sweeps update sig in place, and for one chain (or a float64 array
+        # whose transpose is already contiguous) .to().contiguous() would return the caller's
+        # own memory
+        sig = s0.T.to(dtype=dtype, device=device, copy=True).contiguous()
         if state.rng_state is not None:
             try:
                 gen.set_state(torch.as_tensor(state.rng_state, dtype=torch.uint8).cpu())
