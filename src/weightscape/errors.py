@@ -7,7 +7,10 @@ Messages name the bad value and what is allowed.
 
 from __future__ import annotations
 
+import zipfile
+
 __all__ = [
+    "NPZ_READ_ERRORS",
     "ConfigError",
     "DataNotFoundError",
     "DatasetError",
@@ -79,3 +82,10 @@ def check_positive(
         raise ConfigError(f"{name}={value!r} must be {bound}")
     if finite and value == float("inf"):
         raise ConfigError(f"{name}={value!r} must be finite")
+
+
+#: What reading a damaged or foreign ``.npz``/``.npy`` file raises besides our own errors: an
+#: empty file (EOFError), a truncated or non-zip one (BadZipFile), a missing array (KeyError),
+#: a bad header or dtype (ValueError), and I/O (OSError). Loaders turn these into a one-line
+#: DatasetError naming the file.
+NPZ_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)

@@ -133,3 +133,64 @@ def test_bad_configs():
         SampleConfig(kind="best")
     with pytest.raises(ConfigError):
         SampleConfig(threshold=1.0, kind="quantile")
+
+
+def test_bad_data_are_one_line_errors(tmp_path):
+    from weightscape.errors import DatasetError
+    from weightscape.maxent import load_lrnet, load_weight_samples, network_accuracy, save_lrnet
+
+    rng = np.random.default_rng(0)
+    theta = [np.zeros((2, 3, 4)), np.zeros((2, 2, 3))]
+    res = LRNetResult(theta, np.zeros((1, 2)), LRNetConfig(arch="4-3-2", n_runs=2))
+    x, y = rng.normal(size=(30, 4)), rng.integers(0, 2, 30)
+    cfg = SampleConfig(n_draws=5)
+    # test sets: empty, of the wrong width, non-finite (a ZeroDivisionError, a bmm shape error
+    # and NaN accuracies before)
+    for xt, yt, match in [
+        (x[:0], y[:0], "P >= 1"),
+        (x[:, :3], y, r"needs x \[P, 4\]"),
+        (np.where(np.arange(4) == 1, np.nan, x), y, "NaN"),
+    ]:
+        with pytest.raises(DatasetError, match=match):
+            draw_weight_samples(res, xt, yt, cfg)
+        with pytest.raises(DatasetError, match=match):
+            network_accuracy(np.ones((2, 18)), "4-3-2", xt, yt)
+    # training data: empty, non-finite
+    for xt, yt, match in [(x[:0], y[:0], "P >= 1"), (x * np.nan, y, "NaN")]:
+        with pytest.raises(DatasetError, match=match):
+            train_lrnet(xt, yt, LRNetConfig(arch="4-3-2", n_runs=1, epochs=1))
+    # damaged files: empty, truncated, a config from elsewhere
+    (tmp_path / "empty.npz").write_bytes(b"")
+    path = save_lrnet(res, tmp_path / "net.npz")
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:100])
+    for bad in ("empty.npz", "cut.npz"):
+        with pytest.raises(DatasetError, match=r"cannot read .* as an LR-net \.npz"):
+            load_lrnet(tmp_path / bad)
+        with pytest.raises(DatasetError, match=r"cannot read .* as a samples \.npz"):
+            load_weight_samples(tmp_path / bad)
+    z = dict(np.load(path))
+    z["config_json"] = np.asarray('{"arch": "4-3-2", "momentum": 0.9}')
+    np.savez(tmp_path / "other.npz", **z)
+    with pytest.raises(DatasetError, match="LR-net config this version cannot read"):
+        load_lrnet(tmp_path / "other.npz")
+
+
+def test_lrnet_trained_on_a_gpu_loads_on_a_cpu(tmp_path, monkeypatch):
+    # θ are plain arrays: a file written where device='cuda' reads on a machine without CUDA
+    # (its config then says cpu) instead of failing Precision's device check.
+    import json
+
+    from weightscape.maxent import load_lrnet, save_lrnet
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    theta = [np.ones((1, 3, 4)), np.ones((1, 2, 3))]
+    path = save_lrnet(LRNetResult(theta, np.zeros((1, 1)), LRNetConfig(arch="4-3-2", n_runs=1)),
+                      tmp_path / "net.npz")  # fmt: skip
+    z = dict(np.load(path))
+    raw = json.loads(str(z["config_json"]))
+    raw["precision"]["device"] = "cuda"
+    z["config_json"] = np.asarray(json.dumps(raw))
+    np.savez(tmp_path / "gpu.npz", **z)
+    back = load_lrnet(tmp_path / "gpu.npz")
+    assert back.config.precision.device == "cpu" and back.config.arch == "4-3-2"
+    np.testing.assert_array_equal(back.thetas[1], theta[1])

@@ -1,5 +1,7 @@
 """Sample moments vs explicit numpy sums; bit packing round trips; weights; third order."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from hypothesis.extra.numpy import arrays
 
 from weightscape.errors import ConfigError, DatasetError
 from weightscape.maxent import (
+    Moments,
     PackedSpins,
     all_states,
     exact_distribution,
@@ -161,8 +164,23 @@ def test_input_validation():
         sample_moments(np.array([[0, 1], [1, 1]]))
     with pytest.raises(DatasetError, match="weights"):
         sample_moments(np.ones((3, 2)), weights=[1, -1, 1])
-    with pytest.raises(DatasetError, match="entries"):
+    with pytest.raises(DatasetError, match=r"weights have shape \(2,\); expected one per sample"):
         sample_moments(np.ones((3, 2)), weights=[1, 1])
+    # weights are one per sample: a [2, 3] array is not flattened into S = 6
+    with pytest.raises(DatasetError, match=r"weights have shape \(2, 3\)"):
+        sample_moments(np.ones((6, 2)), weights=np.ones((2, 3)))
+    # samples must be an array, not a list of rows
+    with pytest.raises(DatasetError, match="samples are a list; give an"):
+        sample_moments([[1, -1], [1, 1]])
+    # moments of ±1 spins: finite, within [-1, 1], C symmetric
+    for m, C, match in [
+        ([1.5, 0.0], np.eye(2), "outside"),
+        ([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]], "outside"),
+        ([0.0, math.nan], np.eye(2), "NaN"),
+        ([0.0, 0.0], [[1.0, 0.5], [0.1, 1.0]], "not symmetric"),
+    ]:
+        with pytest.raises(DatasetError, match=match):
+            Moments(torch.tensor(m, dtype=torch.float64), torch.tensor(C, dtype=torch.float64))
     with pytest.raises(ConfigError, match="N <= 64"):
         sample_moments(np.ones((2, 65)), triplets="all")
     with pytest.raises(DatasetError):

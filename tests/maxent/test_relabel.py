@@ -297,3 +297,20 @@ def test_hidden_symmetry_defect():
         hidden_symmetry_defect(sub, arch, start=1)
     with pytest.raises(DatasetError, match="whole layers"):
         symmetrised_third_order(np.ones((3, 5)), arch, [[0, 1, 2]], start=a)
+
+
+def test_symmetrised_third_order_checks_its_samples():
+    # the same checks as sample_moments: ±1 entries, S >= 1, weights one per sample and not
+    # all zero (0/1 samples gave a silently wrong number, zero weights NaN, S = 0 a division
+    # by zero)
+    arch = "2-3-2"
+    trip = np.array([[0, 1, 2]])
+    good = np.ones((4, 12), dtype=np.int8)
+    for samples, kw, match in [
+        (np.zeros((4, 12), dtype=np.int8), {}, "only -1 and \\+1"),
+        (good[:0], {}, "S >= 1"),
+        (good, {"weights": np.zeros(4)}, "all zero"),
+        (good, {"weights": np.ones((2, 2))}, "weights must be"),
+    ]:
+        with pytest.raises(DatasetError, match=match):
+            symmetrised_third_order(samples, arch, trip, **kw)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..config import Precision, resolve_precision
-from ..errors import ConfigError, DatasetError, check_positive, check_seed
+from ..errors import NPZ_READ_ERRORS, ConfigError, DatasetError, check_positive, check_seed
 
 __all__ = [
     "LRNetConfig",
@@ -236,11 +236,13 @@ def train_lrnet(x, y, config: LRNetConfig = LRNetConfig()) -> LRNetResult:
     widths = cfg.widths
     x = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
     y = torch.as_tensor(np.asarray(y), dtype=torch.long, device=device)
-    if x.ndim != 2 or x.shape[1] != widths[0] or y.shape != (x.shape[0],):
+    if x.ndim != 2 or x.shape[1] != widths[0] or y.shape != (x.shape[0],) or x.shape[0] == 0:
         raise DatasetError(
             f"x {tuple(x.shape)} / y {tuple(y.shape)} do not fit arch {cfg.arch!r}: "
-            f"expected x [P, {widths[0]}] and y [P]"
+            f"expected x [P, {widths[0]}] and y [P] with P >= 1"
         )
+    if not bool(torch.isfinite(x).all()):
+        raise DatasetError("training inputs contain NaN or infinite values")
     if int(y.min()) < 0 or int(y.max()) >= widths[-1]:
         raise DatasetError(f"labels must lie in 0..{widths[-1] - 1} for arch {cfg.arch!r}")
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -295,7 +297,17 @@ def load_lrnet(path: str | Path) -> LRNetResult:
             loss = z["loss"]
     except DatasetError:
         raise
-    except (OSError, ValueError, KeyError) as err:
+    except NPZ_READ_ERRORS as err:
         raise DatasetError(f"cannot read {str(path)!r} as an LR-net .npz: {err}") from None
-    raw["precision"] = Precision(**raw.get("precision", {}))
-    return LRNetResult(thetas, loss, LRNetConfig(**raw))
+    prec = dict(raw.get("precision", {}))
+    if str(prec.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
+        # trained on a GPU, read where there is none: θ are plain arrays; carry on on the CPU
+        prec["device"] = "cpu"
+    try:
+        raw["precision"] = Precision(**prec)
+        config = LRNetConfig(**raw)
+    except (TypeError, ConfigError) as err:
+        raise DatasetError(
+            f"{str(path)!r} holds an LR-net config this version cannot read: {err}"
+        ) from None
+    return LRNetResult(thetas, loss, config)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataNotFoundError, DatasetError
+from ..errors import NPZ_READ_ERRORS, ConfigError, DataNotFoundError, DatasetError
 from ..store import write_npz
 
 __all__ = ["IsingModel", "read_matrix"]
@@ -240,7 +240,7 @@ class IsingModel:
                 J, h = z["J"], z["h"]
         except DatasetError:
             raise
-        except (OSError, ValueError) as err:
+        except NPZ_READ_ERRORS as err:
             raise DatasetError(f"cannot read {str(path)!r} as .npz: {err}") from None
         return cls(
             _as_float_tensor(J, "J", dtype=dtype, device=device),
@@ -303,7 +303,7 @@ def read_matrix(path: str | Path) -> np.ndarray:
             if arr.ndim == 2 and 1 in arr.shape:
                 arr = arr.reshape(-1)
         arr = np.asarray(arr, dtype=np.float64)
-    except (OSError, ValueError, EOFError) as err:
+    except NPZ_READ_ERRORS as err:
         raise DatasetError(f"cannot read a numeric matrix from {str(path)!r}: {err}") from None
     if not np.isfinite(arr).all():
         raise DatasetError(f"{str(path)!r} contains NaN or infinite values")

@@ -105,6 +105,11 @@ def _check_pm1(x) -> None:
         raise DatasetError("samples must contain only -1 and +1 entries")
 
 
+# Round-off allowed on the range and symmetry of given moments (float32 sums of 10^6 samples
+# stay far inside it).
+MOMENT_TOL = 1e-6
+
+
 def _exact_float32_sums() -> bool:
     """Whether float32 matrix products sum exactly (no TF32/bfloat16 shortcuts allowed by
     ``torch.set_float32_matmul_precision``)."""
@@ -114,6 +119,11 @@ def _exact_float32_sums() -> bool:
 def _n_rows_cols(samples) -> tuple[int, int]:
     if isinstance(samples, PackedSpins):
         return samples.shape
+    if not hasattr(samples, "shape"):
+        raise DatasetError(
+            f"samples are a {type(samples).__name__}; give an [S, N] array (NumPy or torch) or "
+            "PackedSpins"
+        )
     shape = tuple(samples.shape)
     if len(shape) != 2:
         raise DatasetError(f"samples have shape {shape}; expected [S, N]")
@@ -141,9 +151,11 @@ def iter_chunks(
         w_all = torch.as_tensor(
             weights.detach().cpu().numpy() if isinstance(weights, torch.Tensor) else weights,
             dtype=dtype,
-        ).reshape(-1)
-        if w_all.shape[0] != S:
-            raise DatasetError(f"weights have {w_all.shape[0]} entries; samples have S = {S}")
+        )
+        if w_all.shape != (S,):
+            raise DatasetError(
+                f"weights have shape {tuple(w_all.shape)}; expected one per sample, [S] = [{S}]"
+            )
         if not torch.isfinite(w_all).all() or (w_all < 0).any() or float(w_all.sum()) <= 0:
             raise DatasetError("weights must be finite, >= 0, and not all zero")
         w_all = (w_all / w_all.sum()).to(device)
@@ -194,6 +206,26 @@ class Moments:
         if m.ndim != 1 or C.shape != (m.shape[0], m.shape[0]):
             raise DatasetError(
                 f"moments have m {tuple(m.shape)} and C {tuple(C.shape)}; expected [N] and [N, N]"
+            )
+        # moments of ±1 spins: finite, |m_i| <= 1, |C_ij| <= 1, C symmetric (to round-off:
+        # MOMENT_TOL). One host read for all three checks.
+        bad = (
+            torch.stack(
+                [
+                    (~torch.isfinite(m)).any() | (~torch.isfinite(C)).any(),
+                    (m.abs() > 1 + MOMENT_TOL).any() | (C.abs() > 1 + MOMENT_TOL).any(),
+                    ((C - C.T).abs() > MOMENT_TOL).any(),
+                ]
+            ).tolist()
+            if m.numel()
+            else [False] * 3
+        )
+        if any(bad):
+            what = ("contain NaN or infinite values", "lie outside [-1, 1]", "C is not symmetric")
+            msg = next(w for w, b in zip(what, bad, strict=True) if b)
+            raise DatasetError(
+                f"moments of ±1 spins {msg}" if bad[0] or bad[1] else f"moments: {msg}",
+                hint="m = <σ_i>, C = <σ_i σ_j> of ±1 samples",
             )
         object.__setattr__(self, "m", m)
         object.__setattr__(self, "C", C)

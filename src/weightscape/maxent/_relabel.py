@@ -521,6 +521,8 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
         the (weighted) sample moment.
     """
     S, n = samples.shape
+    if S == 0:
+        raise DatasetError("no samples: the orbit averages need S >= 1")
     lab, widths = _slice_labels(arch, start, n)
     tuples = np.asarray(tuples, dtype=np.int64)
     if tuples.ndim != 2 or (tuples.size and (tuples.min() < 0 or tuples.max() >= n)):
@@ -544,9 +546,11 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
     if weights is None:
         w_all = np.full(S, 1.0 / S)
     else:
-        w_all = np.asarray(weights, dtype=np.float64).reshape(-1)
-        if w_all.shape[0] != S or not np.isfinite(w_all).all() or (w_all < 0).any():
+        w_all = np.asarray(weights, dtype=np.float64)
+        if w_all.shape != (S,) or not np.isfinite(w_all).all() or (w_all < 0).any():
             raise DatasetError(f"weights must be [S = {S}] finite non-negative numbers")
+        if not w_all.sum() > 0:
+            raise DatasetError("weights are all zero")
         w_all = w_all / w_all.sum()
     if groups is None:
         g_all, G = np.zeros(S, dtype=np.int64), 1
@@ -562,6 +566,8 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
         b = min(a + rows, S)
         x = samples.rows(a, b) if hasattr(samples, "rows") else np.asarray(samples[a:b])
         x = np.asarray(x, dtype=np.float64)
+        if not np.isin(x, (-1.0, 1.0)).all():
+            raise DatasetError("samples must contain only -1 and +1")
         X = {
             k: x[:, o : o + widths[k] * widths[k + 1]].reshape(b - a, widths[k + 1], widths[k])
             for k, o in offsets.items()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DatasetError, check_choice, check_positive
+from ..errors import NPZ_READ_ERRORS, ConfigError, DatasetError, check_choice, check_positive
 from ._lrnet import LRNetResult, binary_forward, parse_arch
 
 __all__ = [
@@ -103,6 +103,20 @@ class WeightSamples:
     threshold_rule: str
     layers: dict[str, tuple[int, int]]
 
+    def __post_init__(self):
+        S, N = self.sigma.shape if self.sigma.ndim == 2 else (-1, -1)
+        if S < 0:
+            raise DatasetError(f"sigma has shape {self.sigma.shape}; expected [S, N]")
+        for name in ("accuracy", "run"):
+            shape = np.shape(getattr(self, name))
+            if shape != (S,):
+                raise DatasetError(f"{name} has shape {shape}; expected [S] = [{S}]")
+        for name, (a, b) in self.layers.items():
+            if not 0 <= a < b <= N:
+                raise DatasetError(
+                    f"layer {name!r} spans weights {a}:{b}, outside the samples' N = {N}"
+                )
+
     def layer(self, name: str) -> np.ndarray:
         """Samples of one layer ``[S, n_layer]``."""
         check_choice("layer", name, tuple(self.layers))
@@ -151,14 +165,23 @@ def network_accuracy(sigma, arch: str, x_test, y_test, leak: float = 0.1) -> np.
         )
     if not bool(((s == 1) | (s == -1)).all()):
         raise DatasetError("sigma must contain only -1 and +1")
+    x, y = _test_data(x_test, y_test, widths, arch)
+    return _accuracy(s, widths, layers, x, y, leak).numpy()
+
+
+def _test_data(x_test, y_test, widths, arch: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test inputs ``[P, d]`` float64 and labels ``[P]`` long, checked against the architecture
+    (one-line DatasetError: wrong shapes, no test point, non-finite inputs)."""
     x = torch.as_tensor(np.asarray(x_test), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(y_test), dtype=torch.long)
-    if x.ndim != 2 or x.shape[1] != widths[0] or y.shape != (x.shape[0],):
+    if x.ndim != 2 or x.shape[1] != widths[0] or y.shape != (x.shape[0],) or x.shape[0] == 0:
         raise DatasetError(
             f"test data have x {tuple(x.shape)}, y {tuple(y.shape)}; arch {arch!r} needs "
-            f"x [P, {widths[0]}] and y [P]"
+            f"x [P, {widths[0]}] and y [P] with P >= 1"
         )
-    return _accuracy(s, widths, layers, x, y, leak).numpy()
+    if not bool(torch.isfinite(x).all()):
+        raise DatasetError("test inputs contain NaN or infinite values")
+    return x, y
 
 
 def draw_weight_samples(
@@ -176,8 +199,7 @@ def draw_weight_samples(
     """
     cfg = config
     gen = torch.Generator().manual_seed(cfg.seed)
-    x = torch.as_tensor(np.asarray(x_test), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(y_test), dtype=torch.long)
+    x, y = _test_data(x_test, y_test, result.config.widths, result.config.arch)
     flat = torch.as_tensor(result.flat_theta)  # [M, N]
     M, N = flat.shape
     p = torch.sigmoid(flat)
@@ -285,6 +307,6 @@ def load_weight_samples(path: str | Path) -> tuple[WeightSamples, dict]:
             meta = json.loads(str(z["meta_json"])) if "meta_json" in z.files else {}
     except DatasetError:
         raise
-    except (OSError, ValueError, KeyError) as err:
+    except NPZ_READ_ERRORS as err:
         raise DatasetError(f"cannot read {str(path)!r} as a samples .npz: {err}") from None
     return ws, meta
