@@ -408,3 +408,15 @@ def test_pseudo_likelihood_of_one_spin_is_its_field(init):
     assert (
         abs(float(model.h[0]) - np.arctanh(1 / 3)) < 1e-8 and report.extras["init"] == "independent"
     )
+
+
+def test_exact_evaluation_of_a_large_model_is_refused_before_the_fit(monkeypatch):
+    # evaluate="exact" cannot enumerate N > 24: a one-line ConfigError at once, not after the
+    # learning has run (its result would be lost)
+    def no_fit(*args):
+        raise AssertionError("the fit ran")
+
+    monkeypatch.setattr(BoltzmannBP, "_fit", no_fit)
+    X = np.where(np.random.default_rng(0).random((50, 25)) < 0.5, 1, -1)
+    with pytest.raises(ConfigError, match="exact enumeration needs N <= 24"):
+        BoltzmannBP(BoltzmannBPConfig(evaluate="exact")).fit(X)

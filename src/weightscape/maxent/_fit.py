@@ -28,7 +28,7 @@ import torch
 
 from ..errors import ConfigError, check_choice
 from ._bp import BPConfig, bp_solve
-from ._exact import exact_moments
+from ._exact import _check_n, exact_moments
 from ._model import IsingModel
 from ._moments import Moments, sample_moments
 
@@ -188,6 +188,8 @@ class InverseIsing(abc.ABC):
         else:
             samples = data
             moments = sample_moments(samples, weights)
+        if getattr(self.config, "evaluate", None) == "exact":
+            _check_n(moments.n_spins)  # before the fit, not after it (its result would be lost)
         t0 = time.perf_counter()
         raw = self._fit(moments, samples, weights)
         seconds = time.perf_counter() - t0 - raw.evaluation_seconds
