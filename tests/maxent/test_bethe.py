@@ -346,6 +346,16 @@ def test_warm_start_messages_must_be_cavity_magnetisations(bad):
     ):
         with pytest.raises(ConfigError, match=r"messages must be finite and within \[-1, 1\]"):
             solve()
+    # BP's own messages can sit an ulp beyond ±1 and come back as warm starts (iso-energy,
+    # landscapes): accepted and clamped, with the same result as exact ±1
+    M = torch.zeros(5, 5, dtype=torch.float64)
+    M[0, 1], M[2, 3] = -1.0000000000000002, 1.0000000000000002
+    exact = M.clamp(-1.0, 1.0)
+    for solve in (bp_solve, bethe_solve):
+        cfg = BPConfig() if solve is bp_solve else BetheConfig()
+        a, b = solve(model, cfg, M)[1], solve(model, cfg, exact)[1]
+        torch.testing.assert_close(a.m, b.m, rtol=0, atol=0)
+    assert M[0, 1] == -1.0000000000000002  # the caller's messages are not touched
     # the diagonal is not a message: whatever it holds is zeroed, not refused
     M = torch.full((5, 5), 0.1, dtype=torch.float64)
     M.fill_diagonal_(7.0)

@@ -278,15 +278,22 @@ def pair_moments(tanh_J: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
     return C.fill_diagonal_(1.0)
 
 
+# Round-off allowed on warm-start messages beyond ±1: BP's own messages (tanh of a sum, the
+# damped mix of two of them) can sit an ulp outside, and are handed back as warm starts.
+MESSAGE_TOL = 1e-6
+
+
 def check_messages(M: torch.Tensor) -> None:
-    """Warm-start messages are cavity magnetisations: finite and within [-1, 1] (one-line
-    ``ConfigError`` otherwise; a message of 3 or inf is not a state BP can start from)."""
-    bad = ~torch.isfinite(M) | (M.abs() > 1.0)
+    """Warm-start messages are cavity magnetisations: finite and within [-1, 1] up to
+    :data:`MESSAGE_TOL` (one-line ``ConfigError`` otherwise; a message of 3 or inf is not a
+    state BP can start from). Clamps ``M`` into [-1, 1] in place."""
+    bad = ~torch.isfinite(M) | (M.abs() > 1.0 + MESSAGE_TOL)
     if bool(bad.any()):
         v = float(M[bad][0])
         raise ConfigError(
             f"messages must be finite and within [-1, 1] (cavity magnetisations); found {v!r}"
         )
+    M.clamp_(-1.0, 1.0)
 
 
 def bp_solve(
