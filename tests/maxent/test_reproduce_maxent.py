@@ -665,3 +665,44 @@ def test_whole_net_of_layer_models_adds_the_layer_energies():
         fitted,
         "whole-net model",
     )
+
+
+def test_whole_net_model_is_its_own_net_in_claim_1():
+    # paper scale fits the whole deep net too: it is a net of its own in the pooled table (its
+    # entries pooled with the layers' counted every m twice and made most of the C entries)
+    fits = pd.DataFrame({"regime": ["up"] * 5, "model": ["LB", "ITR", "RB", "shallow", "deep-all"],
+                         "bp_converged": [True] * 5})  # fmt: skip
+    rng = np.random.default_rng(2)
+
+    def pairs(noise):
+        out = []
+        for _ in range(4):
+            d = rng.normal(size=6)
+            out.append((d, d + noise * rng.normal(size=6)))
+        return tuple(out)
+
+    valid = {"LB": pairs(0.01), "ITR": pairs(0.01), "RB": pairs(0.01), "shallow": pairs(0.01),
+             "deep-all": pairs(3.0)}  # fmt: skip
+    val = mr.pooled_validation(fits, valid)
+    assert list(val.model) == ["deep", "shallow", "deep-all"]
+    assert val.layers.tolist() == ["LB+ITR+RB", "shallow", "deep-all"]
+    whole = val.set_index("model").loc["deep-all"]
+    assert whole.r_m == pytest.approx(mr.pearson(*valid["deep-all"][0]))
+    assert val.set_index("model").loc["deep"].r_m > 0.99 > whole.r_m
+    assert not mr.claim_fit_quality(val, unit="nets").holds  # the poor whole-net model counts
+
+
+def test_nan_never_decides_a_claim_or_hides_in_a_number():
+    # claim 1: the value and the headline minimum are NaN when an r is (the verdict fails)
+    c = mr.claim_fit_quality(_fits(r_C=[0.99, math.nan, 0.99, 0.99]))
+    assert not c.holds and math.isnan(c.value)
+    assert math.isnan(mr._nan_min(_fits(r_C=[0.99, math.nan, 0.99, 0.99]), "r_m", "r_C"))
+    # claim 2: a NaN std fails it, wherever it stands
+    for J_std in ([math.nan, 0.01, 0.04, 0.05], [0.03, math.nan, 0.04, 0.05],
+                  [0.03, 0.01, math.nan, 0.05]):  # fmt: skip
+        c, ratio = mr.claim_itr_weaker(_fits(J_std=J_std))
+        assert not c.holds and math.isnan(ratio)
+    # claim 4: one reference without a gap leaves its model's mean undefined: fails
+    land = _land({}, {}, {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.001})
+    land.loc[(land.model == "ITR") & (land.reference == "low"), "mean_gap"] = math.nan
+    assert not mr.claim_bound(land).holds

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..errors import NumericalError
@@ -264,7 +265,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
                 "N* ∝ P",
                 c_txt,
                 ok,
-                value=min(r2.values()),
+                value=float(np.min(list(r2.values()))),  # NaN stays NaN
                 paper_value=1.0,
             )
         )

@@ -162,6 +162,8 @@ ACC_BIN = 0.005
 # the networks at that distance from the reference.
 WALK_TILTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 LAYERS = ("LB", "ITR", "RB")
+# the whole deep net's model (paper scale): a net of its own in claim 1, not a fourth layer
+WHOLE_NET = "deep-all"
 # The paper's own walk dynamics (Metropolis on one random site per step), run beside the
 # heat-bath sweeps for the whole nets: this many sweeps, tested about this many times a sweep.
 PAPER_WALK_SWEEPS = 5
@@ -348,6 +350,11 @@ def _rows(table: pd.DataFrame, regime) -> pd.DataFrame:
     return deep if regime is None else deep[deep.regime == regime]
 
 
+def _nan_min(table: pd.DataFrame, *columns: str) -> float:
+    """The smallest entry of ``columns``, NaN if any entry is NaN."""
+    return float(np.min(table[list(columns)].to_numpy(dtype=float)))
+
+
 def claim_fit_quality(fits: pd.DataFrame, unit: str = "fits") -> Claim:
     """Claim 1 from a table with columns ``model, r_m, r_C, r_3, bp_converged`` (optional
     ``regime``): one row per fit, or per net with its layer models pooled
@@ -367,7 +374,8 @@ def claim_fit_quality(fits: pd.DataFrame, unit: str = "fits") -> Claim:
         for n, g, ok in zip(fits.model, regimes, fits.bp_converged, strict=True)
         if ok
     ]
-    holds = bool(min(rm, rc) >= R_MIN and r3 >= R3_MIN)  # NaN compares False: does not hold
+    # NaN compares False: does not hold (np.min: Python's min(0.98, nan) is 0.98)
+    holds = bool(np.min([rm, rc]) >= R_MIN and r3 >= R3_MIN)
     raw = ""
     if "r_3raw" in fits:
         r3raw = float(np.min(fits.r_3raw.to_numpy(dtype=float)))
@@ -381,7 +389,7 @@ def claim_fit_quality(fits: pd.DataFrame, unit: str = "fits") -> Claim:
               f"{raw}); "
               f"BP converged for {len(conv)} of {len(fits)}"
               + (f" ({', '.join(conv)})" if conv else "")),
-        holds=holds, value=min(rm, rc, r3), paper_value=1.0,
+        holds=holds, value=float(np.min([rm, rc, r3])), paper_value=1.0,
     )  # fmt: skip
 
 
@@ -391,18 +399,19 @@ def claim_itr_weaker(fits: pd.DataFrame) -> tuple[Claim, float]:
     parts, ratios = [], []
     for g in _deep_regimes(fits):
         js = _rows(fits, g).set_index("model").J_std
-        ratio = float(js["ITR"] / min(js["LB"], js["RB"]))
+        # np.min / np.max propagate NaN (Python's min and max depend on where it stands)
+        ratio = float(js["ITR"] / np.min([js["LB"], js["RB"]]))
         ratios.append(ratio)
         parts.append((f"{g}: " if g is not None and len(_deep_regimes(fits)) > 1 else "")
                      + f"J std LB {js['LB']:.3g}, ITR {js['ITR']:.3g}, RB {js['RB']:.3g}; "
                      f"ITR/min(LB,RB) = {ratio:.2f}")  # fmt: skip
-    worst = max(ratios)
+    worst = float(np.max(ratios))
     claim = Claim(
         key="2", statement="central-layer (ITR) couplings several times weaker than LB/RB",
         paper="J std of ITR several times smaller (both regimes)",
         ours="; ".join(parts) + f" (holds if ≤ {ITR_RATIO_MAX}"
              + (" in every regime)" if len(ratios) > 1 else ")"),
-        holds=bool(worst <= ITR_RATIO_MAX), value=worst,
+        holds=bool(worst <= ITR_RATIO_MAX), value=worst,  # NaN compares False: fails
     )  # fmt: skip
     return claim, worst
 
@@ -503,7 +512,7 @@ def claim_connected_mc(land: pd.DataFrame) -> Claim:
     return Claim(
         key="3", statement="deep connected (no hysteresis), shallow broken, by Monte Carlo",
         paper="deep: smooth s(d); shallow: jump + hysteresis",
-        ours="deep: " + ", ".join(word(k) for k in deep) + f"; shallow: {word(sh)}" + tail,
+        ours="deep: " + ", ".join(word(k) for k in deep) + f"; {word(sh)}" + tail,
         holds=bool(verdict(loops)),
     )  # fmt: skip
 
@@ -515,7 +524,8 @@ def claim_bound(land: pd.DataFrame) -> Claim:
     regimes = _deep_regimes(land)
     for g in regimes:
         by_model = _rows(land, g).groupby("model")
-        gaps = by_model.mean_gap.mean()[list(LAYERS)]
+        # a reference without a gap (no converged point) leaves its model's mean undefined
+        gaps = by_model.mean_gap.apply(lambda v: v.mean(skipna=False))[list(LAYERS)]
         ok = ok and bool(gaps.notna().all() and gaps.idxmin() == "ITR")
         first = float(gaps["ITR"]) if first is None else first
         head = f"{g}: " if len(regimes) > 1 else ""
@@ -664,8 +674,8 @@ def _scatter_figure(valid: dict[str, tuple]) -> Figure:
 def _whole_net(models: dict, regime: str) -> tuple[IsingModel, str]:
     """The deep net's model of all its weights in ``regime``: the fitted whole-net model where
     there is one, else the layer models side by side (block-diagonal J: layers independent)."""
-    if (regime, "deep-all") in models:
-        return models[regime, "deep-all"], "whole-net model"
+    if (regime, WHOLE_NET) in models:
+        return models[regime, WHOLE_NET], "whole-net model"
     J = torch.block_diag(*(models[regime, n].J for n in LAYERS))
     h = torch.cat([models[regime, n].h for n in LAYERS])
     return IsingModel(J, h), "layer models side by side"
@@ -771,7 +781,7 @@ def _tilted_walks(ctx, s, models, landscapes, ref_rows, samples, data) -> pd.Dat
         net = "shallow" if k[1] == "shallow" else "deep"
         ws = samples[net, k[0]]
         arch = SHALLOW_ARCH if net == "shallow" else DEEP_ARCH
-        span = None if k[1] in ("shallow", "deep-all") else ws.layers[k[1]]
+        span = None if k[1] in ("shallow", WHOLE_NET) else ws.layers[k[1]]
         starts = np.repeat(ws.sigma[ref_rows[k]], c, axis=0)  # c chains per reference
         ctx.log(f"tilted Monte Carlo {k[0]} {k[1]}: {len(ref_rows[k])} references × {c} chains")
         for x in WALK_TILTS:
@@ -1030,12 +1040,16 @@ def pooled_validation(fits: pd.DataFrame, valid: dict) -> pd.DataFrame:
             connected, ``raw_t``: plain third moments).
 
     Returns:
-        one row per net: ``regime, model`` (``deep`` / ``shallow``), ``layers``, ``r_m, r_C,
-        r_3, r_3raw`` (pooled), ``bp_converged`` (every layer model's BP converged).
+        one row per net: ``regime, model`` (``deep`` / ``shallow``, and ``deep-all`` for the
+        whole-net model where there is one), ``layers``, ``r_m, r_C, r_3, r_3raw`` (pooled),
+        ``bp_converged`` (every layer model's BP converged).
     """
     groups: dict[tuple, list] = {}
     for row, pairs in zip(fits.itertuples(), valid.values(), strict=True):
-        net = "shallow" if row.model == "shallow" else "deep"
+        # the layer models of the deep net pool; the whole-net model (paper) is its own net,
+        # as the shallow one is (pooled with the layers it counted every m twice and made 3/4
+        # of the C entries)
+        net = row.model if row.model in ("shallow", WHOLE_NET) else "deep"
         groups.setdefault((row.regime, net), []).append((row, pairs))
     out = []
     for (regime, net), members in groups.items():
@@ -1100,9 +1114,9 @@ def run(ctx: StudyContext) -> StudyOutcome:
             fit_inputs[g, name], third[g, name] = sym.slice(a, b), deep.layer(name)
             start[g, name] = a
         if s["whole_net"]:
-            datasets[g, "deep-all"], runs_of[g, "deep-all"] = deep.sigma, deep.run
-            fit_inputs[g, "deep-all"], third[g, "deep-all"] = sym, deep.sigma
-            start[g, "deep-all"] = 0
+            datasets[g, WHOLE_NET], runs_of[g, WHOLE_NET] = deep.sigma, deep.run
+            fit_inputs[g, WHOLE_NET], third[g, WHOLE_NET] = sym, deep.sigma
+            start[g, WHOLE_NET] = 0
     datasets["up", "shallow"], runs_of["up", "shallow"] = shallow.sigma, shallow.run
     fit_inputs["up", "shallow"] = third["up", "shallow"] = shallow.sigma
     label = {k: _key_name(k, multi) for k in datasets}
@@ -1169,7 +1183,7 @@ def run(ctx: StudyContext) -> StudyOutcome:
     # references by the Monte Carlo-learned models' energies, shared by their BP and Monte
     # Carlo landscapes
     mc_refs = {k: _references(model, datasets[k], s["refs"])
-               for k, model in mc_models.items() if k[1] != "deep-all"}  # fmt: skip
+               for k, model in mc_models.items() if k[1] != WHOLE_NET}  # fmt: skip
     for k, (refs, labels) in mc_refs.items():
         model = mc_models[k]
         ctx.log(f"entropy landscape {label[k]} (Monte Carlo-learned model)")
@@ -1291,12 +1305,13 @@ def run(ctx: StudyContext) -> StudyOutcome:
         "acc_shallow_all_draws": float(shallow.all_accuracy.mean()),
         "acc_shallow_kept": float(shallow.accuracy.mean()),
         "J_std_ratio_ITR": ratio,
-        "r_min": float(min(validation.r_m.min(), validation.r_C.min())),
-        "r3_min": float(validation.r_3.min()),
-        "r3raw_min": float(validation.r_3raw.min()),
-        "mc_learning_r_min": float(min(mc_validation.r_m.min(), mc_validation.r_C.min())),
-        "mc_learning_r3_min": float(mc_validation.r_3.min()),
-        "mc_learning_r3raw_min": float(mc_validation.r_3raw.min()),
+        # np.min: a NaN r is reported as NaN, as claim 1 reads it (pandas' min skips it)
+        "r_min": _nan_min(validation, "r_m", "r_C"),
+        "r3_min": _nan_min(validation, "r_3"),
+        "r3raw_min": _nan_min(validation, "r_3raw"),
+        "mc_learning_r_min": _nan_min(mc_validation, "r_m", "r_C"),
+        "mc_learning_r3_min": _nan_min(mc_validation, "r_3"),
+        "mc_learning_r3raw_min": _nan_min(mc_validation, "r_3raw"),
         "mc_learning_J_std_ratio_ITR": mc_ratio,
         "mc_learning_claim3": "holds" if mc_claim3.holds else "does not hold",
         "mc_learning_claim4": "holds" if mc_claim4.holds else "does not hold",
