@@ -706,3 +706,21 @@ def test_nan_never_decides_a_claim_or_hides_in_a_number():
     land = _land({}, {}, {"LB": 0.05, "ITR": 0.01, "RB": 0.04, "shallow": 0.001})
     land.loc[(land.model == "ITR") & (land.reference == "low"), "mean_gap"] = math.nan
     assert not mr.claim_bound(land).holds
+
+
+def test_validation_triplets_are_uniform_over_all_spins():
+    # The third-order validation draws its triplets uniformly: every spin is in 3k/n of them
+    # (one chi-square over all spins, seeded; p below 1e-3 would be a real discrepancy), and
+    # the smallest index has the mean (n - 3)/4 of a uniform 3-subset (sorted order kept the
+    # first k triplets before: every smallest index below ~20, mean ~9).
+    from scipy import stats
+
+    n, k = 225, 2000
+    t = mr._triplets(n, k, np.random.default_rng(0))
+    assert len(t) == k and len(np.unique(t, axis=0)) == k
+    counts = np.bincount(t.ravel(), minlength=n)
+    chi2 = ((counts - 3 * k / n) ** 2 / (3 * k / n)).sum()
+    assert stats.chi2.sf(chi2, n - 1) > 1e-3
+    # the smallest of 3 distinct of 0..n-1: mean (n - 3)/4, sd ≈ n/(4·√(5/3)) per triplet
+    z = (t[:, 0].mean() - (n - 3) / 4) / (0.19 * n / np.sqrt(k))
+    assert abs(z) < 4

@@ -287,10 +287,16 @@ def plan(ctx: StudyContext) -> Plan:
 
 
 def _triplets(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Up to ``k`` distinct index triplets ``i < j < k`` drawn uniformly ``[T, 3]``."""
+    """Up to ``k`` distinct index triplets ``i < j < k`` drawn uniformly ``[T, 3]`` (sorted).
+
+    Sorted draws of three distinct indices are uniform over the triplets; the distinct ones
+    are then subsampled at random. (Until 5 December 2026 the first ``k`` distinct triplets in
+    sorted order were kept, so every triplet had its smallest index among the first ~20 spins:
+    for the shallow net, a weight of output unit 0.)"""
     t = np.sort(rng.integers(0, n, size=(4 * k, 3)), axis=1)
     t = t[(t[:, 0] < t[:, 1]) & (t[:, 1] < t[:, 2])]
-    return np.unique(t, axis=0)[:k]
+    u = np.unique(t, axis=0)
+    return u[np.sort(rng.permutation(len(u))[:k])]
 
 
 def _references(model, sigma: np.ndarray, per_class: int, *, with_rows: bool = False):
