@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError, check_choice
+from ..errors import ConfigError, DatasetError, check_choice
 from ._model import IsingModel
+from ._moments import PackedSpins, _check_pm1, unpack_spins
 
 __all__ = ["CONIII_METHODS", "coniii_fit", "peers_python"]
 
@@ -44,7 +45,12 @@ def peers_python() -> tuple[Path | None, str]:
             timeout=120,
         )
     except (subprocess.SubprocessError, OSError) as err:
-        return None, f"ConIII does not import in {root}: {type(err).__name__}"
+        tail = getattr(err, "stderr", None) or b""
+        tail = tail.decode(errors="replace") if isinstance(tail, bytes) else str(tail)
+        last = tail.strip().splitlines()[-1:]  # e.g. "ModuleNotFoundError: No module named ..."
+        return None, f"ConIII does not import in {root}: {type(err).__name__}" + (
+            f" ({last[0]})" if last else ""
+        )
     return py, "ok"
 
 
@@ -62,21 +68,29 @@ def coniii_fit(
         RuntimeError: ConIII failed (its stderr tail is in the message).
     """
     check_choice("method", method, CONIII_METHODS)
+    if isinstance(samples, PackedSpins):
+        samples = unpack_spins(samples)
+    x = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples)
+    if x.ndim != 2:
+        raise DatasetError(f"samples have shape {x.shape}; expected [S, N]")
+    _check_pm1(x)  # before the int8 cast: 0/1 codes or fractions would pass it silently
+    x = np.ascontiguousarray(x.astype(np.int8))
     py, reason = peers_python()
     if py is None:
         raise ConfigError(f"ConIII is unavailable: {reason}")
-    x = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else samples
-    x = np.ascontiguousarray(np.asarray(x, dtype=np.int8))
     with tempfile.TemporaryDirectory(prefix="coniii-") as tmp:
         src, dst = Path(tmp) / "samples.npy", Path(tmp) / "out.npz"
         np.save(src, x)
-        proc = subprocess.run(
-            [str(py), str(_SCRIPT), method, str(src), str(dst)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
-        )
+        try:
+            proc = subprocess.run(
+                [str(py), str(_SCRIPT), method, str(src), str(dst)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"ConIII {method} did not finish within {timeout} s") from None
         if proc.returncode != 0 or not dst.exists():
             raise RuntimeError(f"ConIII {method} failed: {proc.stderr[-2000:]}")
         with np.load(dst, allow_pickle=False) as z:
