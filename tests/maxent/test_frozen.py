@@ -119,3 +119,14 @@ def test_bad_configs():
     assert FrozenCentreConfig(lrnet=LRNetConfig(arch="8-4-4-4-3"), frozen_layer=2).layer == 2
     with pytest.raises(DatasetError, match="arch"):
         train_frozen_centre(X[:, :5], Y, XT, YT, CFG)
+    # empty or non-finite data sets, training or test: one-line errors (NaN inputs trained to
+    # loss nan and still reported an accuracy; empty sets gave a raw RuntimeError)
+    bad = np.where(np.arange(8) == 2, np.nan, X)
+    for args, match in [
+        ((X[:0], Y[:0], XT, YT), "training .* P >= 1"),
+        ((X, Y, XT[:0], YT[:0]), "test .* P >= 1"),
+        ((bad, Y, XT, YT), "training inputs contain NaN"),
+        ((X, Y, XT * np.nan, YT), "test inputs contain NaN"),
+    ]:
+        with pytest.raises(DatasetError, match=match):
+            train_frozen_centre(*args, CFG)

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import ConfigError, DatasetError, check_positive
-from ._lrnet import LRNetConfig, LRNetResult, binary_forward, train_epoch
+from ..errors import ConfigError, check_positive
+from ._lrnet import LRNetConfig, LRNetResult, _check_data, binary_forward, train_epoch
 
 __all__ = [
     "FrozenCentreConfig",
@@ -170,13 +170,7 @@ def train_frozen_centre(
     xt = torch.as_tensor(np.asarray(x_test), dtype=dtype, device=device)
     yt = torch.as_tensor(np.asarray(y_test), dtype=torch.long, device=device)
     for xs, ys, part in ((x, y, "training"), (xt, yt, "test")):
-        if xs.ndim != 2 or xs.shape[1] != widths[0] or ys.shape != (xs.shape[0],):
-            raise DatasetError(
-                f"{part} x {tuple(xs.shape)} / y {tuple(ys.shape)} do not fit arch "
-                f"{cfg.arch!r}: expected x [P, {widths[0]}] and y [P]"
-            )
-        if int(ys.min()) < 0 or int(ys.max()) >= widths[-1]:
-            raise DatasetError(f"labels must lie in 0..{widths[-1] - 1} for arch {cfg.arch!r}")
+        _check_data(xs, ys, widths, cfg.arch, part)  # shapes, P >= 1, finite, label range
     # the training stream: identical to train_lrnet's
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     redraw = torch.Generator(device=device).manual_seed(fc.redraw_seed)

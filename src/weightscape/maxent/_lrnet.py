@@ -225,6 +225,20 @@ def train_epoch(thetas, opt, x, y, cfg: LRNetConfig, gen: torch.Generator) -> np
     return (total / P).cpu().numpy()
 
 
+def _check_data(x: torch.Tensor, y: torch.Tensor, widths, arch: str, part: str) -> None:
+    """Inputs ``[P, d]`` and labels ``[P]`` that fit ``arch``: P >= 1, finite inputs, labels in
+    ``0..n_out-1`` (one-line DatasetError naming ``part``)."""
+    if x.ndim != 2 or x.shape[1] != widths[0] or y.shape != (x.shape[0],) or x.shape[0] == 0:
+        raise DatasetError(
+            f"{part} x {tuple(x.shape)} / y {tuple(y.shape)} do not fit arch {arch!r}: "
+            f"expected x [P, {widths[0]}] and y [P] with P >= 1"
+        )
+    if not bool(torch.isfinite(x).all()):
+        raise DatasetError(f"{part} inputs contain NaN or infinite values")
+    if int(y.min()) < 0 or int(y.max()) >= widths[-1]:
+        raise DatasetError(f"labels must lie in 0..{widths[-1] - 1} for arch {arch!r}")
+
+
 def train_lrnet(x, y, config: LRNetConfig = LRNetConfig()) -> LRNetResult:
     """Train ``config.n_runs`` LR-nets on ``(x [P, d], y [P] int labels)`` together.
 
@@ -236,15 +250,7 @@ def train_lrnet(x, y, config: LRNetConfig = LRNetConfig()) -> LRNetResult:
     widths = cfg.widths
     x = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
     y = torch.as_tensor(np.asarray(y), dtype=torch.long, device=device)
-    if x.ndim != 2 or x.shape[1] != widths[0] or y.shape != (x.shape[0],) or x.shape[0] == 0:
-        raise DatasetError(
-            f"x {tuple(x.shape)} / y {tuple(y.shape)} do not fit arch {cfg.arch!r}: "
-            f"expected x [P, {widths[0]}] and y [P] with P >= 1"
-        )
-    if not bool(torch.isfinite(x).all()):
-        raise DatasetError("training inputs contain NaN or infinite values")
-    if int(y.min()) < 0 or int(y.max()) >= widths[-1]:
-        raise DatasetError(f"labels must lie in 0..{widths[-1] - 1} for arch {cfg.arch!r}")
+    _check_data(x, y, widths, cfg.arch, "training")
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     M = cfg.n_runs
     thetas = [
