@@ -100,3 +100,22 @@ def test_validate_symmetric_model_with_orbit_averages():
     )
     with pytest.raises(ConfigError, match="not both"):
         validate_model(model, data, mc, data_moments=ref, hidden_symmetry=arch, start=a)
+
+
+def test_bad_inputs_are_one_line_errors():
+    from weightscape.errors import ConfigError
+    from weightscape.maxent import IsingModel, random_triplets, validate_model
+
+    model = IsingModel.zeros(4)
+    x = np.ones((10, 4), dtype=np.int8)
+    for kw, err, match in [
+        ({"triplet_seed": -1}, ConfigError, "triplet_seed=-1"),
+        ({"triplet_seed": 1.5}, ConfigError, "triplet_seed=1.5"),
+    ]:
+        with pytest.raises(err, match=match):
+            validate_model(model, x, **kw)
+    for samples, match in [([[1, -1, 1, 1]] * 3, "samples are a list"), (np.ones(4), "shape")]:
+        with pytest.raises(DatasetError, match=match):
+            validate_model(model, samples)
+    with pytest.raises(ConfigError, match="n=-5"):
+        random_triplets(-5, 3)

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DatasetError, check_positive
+from ..errors import ConfigError, DatasetError, check_positive, check_seed
 from ._metropolis import MetropolisConfig, metropolis_sample
 from ._model import IsingModel
-from ._moments import Moments, sample_moments
+from ._moments import Moments, _n_rows_cols, sample_moments
 
 __all__ = [
     "ValidationResult",
@@ -57,6 +57,8 @@ def random_triplets(n: int, n_triplets: int, seed: int = 0) -> np.ndarray:
     ``T = min(n_triplets, C(n, 3))``; all triplets when ``C(n, 3) ≤ n_triplets``.
     """
     check_positive("n_triplets", n_triplets, integer=True, allow_zero=True)
+    check_positive("n", n, integer=True, allow_zero=True)
+    check_seed("seed", seed)
     total = n * (n - 1) * (n - 2) // 6
     if total == 0 or n_triplets == 0:
         return np.zeros((0, 3), dtype=np.int64)
@@ -156,11 +158,12 @@ def validate_model(
         :class:`ValidationResult`.
     """
     n = model.n_spins
-    S, n_data = samples.shape
+    S, n_data = _n_rows_cols(samples)  # an [S, N] array or PackedSpins (one-line error else)
     if n_data != n:
         raise DatasetError(f"samples have N = {n_data} spins; the model has {n}")
     if S < 2:
         raise DatasetError(f"need at least 2 samples to validate, got {S}")
+    check_seed("triplet_seed", triplet_seed)
     trip = random_triplets(n, n_triplets, triplet_seed)
     tr = trip if trip.shape[0] else None
     extras = {}
