@@ -175,6 +175,10 @@ def test_deterministic_and_batches_independent_of_order():
         np.testing.assert_array_equal(r.s, s.s)
     c = mc_entropy_landscapes(model, refs, MCLandscapeConfig(**{**cfg.__dict__, "batch_size": 1}))
     assert len(c) == 3 and all((r.reference == refs[i]).all() for i, r in enumerate(c))
+    # batches after the first do not repeat another seed's stream (seed + start did: the
+    # second batch of seed 7 was the first of seed 8)
+    other = mc_entropy_landscape(model, refs[1], MCLandscapeConfig(**{**cfg.__dict__, "seed": 8}))
+    assert not np.array_equal(c[1].d, other.d, equal_nan=True)
 
 
 @pytest.mark.parametrize(

@@ -328,12 +328,21 @@ def mc_entropy_landscapes(
 
     Cost: ``2 · (K · sweeps_per_x + anneal_steps · anneal_sweeps)`` sweeps of
     ``R · n_chains`` chains, each ``O(N²)`` per chain (K tilts).
+
+    The chains of one batch draw from one random stream, so a reference's landscape depends,
+    at the level of the Monte Carlo noise, on the other references of its batch and on
+    ``batch_size``; the same call (same references, config) reproduces it exactly. (The BP
+    landscapes have no such dependence.)
     """
 
-    def sweep(m, chunk, start):  # each batch after the first gets its own chains' seed
-        return _sweep_batch(
-            m, chunk, replace(config, seed=config.seed + start) if start else config
-        )
+    def sweep(m, chunk, start):
+        # each batch after the first: a seed mixed from (seed, first reference's index), so
+        # that no batch repeats the stream of another seed's (seed + start did: batch 2 of seed
+        # 0 was batch 1 of seed 1)
+        if not start:
+            return _sweep_batch(m, chunk, config)
+        mixed = int(np.random.SeedSequence([config.seed, start]).generate_state(1)[0])
+        return _sweep_batch(m, chunk, replace(config, seed=mixed))
 
     return _landscapes_in_batches(model, references, config, sweep, MCLandscapeResult)
 
