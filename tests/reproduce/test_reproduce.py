@@ -338,9 +338,18 @@ def test_resume_reuses_finished_work(toys, tmp_path, capsys):
     _reproduce(capsys, "toy", "toy2", "--scale", "smoke", "--out", fresh)
     fresh_claims = json.loads((fresh / "summary.json").read_text())["claims"]
     assert fresh_claims == top["claims"]
-    # Resuming at another scale is refused.
+    # Resuming at another scale is refused, and so are other studies or another dtype (a
+    # dtype resume retrained the cached work; other studies dropped the finished ones from
+    # the summary); the folder is left as it was.
+    listing = _listing(out)
     code, _, err = _reproduce(capsys, "toy", "--scale", "small", "--out", out, "--resume")
     assert code == 2 and "scale='smoke'" in err
+    code, _, err = _reproduce(capsys, "toy", "--scale", "smoke", "--out", out, "--resume")
+    assert code == 2 and "studies=['toy', 'toy2'], not ['toy']" in err
+    code, _, err = _reproduce(capsys, "toy", "toy2", "--scale", "smoke", "--out", out, "--resume",
+                              "--dtype", "float32")  # fmt: skip
+    assert code == 2 and "dtype='float64', not 'float32'" in err
+    assert _listing(out) == listing
 
 
 def test_force_replaces_a_reproduce_folder(toys, tmp_path, capsys):

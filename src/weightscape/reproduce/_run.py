@@ -116,7 +116,15 @@ def _read_marker(out: Path) -> dict | None:
 
 
 def _check_out(
-    out: Path, *, resume: bool, force: bool, scale: str, seed: int, data: str | None
+    out: Path,
+    *,
+    resume: bool,
+    force: bool,
+    scale: str,
+    seed: int,
+    data: str | None,
+    studies: list[str] | None = None,
+    dtype: str | None = None,
 ) -> None:
     if not out.exists():
         return
@@ -138,12 +146,21 @@ def _check_out(
         )
     if resume:
         old = marker.get("request", {})
-        for key, new in (("scale", scale), ("seed", seed), ("data", data)):
+        # what a study's results depend on must match; the device may change (results agree to
+        # round-off: a run begun on a GPU can be finished on the CPU)
+        checks = [("scale", scale), ("seed", seed), ("data", data)]
+        if studies is not None:
+            checks.append(("studies", list(studies)))
+        if dtype is not None:
+            checks.append(("dtype", dtype))
+        for key, new in checks:
+            if key in ("studies", "dtype") and key not in old:
+                continue  # a folder written before these were recorded
             if old.get(key) != new:
                 raise RunDirError(
                     f"cannot resume {str(out)!r}: it was made with {key}={old.get(key)!r}, "
                     f"not {new!r}",
-                    "use the same --scale/--seed/--data, or a new --out",
+                    "use the same studies, --scale, --seed, --data and --dtype, or a new --out",
                 )
 
 
@@ -395,7 +412,8 @@ def run_reproduce(
     if data is not None:
         _check_data(data, chosen)
     out = Path(out)
-    _check_out(out, resume=resume, force=force, scale=scale, seed=seed, data=data)
+    _check_out(out, resume=resume, force=force, scale=scale, seed=seed, data=data,
+               studies=[st.name for st in chosen], dtype=precision.dtype)  # fmt: skip
     pairs = [
         (
             st,
