@@ -383,3 +383,24 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     existing.mkdir()
     code = main(["maxent", "sample", tr, "--out", str(existing)])
     assert code == 2 and not any(existing.iterdir())
+
+
+def test_out_holding_an_input_is_refused_even_with_force(pipeline, capsys, tmp_path):
+    # --out naming the run a command reads (or a folder above it) with --force would delete
+    # its input before reading it: refused, input intact
+    import shutil
+
+    tr, sm = tmp_path / "tr", tmp_path / "sm"
+    shutil.copytree(pipeline / "tr", tr)
+    shutil.copytree(pipeline / "sm", sm)
+    before = sorted(p.name for p in sm.iterdir())
+    for argv, out in [
+        (["maxent", "sample", str(tr)], tr),
+        (["maxent", "fit", str(sm), "--layer", "all", "--method", "mean-field"], sm),
+        (["maxent", "fit", str(sm / "samples.npz"), "--layer", "all", "--method", "tap"], sm),
+        (["maxent", "relabel", str(sm)], tmp_path),
+    ]:
+        code = main([*argv, "--out", str(out), "--force"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "holds the input" in err[0], err
+    assert sorted(p.name for p in sm.iterdir()) == before and (tr / "DONE").exists()

@@ -110,15 +110,26 @@ def check_creatable(out: str | Path) -> None:
             return
 
 
-def check_out(out: str | Path, force: bool) -> None:
+def check_out(out: str | Path, force: bool, *inputs: str | Path | None) -> None:
     """Refuse an ``--out`` that a command must not write, before it computes anything.
 
     An existing ``--out`` needs ``--force``, and ``--force`` replaces only an empty folder or a
-    weightscape run folder (one with ``config.json``): never a file or another folder.
+    weightscape run folder (one with ``config.json``): never a file or another folder, and
+    never one that holds the command's own ``inputs`` (files or run folders it reads).
     """
     from ..errors import RunDirError
 
     path = Path(out)
+    target = path.resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        src = Path(given).resolve()
+        if target == src or target in src.parents:
+            raise RunDirError(
+                f"--out {str(path)!r} holds the input {str(given)!r}; writing there would "
+                "replace what the command reads: choose a new --out"
+            )
     if not path.exists():
         check_creatable(path)
         return
@@ -136,12 +147,12 @@ def check_out(out: str | Path, force: bool) -> None:
         )
 
 
-def create_run(out: str | Path, force: bool):
+def create_run(out: str | Path, force: bool, *inputs: str | Path | None):
     """:func:`check_out`, then the new :class:`~weightscape.store.RunDir` (``--force``: the old
     run folder replaced)."""
     from ..store import RunDir
 
-    check_out(out, force)
+    check_out(out, force, *inputs)
     return RunDir.create(out, exist="overwrite" if force else "error")
 
 

@@ -167,7 +167,8 @@ def _add_landscape(sub: typer.Typer) -> None:
         landscape.parquet (long table), landscape.npz, references.npz, summary.json,
         config.json and figures/ under --out.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force, model, couplings, fields, references)
         from ..config import Precision
         from ..maxent import (
             CONFIRM_FACTOR,
@@ -257,7 +258,7 @@ def _add_landscape(sub: typer.Typer) -> None:
                 seed=seed,
             )
             refs = sample_references(mdl, sampling)  # before --out exists: may fail
-        rd = create_run(out, force)
+        rd = create_run(out, force, model, couplings, fields, references)
 
         def write(rd):
             payload = run_landscape(
@@ -550,7 +551,8 @@ def _add_train(sub: typer.Typer) -> None:
         summary.json (data set named, final loss, mean test accuracy of the mean-sign net),
         config.json (config, seed, data recipe, provenance) and DONE under --out.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force)
         from dataclasses import asdict
 
         from ..maxent import LRNetConfig, layer_map
@@ -646,7 +648,8 @@ def _add_sample(sub: typer.Typer) -> None:
         Writes samples.npz (bit-packed spins, per-sample accuracy and run id, layer map,
         threshold and its kind), samples.parquet, summary.json, config.json and DONE.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force, run)
         from dataclasses import asdict
 
         from ..maxent import SampleConfig, draw_weight_samples, load_lrnet
@@ -663,7 +666,7 @@ def _add_sample(sub: typer.Typer) -> None:
                 f"--threshold={threshold!r} ({kind}) keeps no sample: the best draw has "
                 f"accuracy {float(ws.all_accuracy.max()):.4f}; lower it or use --kind quantile"
             )
-        rd = create_run(out, force)
+        rd = create_run(out, force, run)
 
         def write(rd):
             import numpy as np
@@ -916,7 +919,8 @@ def _add_fit(sub: typer.Typer) -> None:
         Writes model.npz (J, h), fit_report.json (method, iterations, seconds, moment errors),
         layer_table.parquet/.json (J mean/std/max|J|, field spread per layer), config.json, DONE.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force, samples)
         from ..maxent import EXACT_LEARNING_MAX_SPINS
 
         ws, meta = _open_samples(samples)
@@ -945,7 +949,7 @@ def _add_fit(sub: typer.Typer) -> None:
 
             fit_data = symmetrised_moments(ws.sigma, _arch(meta, samples)).slice(a, b)
         model, report = inv.fit(fit_data)  # before --out exists: a failing fit writes nothing
-        rd = create_run(out, force)
+        rd = create_run(out, force, samples)
 
         def write(rd):
             from dataclasses import asdict
@@ -1056,7 +1060,8 @@ def _add_validate(sub: typer.Typer) -> None:
         Writes validation.json (r and RMS per statistic), moments.parquet (scatter),
         layer_table.parquet/.json, figures/scatter.*, config.json and DONE.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force, model, samples)
 
         from ..maxent import IsingModel, MetropolisConfig, validate_model
 
@@ -1098,7 +1103,7 @@ def _add_validate(sub: typer.Typer) -> None:
         res = validate_model(mdl, data, mc, n_triplets=n_triplets, triplet_seed=seed,
                              data_moments=data_moments, hidden_symmetry=sym_arch,
                              start=a)  # fmt: skip
-        rd = create_run(out, force)
+        rd = create_run(out, force, model, samples)
 
         def write(rd):
             from dataclasses import asdict
@@ -1186,7 +1191,8 @@ def _add_relabel(sub: typer.Typer) -> None:
         Writes relabel.parquet/.json (J mean/std/max|J|, field spread per fraction and
         layer), models.npz (J_<fraction>_<layer>, h_<...>), config.json and DONE.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force, samples)
         from ..maxent import PseudoLikelihood, PseudoLikelihoodConfig, relabel_experiment
 
         _check_seed(seed)
@@ -1205,7 +1211,7 @@ def _add_relabel(sub: typer.Typer) -> None:
             PseudoLikelihoodConfig(l2=l2, max_iter=max_iter, newton_steps=0, evaluate="none")
         )
         res = relabel_experiment(ws.sigma, arch, fr, layers=names, method=pl, seed=seed)
-        rd = create_run(out, force)
+        rd = create_run(out, force, samples)
 
         def write(rd):
             rd.write_metrics(res.table, "relabel")
@@ -1257,7 +1263,8 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
         Writes curves.parquet (mode, epoch, run, test accuracy, loss), summary.json,
         lrnet_frozen.npz / lrnet_full.npz, figures/frozen_centre.*, config.json and DONE.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force)
         from dataclasses import asdict
 
         from ..maxent import FrozenCentreConfig, LRNetConfig
@@ -1378,7 +1385,8 @@ def _add_accuracy(sub: typer.Typer) -> None:
         spins [T+1, R, n] int8, sweeps, span, starts, acceptance), summary.json,
         figures/mc_accuracy.*, config.json and DONE under --out.
         """
-        check_out(out, force)  # an --out it must not write: refused before any work
+        # an --out it must not write (nor one holding an input): refused before any work
+        check_out(out, force, model, samples)
         import math
 
         import numpy as np
@@ -1448,7 +1456,7 @@ def _add_accuracy(sub: typer.Typer) -> None:
                 f"{sweeps} x {b - a}"
             )
         mpath, train_run = mpath.resolve(), str(Path(train_run).resolve())
-        rd = create_run(out, force)
+        rd = create_run(out, force, model, samples)
 
         def write(rd):
             from dataclasses import asdict
