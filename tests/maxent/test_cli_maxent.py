@@ -404,3 +404,46 @@ def test_out_holding_an_input_is_refused_even_with_force(pipeline, capsys, tmp_p
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and "holds the input" in err[0], err
     assert sorted(p.name for p in sm.iterdir()) == before and (tr / "DONE").exists()
+
+
+def test_a_finished_run_survives_a_failure_after_done(tmp_path):
+    # a closed stdout (`... | head`) raises while the summary lines are printed, after DONE:
+    # the run is complete and stays; a failure before DONE still removes the partial run
+    from weightscape.cli.maxent import _guarded
+    from weightscape.store import RunDir
+
+    def finish_then_print(rd):
+        rd.write_json("summary.json", {"ok": 1})
+        rd.mark_done()
+        raise BrokenPipeError
+
+    def fail_midway(rd):
+        rd.write_json("summary.json", {"ok": 1})
+        raise RuntimeError("boom")
+
+    done = RunDir.create(tmp_path / "done")
+    with pytest.raises(BrokenPipeError):
+        _guarded(done, finish_then_print)
+    assert done.done and (done.path / "summary.json").is_file()
+    part = RunDir.create(tmp_path / "part")
+    with pytest.raises(RuntimeError):
+        _guarded(part, fail_midway)
+    assert not part.path.exists()
+
+
+def test_main_leaves_quietly_on_a_closed_pipe_and_names_an_interrupt(monkeypatch, capsys):
+    import typer
+
+    from weightscape import cli
+
+    def raiser(exc):
+        def app(**kw):
+            raise exc
+
+        return app
+
+    monkeypatch.setattr(cli, "app", raiser(BrokenPipeError()))
+    assert cli.main(["maxent", "--help"]) == 141 and capsys.readouterr().err == ""
+    monkeypatch.setattr(cli, "app", raiser(typer.Exit(130)))
+    assert cli.main(["maxent", "--help"]) == 130
+    assert capsys.readouterr().err.strip() == "error: interrupted"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import re
 import sys
 
@@ -146,6 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     except click_exc.ClickException as err:  # usage errors, bad parameters
         typer.echo(f"error: {_usage_message(err)}", err=True)
         return 2
+    except BrokenPipeError:
+        # stdout closed early (`weightscape ... | head`): what was written stays; leave quietly,
+        # with the exit status of a process ended by SIGPIPE. stdout goes to /dev/null so that
+        # the interpreter's own flush at exit does not fail again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout without a file descriptor
+            pass
+        return 141
     except OSError as err:
         if err.filename is None:
             raise
@@ -157,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except typer.Exit as err:
+        if err.exit_code == 130:  # typer's KeyboardInterrupt (Ctrl-C)
+            typer.echo("error: interrupted", err=True)
         return err.exit_code
     except typer.Abort:
         typer.echo("error: aborted", err=True)

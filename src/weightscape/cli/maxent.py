@@ -471,13 +471,16 @@ def _check_seed(seed: int) -> None:
 
 
 def _guarded(rd, write) -> None:
-    """Run ``write(rd)``; on any failure remove ``rd`` (nothing half-written), then re-raise."""
+    """Run ``write(rd)``; on a failure before the run is complete remove ``rd`` (nothing
+    half-written), then re-raise. A run already marked DONE is kept: a failure after that is in
+    what is printed about it (e.g. a closed pipe, ``... | head``), not in the run."""
     import shutil
 
     try:
         write(rd)
     except BaseException:
-        shutil.rmtree(rd.path, ignore_errors=True)
+        if not rd.done:
+            shutil.rmtree(rd.path, ignore_errors=True)
         raise
 
 
