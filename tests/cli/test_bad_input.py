@@ -398,7 +398,7 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["exists"],
     ),
     (["maxent", "landscape", "{model.npz}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
-    (["maxent", "landscape", "{model.npz}", "--force", "--out", "{model.npz}"], ["is a file"]),
+    (["maxent", "landscape", "{model.npz}", "--force", "--out", "{model.npz}"], ["holds the input"]),
     (["maxent", "landscape", "{model.npz}", "--tol", "nan", *OUT], ["--tol=nan", "> 0"]),
     (["maxent", "landscape", "{model.npz}", "--tol", "inf", *OUT], ["--tol=inf", "finite"]),
     # ---- maxent train
@@ -454,7 +454,7 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["--keep-from=-1", ">= 0"],
     ),
     (["maxent", "fit", "{samples.npz}", "--out", "{exists}"], ["exists"]),
-    (["maxent", "fit", "{samples.npz}", "--force", "--out", "{samples.npz}"], ["is a file"]),
+    (["maxent", "fit", "{samples.npz}", "--force", "--out", "{samples.npz}"], ["holds the input"]),
     (["maxent", "fit", "{samples.npz}", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
     (["maxent", "fit", "{samples.npz}", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub"]),
     # ---- maxent validate
