@@ -398,7 +398,10 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["exists"],
     ),
     (["maxent", "landscape", "{model.npz}", "--seed", "-1", *OUT], ["--seed=-1", ">= 0"]),
-    (["maxent", "landscape", "{model.npz}", "--force", "--out", "{model.npz}"], ["holds the input"]),
+    (
+        ["maxent", "landscape", "{model.npz}", "--force", "--out", "{model.npz}"],
+        ["holds the input"],
+    ),
     (["maxent", "landscape", "{model.npz}", "--tol", "nan", *OUT], ["--tol=nan", "> 0"]),
     (["maxent", "landscape", "{model.npz}", "--tol", "inf", *OUT], ["--tol=inf", "finite"]),
     # ---- maxent train

@@ -618,6 +618,17 @@ def test_bp_fixed_points_validation():
         bp_fixed_points(model, x=0.5, reference=np.vstack([xi, xi]))
 
 
+def test_d_at_zero_needs_zero_on_the_grid_and_the_grid_is_bounded():
+    model = random_model(6, 0.1, 0.3, seed=1)
+    ref = np.ones(6)
+    off = entropy_landscape(model, ref, LandscapeConfig(x_min=1.0, x_max=3.0, x_step=0.5))
+    assert math.isnan(off.summary().d_at_zero)  # was d at x = 1, printed as d(0)
+    on = entropy_landscape(model, ref, LandscapeConfig(x_min=-1.0, x_max=1.0, x_step=0.5))
+    assert on.summary().d_at_zero == on.d[0, 2] and on.x[2] == 0.0
+    with pytest.raises(ConfigError, match="at most 100,000 are allowed"):
+        LandscapeConfig(x_step=1e-9)
+
+
 def test_validation():
     with pytest.raises(ConfigError, match="x_step"):
         LandscapeConfig(x_step=0.07)

@@ -145,3 +145,8 @@ def test_inverse_method_settings_refuse_infinity(config, field):
 
     with pytest.raises(ConfigError, match=rf"^{field}=inf must be finite"):
         getattr(mx, config)(**{field: float("inf")})
+
+
+def test_a_model_needs_a_spin():
+    with pytest.raises(DatasetError, match="no spins"):
+        IsingModel(torch.zeros(0, 0, dtype=torch.float64), torch.zeros(0, dtype=torch.float64))

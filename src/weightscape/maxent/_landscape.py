@@ -81,6 +81,11 @@ LANDSCAPE_DEFAULT_ACCEL = "adaptive+anderson"
 MAX_SPARE_BUFFERS = 1
 
 
+# Tilts per sweep allowed: the paper's grid has 121; 10^5 is far beyond any use (one BP solve
+# each) and keeps the per-tilt arrays small (a step of 1e-9 asked for 45 GB).
+MAX_TILTS = 100_000
+
+
 def binary_entropy(d) -> np.ndarray:
     """``H(d) = -d ln d - (1-d) ln(1-d)`` (nats), with ``H(0) = H(1) = 0``; NaN outside [0, 1]."""
     d = np.asarray(d, dtype=np.float64)
@@ -104,6 +109,11 @@ class TiltGrid:
             raise ConfigError(f"x_max={self.x_max!r} must exceed x_min={self.x_min!r}")
         check_positive("x_step", self.x_step)
         steps = (self.x_max - self.x_min) / self.x_step
+        if steps + 1 > MAX_TILTS:
+            raise ConfigError(
+                f"x_min={self.x_min!r}, x_max={self.x_max!r}, x_step={self.x_step!r} make "
+                f"{steps + 1:.3g} tilts; at most {MAX_TILTS:,} are allowed (widen x_step)"
+            )
         if abs(steps - round(steps)) > GRID_SLACK * max(1.0, steps):
             raise ConfigError(
                 f"x_step={self.x_step!r} does not divide x_max - x_min = "
@@ -223,7 +233,7 @@ class LandscapeSummary:
     ``x`` pair is more than one grid step apart, and :func:`refine_jump` re-sweeps it).
 
     Attributes:
-        d_at_zero: ``d`` at ``x = 0`` on the main sweep (nearest grid point to 0).
+        d_at_zero: ``d`` at ``x = 0`` on the main sweep (NaN when 0 is not a grid point).
         max_jump: largest ``|Δd|`` between consecutive converged points of the main sweep.
         max_jump_x: ``(x_from, x_to)`` where it happens, in sweep order.
         n_jumps: steps of the main sweep with ``|Δd| > jump_threshold``.
@@ -352,7 +362,8 @@ class LandscapeResult:
         main = "down" if "down" in cfg.sweeps else "up"
         km = DIRECTIONS.index(main)
         i0 = int(np.argmin(np.abs(x)))
-        d0 = float(d[km, i0]) if conv[km, i0] else math.nan
+        on_grid = abs(x[i0]) <= GRID_SLACK * cfg.x_step * max(1.0, len(x))
+        d0 = float(d[km, i0]) if conv[km, i0] and on_grid else math.nan
 
         def biggest(direction):
             step = _largest_step(self, direction)

@@ -63,6 +63,8 @@ class IsingModel:
         h = _as_float_tensor(self.h, "h", dtype=J.dtype, device=J.device)
         if J.ndim != 2 or J.shape[0] != J.shape[1]:
             raise DatasetError(f"J has shape {tuple(J.shape)}; expected a square [N, N] matrix")
+        if J.shape[0] == 0:
+            raise DatasetError("the model has no spins (J is 0 × 0); a model needs N >= 1")
         if h.shape != (J.shape[0],):
             raise DatasetError(
                 f"h has shape {tuple(h.shape)}; expected [N] = [{J.shape[0]}] to match J"
