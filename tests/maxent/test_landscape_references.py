@@ -309,3 +309,20 @@ def test_parse_range_reads_a_b_and_nothing_else():
     assert parse_range("10:3") == (10, 3)  # bounds are the caller's check
     for bad in ("LB", "3", "3:x", ":", "a:b", ""):
         assert parse_range(bad) is None
+
+
+def test_a_spin_file_read_as_authors_format_says_so(tmp_path):
+    # a ±1 file with one bad entry in its first two columns reads as 'E acc σ…' (two spins
+    # fewer): the N mismatch names that reading and the flag that reads every column as spins,
+    # which then names the bad entry
+    from weightscape.errors import DatasetError
+    from weightscape.maxent import IsingModel, read_references
+
+    a = np.ones((2, 10))
+    a[0, 0] = 0.5
+    np.savetxt(tmp_path / "r.txt", a)
+    refs = read_references(tmp_path / "r.txt")
+    with pytest.raises(DatasetError, match="read as the authors' 'E acc .*--references-format"):
+        refs.with_model_energies(IsingModel.zeros(10))
+    with pytest.raises(DatasetError, match=r"must be ±1 \(found 0.5\)"):
+        read_references(tmp_path / "r.txt", fmt="plain")

@@ -111,9 +111,18 @@ class References:
     def with_model_energies(self, model: IsingModel) -> References:
         """The same references with ``energy`` = ``model.energy(σ*)`` (checks that N matches)."""
         if model.n_spins != self.n_spins:
+            # an authors'-format file (read as 'E acc σ…' because its first two columns are not
+            # all ±1) has two columns fewer spins than columns: say so, in case it was not meant
+            how = (
+                " (read as the authors' 'E acc σ1 … σN' rows, as its first two columns are not "
+                "all ±1; --references-format plain reads every column as a spin)"
+                if np.isfinite(self.accuracy).any() and model.n_spins == self.n_spins + 2
+                else ""
+            )
             raise DatasetError(
                 f"references have N = {self.n_spins} spins but the model has "
-                f"N = {model.n_spins}; pass --slice A:B (or a layer name) to select its columns"
+                f"N = {model.n_spins}{how}; pass --slice A:B (or a layer name) to select its "
+                "columns"
             )
         e = model.energy(torch.as_tensor(self.sigma)).detach().cpu().to(torch.float64).numpy()
         return References(self.sigma, e, self.labels, self.file_energy, self.accuracy, self.source)
@@ -178,7 +187,7 @@ def read_references(
             )
         file_e, acc, arr = arr[:, 0], arr[:, 1], arr[:, 2:]
     if not np.isin(arr, (-1.0, 1.0)).all():
-        bad = arr[~np.isin(arr, (-1.0, 1.0))][0]
+        bad = float(arr[~np.isin(arr, (-1.0, 1.0))][0])
         raise DatasetError(
             f"{str(path)!r}: configuration entries must be ±1 (found {bad!r}); "
             "rows are either ±1 or 'E acc σ1 … σN'"
