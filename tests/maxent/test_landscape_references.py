@@ -322,7 +322,7 @@ def test_a_spin_file_read_as_authors_format_says_so(tmp_path):
     a[0, 0] = 0.5
     np.savetxt(tmp_path / "r.txt", a)
     refs = read_references(tmp_path / "r.txt")
-    with pytest.raises(DatasetError, match="read as the authors' 'E acc .*--references-format"):
+    with pytest.raises(DatasetError, match=r"read as the authors' 'E acc .*--references-format"):
         refs.with_model_energies(IsingModel.zeros(10))
     with pytest.raises(DatasetError, match=r"must be ±1 \(found 0.5\)"):
         read_references(tmp_path / "r.txt", fmt="plain")
