@@ -457,6 +457,19 @@ CASES: list[tuple[list[str], list[str]]] = [
         ["--keep-from=-1", ">= 0"],
     ),
     (["maxent", "fit", "{samples.npz}", "--out", "{exists}"], ["exists"]),
+    # a config field named by the flag the user typed (n_iter, n_chains)
+    (
+        ["maxent", "fit", "{samples.npz}", "--method", "bp", "--max-iter", "0", *OUT],
+        ["--max-iter=0", "> 0"],
+    ),
+    (
+        ["maxent", "fit", "{samples.npz}", "--method", "mc", "--max-iter", "0", *OUT],
+        ["--max-iter=0", "> 0"],
+    ),
+    (
+        ["maxent", "landscape", "{model.npz}", "--method", "mc", "--chains", "0", *OUT],
+        ["--chains=0", "> 0"],
+    ),
     (["maxent", "fit", "{samples.npz}", "--force", "--out", "{samples.npz}"], ["holds the input"]),
     (["maxent", "fit", "{samples.npz}", "--force", "--out", "{junk}"], ["R/junk", "config.json"]),
     (["maxent", "fit", "{samples.npz}", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub"]),

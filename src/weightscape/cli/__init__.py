@@ -124,13 +124,17 @@ def _as_flag(message: str, args: list[str]) -> str:
     if m is None:
         return message
     name = m.group(1)
-    flag = FIELD_FLAGS.get(name, "--" + name.replace("_", "-"))
-    given = any(a == flag or a.startswith(flag + "=") for a in args)
+    flags = FIELD_FLAGS.get(name, "--" + name.replace("_", "-"))
+    flags = (flags,) if isinstance(flags, str) else flags
     try:
         opts = {o for p in _invoked_command(args).params for o in p.opts}
     except Exception:  # a nicer message is optional; never mask the error
         return message
-    return flag + message[len(name) :] if given and flag in opts else message
+    for flag in flags:
+        given = any(a == flag or a.startswith(flag + "=") for a in args)
+        if given and flag in opts:
+            return flag + message[len(name) :]
+    return message
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,11 +33,12 @@ __all__ = [
     "parse_slurm",
 ]
 
-#: Config fields whose command-line flag has another name than ``--field-name``. A config's
-#: validation message ``field=value ...`` is shown as ``--flag=value ...`` when the user gave
-#: that flag (:func:`weightscape.cli.main`).
+#: Config fields whose command-line flag has another name than ``--field-name`` (one flag, or
+#: several: the command's own is used). A config's validation message ``field=value ...`` is
+#: shown as ``--flag=value ...`` when the user gave that flag (:func:`weightscape.cli.main`).
 FIELD_FLAGS = {
-    "n_chains": "--mc-chains",
+    "n_chains": ("--mc-chains", "--chains"),
+    "n_iter": "--max-iter",
     "n_samples": "--mc-samples",
     "burn_in": "--mc-burn-in",
     "thin": "--mc-thin",
