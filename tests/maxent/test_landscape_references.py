@@ -243,6 +243,12 @@ def test_cli_monte_carlo_landscape_equals_the_library(files, capsys):
     frame = pd.read_parquet(out / "landscape.parquet")
     assert "d_se" in frame and len(frame) == 2 * 2 * 21
     assert json.loads((out / "config.json").read_text())["config"]["landscape"]["n_chains"] == 32
+    # --refine 0 / --scan 0 (off) are what --method mc does anyway: accepted, same result
+    again = files / "mc_off"
+    assert main([*argv[:-1], str(again), "--refine", "0", "--scan", "0"]) == 0
+    capsys.readouterr()
+    with np.load(again / "landscape.npz") as z:
+        np.testing.assert_array_equal(z["d"], np.stack([r.d for r in lib]))
 
 
 @pytest.mark.parametrize(

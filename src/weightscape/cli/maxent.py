@@ -196,7 +196,8 @@ def _add_landscape(sub: typer.Typer) -> None:
                    "--refine": (refine, 8), "--scan": (scan, 25)}  # fmt: skip
         if method == "mc":
             for flag, (value, default) in bp_only.items():
-                if value != default:
+                # 0 turns --refine / --scan off, which is what --method mc does anyway
+                if value != default and not (flag in ("--refine", "--scan") and value == 0):
                     raise ConfigError(f"{flag}={value!r} applies to --method bp only")
             refine = scan = 0
         else:
