@@ -447,3 +447,23 @@ def test_main_leaves_quietly_on_a_closed_pipe_and_names_an_interrupt(monkeypatch
     monkeypatch.setattr(cli, "app", raiser(typer.Exit(130)))
     assert cli.main(["maxent", "--help"]) == 130
     assert capsys.readouterr().err.strip() == "error: interrupted"
+
+
+def test_sigterm_unwinds_like_an_exception(monkeypatch):
+    # the script entry point turns SIGTERM into SystemExit(143), so cleanup (a run folder not
+    # yet DONE removed by _guarded) runs instead of the process dying mid-write
+    import signal
+    import sys
+
+    from weightscape import cli
+
+    old = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(sys, "argv", ["weightscape", "--version"])
+    try:
+        assert cli.main() == 0
+        assert signal.getsignal(signal.SIGTERM) is cli._terminate
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    with pytest.raises(SystemExit) as info:
+        cli._terminate(signal.SIGTERM, None)
+    assert info.value.code == 143

@@ -11,7 +11,9 @@ import functools
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 
 import typer
 
@@ -137,12 +139,21 @@ def _as_flag(message: str, args: list[str]) -> str:
     return message
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``weightscape`` script; returns the exit code."""
     # typer >= 0.20 vendors click; its exception classes are only reachable under typer._click.
     from typer._click import exceptions as click_exc
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and threading.current_thread() is threading.main_thread():
+        # SIGTERM (timeout, kill, a scheduler) unwinds like Ctrl-C, so that a command's cleanup
+        # runs (a run folder not yet DONE is removed; atomic writes leave no partial file)
+        # instead of the process dying mid-write
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         rv = app(args=args, standalone_mode=False)
     except WeightscapeError as err:
