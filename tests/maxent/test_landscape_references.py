@@ -260,7 +260,7 @@ def test_cli_monte_carlo_landscape_equals_the_library(files, capsys):
         (["--chains", "8"], "--chains=8 applies to --method mc"),
         (["--sweeps-per-x", "50"], "--sweeps-per-x=50 applies to --method mc"),
         (["--method", "mc", "--sweeps-per-x", "3"], "--sweeps-per-x=3"),
-        (["--method", "mc", "--chains", "1"], "n_chains"),
+        (["--method", "mc", "--chains", "1"], "--chains=1"),
         (["--method", "mc", "--confirm", "1"], "--confirm 1"),
         (["--confirm", "4"], "--confirm=4 applies to --method mc"),
     ],
