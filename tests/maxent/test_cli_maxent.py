@@ -467,3 +467,24 @@ def test_sigterm_unwinds_like_an_exception(monkeypatch):
     with pytest.raises(SystemExit) as info:
         cli._terminate(signal.SIGTERM, None)
     assert info.value.code == 143
+
+
+def test_landscape_takes_the_run_dir_of_a_fit(pipeline, capsys, tmp_path):
+    # MODEL may be the run directory of 'maxent fit', as for validate: same result as its
+    # model.npz
+    fit = tmp_path / "fit"
+    argv = ["maxent", "fit", str(pipeline / "sm"), "--method", "mean-field", "--layer", "0:40"]
+    assert main([*argv, "--out", str(fit)]) == 0
+    grid = ["--x-min", "-1", "--x-max", "1", "--x-step", "0.5", "--no-plots"]
+    assert main(["maxent", "landscape", str(fit), *grid, "--out", str(tmp_path / "a")]) == 0
+    npz = str(fit / "model.npz")
+    assert main(["maxent", "landscape", npz, *grid, "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    with (
+        np.load(tmp_path / "a" / "landscape.npz") as a,
+        np.load(tmp_path / "b" / "landscape.npz") as b,
+    ):
+        np.testing.assert_array_equal(a["d"], b["d"])
+    (tmp_path / "empty").mkdir()
+    code = main(["maxent", "landscape", str(tmp_path / "empty"), "--out", str(tmp_path / "c")])
+    assert code == 2 and "folder without model.npz" in capsys.readouterr().err

@@ -150,3 +150,17 @@ def test_inverse_method_settings_refuse_infinity(config, field):
 def test_a_model_needs_a_spin():
     with pytest.raises(DatasetError, match="no spins"):
         IsingModel(torch.zeros(0, 0, dtype=torch.float64), torch.zeros(0, dtype=torch.float64))
+
+
+def test_column_major_couplings_are_stored_row_major(tmp_path):
+    # torch.linalg.inv (mean-field, TAP) returns column-major matrices and an .npz keeps
+    # Fortran order; the BP kernels flatten J with views, which crashed on such a J
+    from weightscape.maxent import LandscapeConfig, entropy_landscape
+
+    J = np.asfortranarray(random_model(6, 0.3, 0.2, seed=3).J.numpy())
+    np.savez(tmp_path / "f.npz", J=J, h=np.zeros(6))
+    for model in (IsingModel(torch.from_numpy(J), torch.zeros(6, dtype=torch.float64)),
+                  IsingModel.load(tmp_path / "f.npz")):  # fmt: skip
+        assert model.J.is_contiguous()
+        res = entropy_landscape(model, np.ones(6), LandscapeConfig(x_min=-1, x_max=1, x_step=0.5))
+        assert res.converged.all()

@@ -47,6 +47,10 @@ def load_model_arg(model: str | None, couplings: str | None, fields: str | None)
     if model is None and couplings is None:
         raise ConfigError("no model: give MODEL.npz or --couplings J [--fields h]")
     if model is not None:
+        if Path(model).is_dir():  # the run directory of 'maxent fit', as validate takes it
+            if not (Path(model) / "model.npz").is_file():
+                raise ConfigError(f"MODEL {model!r} is a folder without model.npz")
+            model = str(Path(model) / "model.npz")
         if fields is not None and Path(model).suffix == ".npz":
             raise ConfigError("--fields cannot be combined with an .npz MODEL (it holds h)")
         return IsingModel.from_files(model, fields)
@@ -56,7 +60,10 @@ def load_model_arg(model: str | None, couplings: str | None, fields: str | None)
 def _add_landscape(sub: typer.Typer) -> None:
     @sub.command("landscape")
     def landscape(
-        model: str = typer.Argument(None, help="Model .npz (J, h) written by IsingModel.save."),
+        model: str = typer.Argument(
+            None,
+            help="Model .npz (J, h) written by IsingModel.save, or the run dir of 'maxent fit'.",
+        ),
         couplings: str = typer.Option(
             None, "--couplings", help="N x N coupling matrix (text or .npy); symmetrised."
         ),

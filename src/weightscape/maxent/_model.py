@@ -78,8 +78,10 @@ class IsingModel:
         scale = float(J.abs().max()) if J.numel() else 0.0
         if J.numel() and float((J - J.T).abs().max()) > SYMMETRY_RTOL * max(scale, 1.0):
             raise DatasetError("J is not symmetric; use IsingModel.from_couplings to symmetrise it")
-        object.__setattr__(self, "J", J)
-        object.__setattr__(self, "h", h)
+        # row-major storage whatever the input's (torch.linalg.inv returns column-major, and an
+        # .npz keeps Fortran order): the BP kernels flatten J with views
+        object.__setattr__(self, "J", J.contiguous())
+        object.__setattr__(self, "h", h.contiguous())
 
     # ------------------------------------------------------------------ constructors
     @classmethod
