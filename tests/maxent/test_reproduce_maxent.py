@@ -574,7 +574,7 @@ def test_trained_nets_are_kept_and_reused_on_resume(tmp_path, monkeypatch):
     from weightscape.maxent import LRNetConfig
 
     rng = np.random.default_rng(0)
-    data = {"x": rng.standard_normal((60, 20)), "y": np.arange(60) % 10}
+    data = {"name": "toy", "x": rng.standard_normal((60, 20)), "y": np.arange(60) % 10}
     idx = np.arange(50)
     logs = []
     ctx = SimpleNamespace(out=tmp_path, resume=False, log=logs.append)
@@ -597,6 +597,12 @@ def test_trained_nets_are_kept_and_reused_on_resume(tmp_path, monkeypatch):
     fresh = mr._trained(ctx, "lrnet_shallow_up", other, data, idx)
     assert fresh.config == other and "another config" in logs[-1]
     assert not np.array_equal(fresh.thetas[0], first.thetas[0])
+    # the same config on other data (a resume that picked another data set) trains afresh
+    moved = {**data, "x": data["x"] + 1.0}
+    mr._trained(ctx, "lrnet_shallow_up", other, moved, idx)
+    assert "other training data" in logs[-1]
+    mr._trained(ctx, "lrnet_shallow_up", other, moved, idx)
+    assert logs[-1] == "re-using lrnet_shallow_up.npz"
 
 
 def test_references_are_distinct_configurations_at_the_energy_quantiles():

@@ -45,6 +45,8 @@ Scales (see ``docs/studies/maxent.md``):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 
 import numpy as np
@@ -52,6 +54,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from .._atomic import write_json
 from ..data import clear_memory_cache, load
 from ..errors import DataNotFoundError
 from ..reproduce import Claim, Plan, Study, StudyContext, StudyOutcome, register_study
@@ -921,14 +924,28 @@ def _trained(ctx, name: str, cfg: LRNetConfig, data, idx):
     ``--resume`` a net trained with the same config is read back instead of trained again (the
     training is most of a ``paper`` run's time; everything after it is redone from the nets)."""
     path = ctx.out / "cache" / f"{name}.npz"
+    key_path = path.with_suffix(".data.json")
+    x, y = data["x"][idx], data["y"][idx]
+    # what the nets were trained on: a resume may pick other data (--data left out, and files
+    # installed or $WEIGHTSCAPE_DATA changed since), which the config alone does not show
+    key = {
+        "data": data["name"],
+        "n_points": len(idx),
+        "sha256": hashlib.sha256(
+            np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()
+        ).hexdigest(),
+    }
     if ctx.resume and path.is_file():
         res = load_lrnet(path)
-        if res.config == cfg:
+        old = json.loads(key_path.read_text()) if key_path.is_file() else None
+        if res.config == cfg and old == key:
             ctx.log(f"re-using {path.name}")
             return res
-        ctx.log(f"{path.name} was trained with another config: training again")
-    res = train_lrnet(data["x"][idx], data["y"][idx], cfg)
+        what = "another config" if res.config != cfg else "other training data"
+        ctx.log(f"{path.name} was trained with {what}: training again")
+    res = train_lrnet(x, y, cfg)
     save_lrnet(res, path)
+    write_json(key_path, key)
     return res
 
 
