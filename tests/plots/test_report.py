@@ -145,3 +145,41 @@ def test_report_of_a_real_sweep_folder(tmp_path):
     for img in imgs:
         assert_not_blank(img)
     assert external_references(page) == []
+
+
+def _metric_run(root, name, rows, member=True):
+    rd = RunDir.create(root / name)
+    rd.write_config({"width": 4}, seeds={"init": 0})
+    df = pd.DataFrame(rows)
+    rd.write_metrics(df if member else df.drop(columns="member"))
+    rd.mark_done()
+    return rd.path
+
+
+def test_report_of_runs_without_members_and_nan_last_steps(tmp_path):
+    # sweep run folders log no `member` column (demo.ridge, write_member_runs): the report of
+    # one such run or of their folder crashed on unstack; a NaN at the last step is the final
+    # value (groupby.last skipped it: a diverged run read as its last finite loss)
+    rows = [{"member": 0, "step": t, "name": "loss", "value": v}
+            for t, v in enumerate([1.0, 0.5, np.nan])]  # fmt: skip
+    one = _metric_run(tmp_path / "runs", "a", rows, member=False)
+    _metric_run(tmp_path / "runs", "b", rows[:2], member=False)
+    assert build_report(one).is_file()
+    table = collect_runs(tmp_path / "runs").set_index("run")
+    assert np.isnan(table.loc["a", "loss"]) and table.loc["b", "loss"] == 0.5
+    assert build_report(tmp_path / "runs").is_file()
+
+
+def test_metrics_whose_names_clean_up_alike_get_their_own_figures(tmp_path):
+    import base64
+    import re
+
+    rows = [{"member": 0, "step": t, "name": "loss/train", "value": float(np.exp(-t))}
+            for t in range(10)]  # fmt: skip
+    rows += [{"member": 0, "step": t, "name": "loss_train", "value": float(t * t)}
+             for t in range(10)]  # fmt: skip
+    path = _metric_run(tmp_path, "r0", rows)
+    page = build_report(path).read_text()
+    imgs = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    steps = {alt: base64.b64decode(data) for alt, data in imgs if alt.startswith("step_")}
+    assert len(steps) == 2 and len(set(steps.values())) == 2

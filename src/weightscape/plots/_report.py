@@ -267,7 +267,12 @@ def _final_values(df: pd.DataFrame, keys=()) -> pd.DataFrame:
         return pd.DataFrame()
     keys = [*keys, *(["member"] if "member" in df.columns else [])]
     by = [*keys, "name"]
-    last = df.sort_values("step", kind="stable").groupby(by, sort=True)["value"].last()
+    # the row at the last step (groupby.last would skip a NaN there: a diverged run's final
+    # loss would read as its last finite one)
+    d = df.sort_values("step", kind="stable").reset_index(drop=True)
+    last = d.groupby(by, sort=False).tail(1).set_index(by)["value"].sort_index()
+    if not keys:  # one run's own metrics: a single row
+        return pd.DataFrame([last.to_dict()])
     wide = last.unstack("name").reset_index()
     wide.columns.name = None
     return wide
@@ -415,10 +420,19 @@ def _generic_report(folder: Path) -> str:
         kind = "run" if runs_dirs == [folder] else "run folders"
     figdir = folder / "figures"
     figs: list[tuple[str, Path, str]] = []
+    stems: set[str] = set()
+
+    def unique(stem: str) -> str:  # metric names that clean up alike ("loss/train", "loss_train")
+        k, out = 2, stem
+        while out in stems:
+            out, k = f"{stem}_{k}", k + 1
+        stems.add(out)
+        return out
+
     if {"step", "name", "value"} <= set(g.series.columns) and len(g.series):
         for metric in sorted(map(str, g.series["name"].unique()))[:_MAX_STEP_FIGS]:
             fig = metric_vs_step(g.series, metric, title=f"{metric} vs step ({g.series_label})")
-            stem = f"step_{_safe(metric)}"
+            stem = unique(f"step_{_safe(metric)}")
             png, _ = save_figure(fig, figdir / stem)
             per = "per ensemble member, " if "member" in g.series.columns else ""
             figs.append((stem, png, f"{metric} during training, {per}{g.series_label}"))
@@ -433,7 +447,7 @@ def _generic_report(folder: Path) -> str:
             others = [a for a in g.axes if a != axis and a in sub.columns]
             group = next((a for a in others if sub[a].nunique() <= 8), None)
             fig = final_vs_axis(sub, axis, metric, group=group)
-            stem = f"final_{_safe(metric)}_vs_{_safe(axis)}"
+            stem = unique(f"final_{_safe(metric)}_vs_{_safe(axis)}")
             png, _ = save_figure(fig, figdir / stem)
             cap = f"final {metric} vs {axis}: mean ± standard error over seeds" + (
                 " and members" if "member" in g.runs.columns or "member" in g.series else ""
