@@ -28,6 +28,9 @@ def atomic_write(path: str | Path, writer: Callable[[io.BufferedWriter], None]) 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; results get the mode any new file gets (0644 under the
+        # usual umask 022), so collaborators on a shared file system can read them
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             writer(fh)
             fh.flush()
@@ -38,6 +41,13 @@ def atomic_write(path: str | Path, writer: Callable[[io.BufferedWriter], None]) 
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | Path, text: str) -> Path:

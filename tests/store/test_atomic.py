@@ -52,3 +52,19 @@ def test_write_json_still_refuses_what_json_cannot_hold(tmp_path):
     with pytest.raises(TypeError, match="cannot write object to JSON"):
         write_json(tmp_path / "b.json", {"x": object()})
     assert not (tmp_path / "b.json").exists()  # nothing half-written
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    # mkstemp's 0600 made every result unreadable to a group on a shared file system
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "a.json", {"x": 1})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        path = write_json(tmp_path / "b.json", {"x": 1})
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
