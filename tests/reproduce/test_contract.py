@@ -147,3 +147,12 @@ def test_builtin_study_is_imported_lazily(plugin_dir, monkeypatch):
     with pytest.raises(StudyNotImplementedError, match="study ghost is not implemented yet"):
         get_study("ghost")
     assert Path(sys.modules["weightscape.plugged.reproduce"].__file__).name == "reproduce.py"
+
+
+def test_claim_text_is_one_line():
+    # the printed `claim <k>: ...` line is one line of the output contract
+    for field in ("statement", "paper", "ours"):
+        kw = {"key": "1", "statement": "s", "paper": "p", "ours": "o", "holds": True}
+        kw[field] = "0.3\n(Fig. 2)"
+        with pytest.raises(ConfigError, match=f"Claim.{field}=.* must be one line"):
+            Claim(**kw)

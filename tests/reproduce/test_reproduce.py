@@ -328,6 +328,7 @@ def test_resume_reuses_finished_work(toys, tmp_path, capsys):
     code, lines, _ = _reproduce(capsys, "toy", "toy2", "--scale", "smoke", "--out", out, "--resume")
     assert code == 0
     assert CALLS == [*calls_before, 2, 3]
+    assert not (out / "toy" / "error.txt").exists()  # the failed attempt's traceback is gone
     assert (out / "toy2" / "summary.json").read_text() == toy2_summary
     assert [CLAIM_LINE.match(line)["k"] for line in lines[:-1]] == ["toy.1", "toy.2", "toy2.1"]
     top = json.loads((out / "summary.json").read_text())

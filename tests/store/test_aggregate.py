@@ -141,3 +141,14 @@ def test_null_summary_scalar_is_nan_in_the_table(tmp_path):
     runs = open_sweep(out).runs
     assert runs["loss"].dtype == np.float64 and runs["loss"].isna().all()
     assert np.isfinite(runs["excess"]).all()
+
+
+def test_to_xarray_before_any_run_finished(tmp_path):
+    # the grid with nothing measured on it (it raised KeyError on the empty runs table)
+    out = tmp_path / "sw"
+    s = Sweep(task="demo.ridge", base={"steps": 10, "log_every": 5}, axes={"seed": [0, 1, 2]})
+    run_sweep(s, out)
+    for h in s.hashes():
+        (out / "runs" / h / "DONE").unlink()
+    ds = open_sweep(out).to_xarray()
+    assert list(ds["seed"].values) == [0, 1, 2] and not ds.data_vars

@@ -283,6 +283,8 @@ def _run_one(study: Study, ctx: StudyContext) -> dict:
             )
         t_run = timing()
         summary = _write_outcome(study, ctx, outcome, t_run)
+        # a failed attempt's traceback does not belong beside a completed study (resume)
+        (ctx.out / "error.txt").unlink(missing_ok=True)
     except Exception as err:
         summary = _write_failure(study, ctx, err, timing())
         _err(

@@ -183,6 +183,9 @@ class Claim:
         for name in ("statement", "paper", "ours"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"Claim.{name}={getattr(self, name)!r} must be a string")
+            if "\n" in getattr(self, name) or "\r" in getattr(self, name):
+                # the printed claim line is one line (the output contract)
+                raise ConfigError(f"Claim.{name}={getattr(self, name)!r} must be one line")
         if not isinstance(self.holds, bool):
             raise ConfigError(f"Claim.holds={self.holds!r} must be True or False")
         for name in ("value", "error", "paper_value"):

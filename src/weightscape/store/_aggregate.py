@@ -104,7 +104,10 @@ class SweepData:
         values = [c for c in df.columns if c not in config_keys]
         if dims:
             idx = self._grid_index()
-            table = df.set_index(dims)[values].reindex(idx)
+            if df.empty:  # no run finished yet: the grid, with nothing measured on it
+                table = pd.DataFrame(index=idx)
+            else:
+                table = df.set_index(dims)[values].reindex(idx)
             ds = xr.Dataset.from_dataframe(table)
             for key, dim in companions.items():
                 group = next(g for g in zip_groups if dim in g)
