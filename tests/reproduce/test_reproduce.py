@@ -493,3 +493,15 @@ def test_study_sweep_on_a_real_slurm_with_options(toys, tmp_path, capsys):
     inline, slurm = (json.loads((p / "summary.json").read_text()) for p in (tmp_path / "i", out))
     assert slurm["request"]["slurm"] == {"time": 7, "job_name": "ws-repro-test"}
     assert abs(slurm["claims"][0]["value"] - inline["claims"][0]["value"]) <= 1e-12
+
+
+def test_resume_of_a_damaged_marker_is_a_one_line_error(toys, tmp_path, capsys):
+    # reproduce.json or a study summary that is JSON but not an object (a list, a string)
+    out = tmp_path / "out"
+    assert _reproduce(capsys, "toy2", "--scale", "smoke", "--out", out)[0] == 0
+    (out / "toy2" / "summary.json").write_text('"x"')  # the study is redone, not a crash
+    code, lines, _ = _reproduce(capsys, "toy2", "--scale", "smoke", "--out", out, "--resume")
+    assert code == 0 and lines[-1].startswith("report: ")
+    (out / "reproduce.json").write_text("[]")
+    code, _, err = _reproduce(capsys, "toy2", "--scale", "smoke", "--out", out, "--resume")
+    assert code == 2 and "no valid reproduce.json" in err and "Traceback" not in err

@@ -152,3 +152,20 @@ def test_to_xarray_before_any_run_finished(tmp_path):
         (out / "runs" / h / "DONE").unlink()
     ds = open_sweep(out).to_xarray()
     assert list(ds["seed"].values) == [0, 1, 2] and not ds.data_vars
+
+
+def test_collect_names_a_column_of_mixed_types(tmp_path):
+    # a summary scalar that is text in one run and a number in another cannot be one Parquet
+    # column: a one-line SweepError naming it (pyarrow's ArrowInvalid before)
+    from weightscape.errors import SweepError
+
+    out = tmp_path / "sw"
+    run_sweep(
+        Sweep(task="demo.ridge", base={"steps": 10, "log_every": 5}, axes={"seed": [0, 1]}), out
+    )
+    first = sorted((out / "runs").iterdir())[0]
+    s = json.loads((first / "summary.json").read_text())
+    s["loss"] = "diverged"
+    (first / "summary.json").write_text(json.dumps(s))
+    with pytest.raises(SweepError, match="'loss' is a number in some runs and text in others"):
+        collect_sweep(out)

@@ -249,3 +249,10 @@ def test_one_key_value_parser_for_sets_and_data_options():
         with pytest.raises(SweepError) as info:
             parse_assignments(items, flag="--set")
         assert str(info.value) == msg
+
+
+def test_spec_file_that_is_not_utf8_is_a_one_line_error(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('task = "demo.ridge"\n# r\xe9sum\xe9\n'.encode("latin-1"))
+    with pytest.raises(SweepError, match="is not UTF-8 text"):
+        Sweep.from_file(path)

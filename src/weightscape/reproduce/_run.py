@@ -110,9 +110,10 @@ def _resolve_studies(studies) -> tuple[list[Study], list[str], bool]:
 
 def _read_marker(out: Path) -> dict | None:
     try:
-        return json.loads((out / MARKER).read_text())
-    except (OSError, json.JSONDecodeError):
+        marker = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
         return None
+    return marker if isinstance(marker, dict) else None
 
 
 def _check_out(
@@ -141,7 +142,7 @@ def _check_out(
         return
     if marker is None:
         raise RunDirError(
-            f"{str(out)!r} is not a weightscape reproduce folder (no {MARKER}); "
+            f"{str(out)!r} is not a weightscape reproduce folder (no valid {MARKER}); "
             f"refusing to {'resume' if resume else 'overwrite'} it"
         )
     if resume:
@@ -180,7 +181,9 @@ def _finished_summary(folder: Path, scale: str) -> dict | None:
     """The study summary in ``folder`` when that study finished at ``scale``; else None."""
     try:
         s = json.loads((folder / "summary.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
+        return None
+    if not isinstance(s, dict):
         return None
     if s.get("schema") != STUDY_SCHEMA or s.get("status") != "complete":
         return None

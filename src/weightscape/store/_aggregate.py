@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import SweepError
 from ._atomic import write_parquet
 from ._sweepdir import SweepDir
 
@@ -213,6 +214,13 @@ def collect_sweep(path: str | Path) -> SweepData:
     sd = SweepDir(path)
     spec = sd.read_spec()
     runs = _scan_runs(sd, sd.done_hashes())
+    for col in runs.columns:  # Parquet columns hold one type: name the column that does not
+        kinds = {type(v).__name__ for v in runs[col] if v is not None and v == v}
+        if "str" in kinds and kinds & {"int", "float", "bool"}:
+            raise SweepError(
+                f"{col!r} is a number in some runs and text in others ({sorted(kinds)}); a "
+                "table column holds one type: make the task write one type for it"
+            )
     data = SweepData(path=sd.path, spec=spec, runs=runs)
     write_parquet(sd.series_table, data.series)
     write_parquet(sd.runs_table, runs)

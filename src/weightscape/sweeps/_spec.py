@@ -204,7 +204,10 @@ class Sweep:
         path = Path(path)
         if not path.is_file():
             raise SweepError(f"sweep spec {str(path)!r} does not exist")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise SweepError(f"sweep spec {str(path)!r} is not UTF-8 text: {err.reason}") from None
         try:
             if path.suffix == ".json":
                 spec = json.loads(text)
