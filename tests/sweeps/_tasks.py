@@ -49,3 +49,12 @@ def _sequential_run(configs, dirs):
 SEQUENTIAL = register_task(
     replace(DEMO_TASK, name="test.sequential", run=_sequential_run), replace=True
 )
+
+
+def _failing_run(configs, dirs):
+    raise RuntimeError("task failed")
+
+
+FAILING = register_task(
+    replace(DEMO_TASK, name="test.failing", run=_failing_run, pack_key=None), replace=True
+)

@@ -191,3 +191,12 @@ def test_kill_minus_9_of_a_worker_then_resume(tmp_path):
     assert res.ok and res.n_skipped == len(done_before)
     assert {p: p.stat().st_mtime_ns for p in done_before} == done_before
     pd.testing.assert_frame_equal(open_sweep(tmp_path / "sw").runs, ref.runs, check_exact=True)
+
+
+def test_local_executor_reports_failures_without_wait(tmp_path):
+    # wait=False only leaves Slurm jobs running; the local pool finishes its packs anyway, and
+    # their failures must be reported (it said ok with every run failed). (inline raises the
+    # task's own exception, as with wait=True.)
+    s = Sweep(task="test.failing", base={"steps": 4}, axes={"seed": [0, 1]})
+    r = run_sweep(s, tmp_path / "sw", executor="local", max_workers=1, wait=False)
+    assert not r.ok and len(r.failures) >= 1 and r.waited

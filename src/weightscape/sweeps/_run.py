@@ -117,7 +117,7 @@ def run_sweep(
         max_pack_size: most runs per pack; by default packs are split so that every local worker
             gets work, and not split for the other backends.
         wait: block until all packs finished (with ``False`` a Slurm sweep is left running; watch
-            it with :func:`sweep_status`).
+            it with :func:`sweep_status`). The in-process executors (inline, local) always wait.
         poll_s: seconds between polls while waiting.
 
     Returns:
@@ -194,6 +194,9 @@ def run_sweep(
         [sd.runs_dir / hashes[i] for i in todo],
         max_pack_size=max_pack_size,
     )
+    # only Slurm jobs outlive this call; the in-process executors always finish here, and their
+    # failures are collected (not waiting would report ok with runs failed)
+    wait = wait or executor != "slurm"
     result = SweepResult(
         path=out, n_runs=len(hashes), n_skipped=n_skipped, n_submitted=len(todo),
         n_packs=len(packs), waited=wait,
