@@ -200,3 +200,21 @@ def test_local_executor_reports_failures_without_wait(tmp_path):
     s = Sweep(task="test.failing", base={"steps": 4}, axes={"seed": [0, 1]})
     r = run_sweep(s, tmp_path / "sw", executor="local", max_workers=1, wait=False)
     assert not r.ok and len(r.failures) >= 1 and r.waited
+
+
+def test_a_claim_from_another_host_names_the_files_to_delete(tmp_path):
+    # a job killed on another node leaves RUNNING.json that nothing here can check: the
+    # refusal says how to release it, and after that the resume goes on
+    import json as _json
+
+    s = Sweep(task="demo.ridge", base={"steps": 4}, axes={"seed": [0, 1]})
+    out = tmp_path / "sw"
+    run_sweep(s, out)
+    h = s.hashes()[0]
+    run = out / "runs" / h
+    (run / "DONE").unlink()
+    (run / "RUNNING.json").write_text(_json.dumps({"host": "node17", "pid": 1, "started": 0}))
+    with pytest.raises(SweepError, match=r"node17.*rm .*/runs/\*/RUNNING.json"):
+        run_sweep(s, out, resume=True)
+    (run / "RUNNING.json").unlink()
+    assert run_sweep(s, out, resume=True).n_submitted == 1

@@ -171,7 +171,9 @@ def run_sweep(
         raise SweepError(
             f"{len(busy)} runs are being computed by another process "
             f"(e.g. {busy[0]} by pid {info.get('pid')} on {info.get('host')})",
-            "wait for it to finish, or stop it, before resuming",
+            "wait for it to finish, or stop it, before resuming; if it is gone (a job killed "
+            f"on {info.get('host')}, whose claim no one can check from here), delete the "
+            f"claims: rm {sd.runs_dir}/*/RUNNING.json",
         )
 
     # --- validated: write ----------------------------------------------------------------------
