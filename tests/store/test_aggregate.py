@@ -1,7 +1,9 @@
 """Aggregation of sweep folders: runs/series tables, xarray grid, collect cache, run states."""
 
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,3 +171,29 @@ def test_collect_names_a_column_of_mixed_types(tmp_path):
     (first / "summary.json").write_text(json.dumps(s))
     with pytest.raises(SweepError, match="'loss' is a number in some runs and text in others"):
         collect_sweep(out)
+
+
+def test_git_commit_is_none_for_a_copy_inside_another_repository(tmp_path):
+    # a non-editable install in another project's checkout (its .venv) recorded that project's
+    # commit as weightscape's
+    import shutil
+    import sys
+
+    import weightscape
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=proj, check=True)
+    (proj / "README").write_text("x")
+    subprocess.run([*git, "add", "README"], cwd=proj, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=proj, check=True)
+    site = proj / ".venv" / "site"
+    shutil.copytree(Path(weightscape.__file__).parent, site / "weightscape")
+    code = "from weightscape.store import git_commit; print(git_commit())"
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env,
+        check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "None"

@@ -47,6 +47,17 @@ def git_commit() -> str | None:
         return None
     if out.returncode != 0:
         return None
+    # the repository must be weightscape's own: an installed copy inside another project's
+    # checkout (a .venv in it) would otherwise record that project's commit
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", Path(__file__).name],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        timeout=5,
+    )
+    if tracked.returncode != 0:
+        return None
     commit = out.stdout.strip()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
