@@ -99,3 +99,14 @@ def test_existing_out_needs_resume(tmp_path, spec, capsys):
 def test_status_of_a_non_sweep_folder(tmp_path, capsys):
     assert main(["sweep", "status", str(tmp_path)]) == 2
     assert "is not a sweep folder" in capsys.readouterr().err
+
+
+def test_repeated_axis_is_a_one_line_error(tmp_path, capsys):
+    # the last --axis seed=... silently won (2 runs instead of 4), unlike a repeated --set
+    from weightscape.cli import main
+
+    argv = ["sweep", "run", "--task", "demo.ridge", "--axis", "seed=0,1", "--axis", "seed=2,3"]
+    assert main([*argv, "--out", str(tmp_path / "sw")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --axis seed is given twice; give all its values in one --axis"]
+    assert not (tmp_path / "sw").exists()

@@ -256,3 +256,20 @@ def test_spec_file_that_is_not_utf8_is_a_one_line_error(tmp_path):
     path.write_bytes('task = "demo.ridge"\n# r\xe9sum\xe9\n'.encode("latin-1"))
     with pytest.raises(SweepError, match="is not UTF-8 text"):
         Sweep.from_file(path)
+
+
+@pytest.mark.parametrize(
+    ("axes", "match"),
+    [
+        ({"seed": {"range": 2.9}}, "range needs whole numbers"),
+        ({"seed": {"range": True}}, "range needs whole numbers"),
+        ({"lr": {"linspace": [0.1, 0.2, 2.5]}}, "linspace needs whole numbers for its count"),
+        ({"seed": {}}, "'seed' is an empty table"),
+    ],
+)
+def test_axis_tables_are_not_silently_rounded_or_dropped(axes, match):
+    # 2.9 became range(2), true became [0], n = 2.5 became 2, and {} dropped the axis
+    with pytest.raises(SweepError, match=match):
+        Sweep(task="demo.ridge", axes=axes)
+    with pytest.raises(SweepError, match=match):
+        Sweep(task="demo.ridge", zip=[{"width": [4, 8], **axes}])

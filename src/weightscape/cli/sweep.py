@@ -36,7 +36,12 @@ def _build_sweep(spec: Path | None, task: str | None, sets: list[str], axes: lis
     else:
         sweep = Sweep(task=task)
     set_d = parse_assignments(sets, flag="--set")
-    axis_d = dict(parse_axis_values(a) for a in axes)
+    axis_d: dict = {}
+    for a in axes:
+        key, values = parse_axis_values(a)
+        if key in axis_d:  # as for a repeated --set: the first one would be lost silently
+            raise SweepError(f"--axis {key} is given twice; give all its values in one --axis")
+        axis_d[key] = values
     if set_d or axis_d:
         sweep = sweep.with_overrides(sets=set_d, axes=axis_d)
     return sweep

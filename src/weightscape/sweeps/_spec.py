@@ -52,6 +52,14 @@ def _axis_values(key: str, spec) -> list:
             )
         kind, args = next(iter(spec.items()))
         args = list(args) if isinstance(args, list | tuple) else [args]
+        # counts and range bounds are whole numbers: 2.9 or true are not silently made 2 or 1
+        whole = args if kind == "range" else args[2:3]
+        if any(isinstance(a, bool) or not isinstance(a, int) for a in whole):
+            raise SweepError(
+                f"axis {key!r}: {kind} needs whole numbers for "
+                + ("its bounds and step" if kind == "range" else "its count n")
+                + f"; got {args!r}"
+            )
         try:
             if kind == "range":
                 values = list(range(*[int(a) for a in args]))
@@ -158,6 +166,8 @@ class Sweep:
     def _flatten_axes(axes: Mapping) -> dict:
         out = {}
         for key, spec in axes.items():
+            if isinstance(spec, Mapping) and not spec:
+                raise SweepError(f"axis {key!r} is an empty table: give its values")
             if isinstance(spec, Mapping) and not (
                 len(spec) == 1 and next(iter(spec)) in ("range", "linspace", "logspace")
             ):
