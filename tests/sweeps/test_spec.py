@@ -278,8 +278,10 @@ def test_axis_tables_are_not_silently_rounded_or_dropped(axes, match):
 def test_nan_is_refused_and_negative_zero_is_zero():
     # NaN passed every key whose default is None and hashed as the bare word NaN (while the
     # folder recorded null, so a resume saw another sweep); -0.0 and 0.0 were two configs
-    with pytest.raises(ConfigError, match="nan is not a config value"):
+    with pytest.raises(ConfigError, match="ridge=nan must be finite"):  # the task's own check
         Sweep(task="demo.ridge", base={"ridge": math.nan})
+    with pytest.raises(ConfigError, match=r"net\.out_dim=nan is not a config value"):
+        Sweep(task="train", base={"net.out_dim": math.nan})  # a key without a type
     with pytest.raises(SweepError, match="repeats the value"):
         Sweep(task="demo.ridge", axes={"ridge": [0.0, -0.0]})
     assert config_hash(resolve_config(DEMO_TASK, {"ridge": -0.0})) == config_hash(
