@@ -137,7 +137,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "--data", "random", "--force", "--out", "{c.yaml}"], ["R/c.yaml", "is a file"]),
     (["train", "--config", "{list.json}", *OUT], ["R/list.json", "list", "table"]),
     (["train", "--data", "random", "-o", "P=0", *OUT], ["P=0", ">= 1"]),
-    (["train", "--data", "random", "--kappa", "nan", *OUT], ["--kappa=nan", ">= 0"]),
+    (["train", "--data", "random", "--kappa", "nan", *OUT], ["--kappa=nan", "not a config value"]),
     (["train", "--data", "random", "--out", "{c.yaml}/sub"], ["R/c.yaml/sub", "is a file"]),
     (["train", "--config", "{seeds.toml}", *OUT], ["R/seeds.toml", "seeds=[0, 'a']", "[0, 1]"]),
     (["train", "--config", "{range.toml}", *OUT], ["R/range.toml", "seeds='3-1'", "1-3"]),

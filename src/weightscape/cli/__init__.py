@@ -122,11 +122,12 @@ def _as_flag(message: str, args: list[str]) -> str:
     """
     from ._options import FIELD_FLAGS
 
-    m = re.match(r"([A-Za-z_]\w*)=", message)
+    m = re.match(r"([A-Za-z_][\w.]*)=", message)
     if m is None:
         return message
     name = m.group(1)
-    flags = FIELD_FLAGS.get(name, "--" + name.replace("_", "-"))
+    field = name.rsplit(".", 1)[-1]  # a dotted config key (train.kappa) is the flag --kappa
+    flags = FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
     flags = (flags,) if isinstance(flags, str) else flags
     try:
         opts = {o for p in _invoked_command(args).params for o in p.opts}
