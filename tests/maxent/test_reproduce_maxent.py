@@ -382,10 +382,12 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     for fig in ("d_of_x", "tap_histogram", "validation_scatter", "iso_energy", "mc_accuracy",
                 "energy_accuracy", "landscape_mc"):  # fmt: skip
         assert (study / "figures" / f"{fig}.png").exists()
-    # the trained nets, for --resume
+    # the trained nets, for --resume, each with what it was trained on
     assert {p.name for p in (study / "cache").iterdir()} == {
         "lrnet_deep_up.npz",
+        "lrnet_deep_up.data.json",
         "lrnet_shallow_up.npz",
+        "lrnet_shallow_up.data.json",
     }
 
 
