@@ -197,3 +197,28 @@ def test_git_commit_is_none_for_a_copy_inside_another_repository(tmp_path):
         check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "None"
+
+
+def test_a_list_valued_axis_aggregates_and_reports(tmp_path):
+    # an axis whose values are lists (legal for train.stop) broke to_xarray and the report
+    # (unhashable lists in the grid index and groupbys): its labels are the lists' JSON text
+    from weightscape.plots import build_report
+    from weightscape.sweeps import Task, register_task
+
+    def run(configs, dirs):
+        for c, d in zip(configs, dirs, strict=True):
+            rd = RunDir(d)
+            rd.write_config(c, seeds={"seed": c["seed"]})
+            rd.write_metrics(pd.DataFrame({"step": [0, 1], "name": ["loss"] * 2,
+                                           "value": [1.0, 0.5 * len(c["hidden"])]}))  # fmt: skip
+            rd.write_json("summary.json", {"loss": 0.5 * len(c["hidden"])})
+            rd.mark_done()
+
+    register_task(Task(name="test.listaxis", defaults={"seed": 0, "hidden": [4]}, run=run),
+                  replace=True)  # fmt: skip
+    out = tmp_path / "sw"
+    run_sweep(Sweep(task="test.listaxis", axes={"hidden": [[4], [8, 8]], "seed": [0, 1]}), out)
+    ds = open_sweep(out).to_xarray(series=True)
+    assert list(ds["hidden"].values) == ["[4]", "[8, 8]"]
+    assert ds["loss"].sel(hidden="[8, 8]").values.tolist() == [1.0, 1.0]
+    assert build_report(out).is_file()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import RunDirError
 from ..store import SweepDir, open_sweep, write_text
+from ..store._aggregate import _label, _labelled
 from ._figures import final_vs_axis, metric_vs_step, save_figure
 
 __all__ = ["REPRODUCE_SCHEMA", "STUDY_SCHEMA", "build_report", "collect_runs"]
@@ -298,6 +299,7 @@ def collect_runs(folder: str | Path) -> pd.DataFrame:
                 cfg.update(_flatten(seeds, "seeds."))
             elif seeds is not None:
                 cfg["seed"] = seeds
+        cfg = {k: _label(v) for k, v in cfg.items()}  # lists as JSON text (hashable cells)
         base = {"run": str(run.relative_to(folder)), "done": (run / "DONE").exists(), **cfg}
         finals = [_final_values(pd.read_parquet(p)) for p in _series_files(run)]
         finals = [f for f in finals if not f.empty]
@@ -336,7 +338,8 @@ def _numeric(col: pd.Series) -> bool:
 
 def _gather_sweep(folder: Path) -> _Gathered:
     data = open_sweep(folder)
-    runs, series = data.runs, data.series
+    # list-valued axes (e.g. train.stop) as JSON text: groupby and unique need hashable labels
+    runs, series = _labelled(data.runs, data.dims), _labelled(data.series, data.dims)
     config_keys = set(data.spec.get("config_keys", [])) | set(data.dims)
     config_keys |= set(data.spec.get("base", {})) | set(data.spec.get("axes", {}))
     dims = [d for d in data.dims if d in runs.columns]

@@ -95,7 +95,7 @@ class SweepData:
         import xarray as xr
 
         dims = self.dims
-        df = self.runs
+        df = _labelled(self.runs, dims)
         spec_base = self.spec.get("base", {})
         zip_groups = self.spec.get("zip", [])
         # sweep.json is written with sorted keys: a zip group's dim is the key listed in dims
@@ -124,7 +124,7 @@ class SweepData:
         ds.attrs.update(attrs)
         ds.attrs["task"] = self.spec.get("task", "")
         if series and len(self.series):
-            s = self.series
+            s = _labelled(self.series, dims)
             extra = ["member"] if "member" in s.columns else []
             for name, part in s.groupby("name", sort=True):
                 table = part.set_index([*dims, *extra, "step"])["value"]
@@ -149,13 +149,31 @@ class SweepData:
         levels = []
         for d in self.dims:
             if d in axes:
-                levels.append(list(axes[d]))
+                levels.append([_label(v) for v in axes[d]])
             else:
                 g = next(g for g in self.spec.get("zip", []) if d in g)
-                levels.append(list(g[d]))
+                levels.append([_label(v) for v in g[d]])
         if len(levels) == 1:
             return pd.Index(levels[0], name=self.dims[0])
         return pd.MultiIndex.from_product(levels, names=self.dims)
+
+
+def _label(value):
+    """An axis value as an index label: a list (e.g. ``train.stop``) as its JSON text, which
+    is hashable; anything else as it is."""
+    return json.dumps(value) if isinstance(value, list | tuple) else value
+
+
+def _labelled(df: pd.DataFrame, dims) -> pd.DataFrame:
+    """``df`` with list values of the ``dims`` columns as :func:`_label` text (a copy when any
+    is changed)."""
+    listy = [d for d in dims if d in df.columns and df[d].map(lambda v: isinstance(v, list)).any()]
+    if not listy:
+        return df
+    df = df.copy()
+    for d in listy:
+        df[d] = df[d].map(_label)
+    return df
 
 
 def _attr(value):
