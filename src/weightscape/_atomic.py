@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "json_safe", "write_json", "write_npz", "write_parquet", "write_text"]
+__all__ = [
+    "atomic_write",
+    "json_safe",
+    "null_as_nan",
+    "write_json",
+    "write_npz",
+    "write_parquet",
+    "write_text",
+]
 
 
 def atomic_write(path: str | Path, writer: Callable[[io.BufferedWriter], None]) -> Path:
@@ -87,6 +95,12 @@ def json_safe(obj):
     if isinstance(obj, np.generic):
         return json_safe(obj.item())
     return obj
+
+
+def null_as_nan(mapping) -> dict:
+    """A flat dict read back from JSON with ``None`` (``null``, how :func:`json_safe` writes NaN
+    and ±infinity) as NaN again, for readers that want the numbers a run held in memory."""
+    return {k: math.nan if v is None else v for k, v in mapping.items()}
 
 
 def write_json(path: str | Path, obj) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._atomic import null_as_nan
 from ..errors import ConfigError, RunDirError, WeightscapeError
 from ..nets import Ensemble
 from ..store import RunDir, provenance, write_json, write_npz
@@ -170,10 +171,7 @@ def run_hessian(
         old_json = json.loads((path / HESSIAN_JSON).read_text())
     arrays = dict(old_npz)
     # JSON writes NaN as null: NaN again, as in the members computed now
-    summaries = {
-        k: {kk: np.nan if vv is None else vv for kk, vv in v.items()}
-        for k, v in old_json.get("members", {}).items()
-    }
+    summaries = {k: null_as_nan(v) for k, v in old_json.get("members", {}).items()}
     for m in idx:
         t0 = time.perf_counter()
         split = hessian_split(

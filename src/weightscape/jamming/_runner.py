@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._atomic import null_as_nan
 from ..errors import ConfigError, check_choice
 from ._diagnose import PlateauRule, RunClass, classify_run, dead_unit_report_ensemble
 from ._protocol import (
@@ -258,7 +259,7 @@ def _record_from_dir(path: Path, cfg: dict) -> RunRecord:
     return RunRecord(
         config=dict(cfg),
         # JSON writes NaN as null: NaN again, as in a record made in memory (_member_summary)
-        summary={k: np.nan if v is None else v for k, v in rd.read_json("summary.json").items()},
+        summary=null_as_nan(rd.read_json("summary.json")),
         history=_wide(rd.read_metrics()),
         gaps_train=arrays["gaps_train"],
         gaps_test=arrays.get("gaps_test"),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SweepError
-from ._atomic import write_parquet
+from ._atomic import null_as_nan, write_parquet
 from ._sweepdir import SweepDir
 
 __all__ = ["SweepData", "collect_sweep", "open_sweep"]
@@ -21,11 +21,10 @@ RUN_COLUMN = "run"  # the run hash column in both tables
 def _summary_row(run_hash: str, config: dict, summary: dict) -> dict:
     row = {RUN_COLUMN: run_hash}
     row.update(config)
-    for key, value in summary.items():
-        # a summary scalar named like a config key keeps both, the scalar as "summary.<key>";
-        # null (how JSON writes NaN and infinity) is NaN again in the table
-        name = f"summary.{key}" if key in config or key == RUN_COLUMN else key
-        row[name] = np.nan if value is None else value
+    # null (how JSON writes NaN and infinity) is NaN again in the table
+    for key, value in null_as_nan(summary).items():
+        # a summary scalar named like a config key keeps both, the scalar as "summary.<key>"
+        row[f"summary.{key}" if key in config or key == RUN_COLUMN else key] = value
     return row
 
 
