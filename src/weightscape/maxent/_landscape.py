@@ -453,6 +453,15 @@ def _prepare(model: IsingModel, references, precision: Precision):
     return model, ref
 
 
+def _prepare_one(model: IsingModel, reference, precision: Precision):
+    """:func:`_prepare` for a single reference: ``(model, ref [1, N])``, or a one-line
+    DatasetError when ``reference`` holds several rows."""
+    model, ref = _prepare(model, reference, precision)
+    if ref.shape[0] != 1:
+        raise DatasetError(f"reference has {ref.shape[0]} rows; expected one σ* [N]")
+    return model, ref
+
+
 def _initial_messages(cfg: LandscapeConfig, b: int, n: int, dtype, device) -> torch.Tensor:
     """Starting messages ``[b, N, N]``: zeros, or one seeded random ``[N, N]`` draw shared by
     every reference, so that a reference's start (and the branch it follows) does not depend on
@@ -678,9 +687,7 @@ def refine_jump(
         # the second sweep began from the first sweep's last messages (and damping), not from
         # the initial ones: redo the first sweep on the coarse grid as the landscape did, so
         # the fine sweep starts on the same branch
-        m_, r_ = _prepare(model, getattr(reference, "sigma", reference), cfg.precision)
-        if r_.shape[0] != 1:
-            raise DatasetError(f"reference has {r_.shape[0]} rows; expected one σ* [N]")
+        m_, r_ = _prepare_one(model, reference, cfg.precision)
         start = []
         _sweep_batch(m_, r_, replace(cfg, both_directions=False), final=start)
     fine = _fine_landscape(model, reference, fine_cfg, start)
@@ -841,9 +848,7 @@ def scan_hysteresis(
         raise ConfigError(f"factor={factor!r} must be an integer >= 2")
     if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
         raise ConfigError(f"margin={margin!r} must be an integer >= 0")
-    model, ref = _prepare(model, getattr(reference, "sigma", reference), cfg.precision)
-    if ref.shape[0] != 1:
-        raise DatasetError(f"reference has {ref.shape[0]} rows; expected one σ* [N]")
+    model, ref = _prepare_one(model, reference, cfg.precision)
     n = model.n_spins
     xc = result.x
     wins = _scan_windows(result, margin)
@@ -1188,10 +1193,7 @@ def bp_fixed_points(
     n = mdl.n_spins
     ref = None
     if reference is not None:
-        _, ref = _prepare(mdl, _host(reference), precision)
-        if ref.shape[0] != 1:
-            raise DatasetError(f"reference has {ref.shape[0]} rows; expected one σ* [N]")
-        ref = ref[0]
+        ref = _prepare_one(mdl, reference, precision)[1][0]
     elif x != 0:
         raise ConfigError(f"x={x!r} needs a reference to tilt towards")
     h = mdl.h if ref is None else mdl.h + float(x) * ref
