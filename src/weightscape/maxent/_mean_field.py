@@ -95,13 +95,13 @@ class TAPInversion(InverseIsing):
         mm = torch.outer(m, m)
         disc = 1.0 - 8.0 * mm * A
         off_diagonal = ~torch.eye(len(m), dtype=torch.bool, device=m.device)
-        clamped = int(((disc < 0) & off_diagonal).sum()) // 2
+        negative = disc < 0
+        clamped = int((negative & off_diagonal).sum()) // 2
         # (-1 + sqrt(1 - 8 mm A)) / (4 mm) == -2A / (1 + sqrt(1 - 8 mm A)) for disc >= 0: the
         # second form has no 0/0 at m_i m_j = 0 and equals -A there. The two forms part where
         # disc < 0, and the clamp is of the first: disc = 0 gives J = -1/(4 mm), the vertex of
         # 2 mm J² + J + A (the J that leaves the smallest residual). disc < 0 needs mm A > 1/8,
         # so mm != 0 there.
-        negative = disc < 0
         safe_mm = torch.where(negative, mm, torch.ones_like(mm))
         J = torch.where(
             negative, -0.25 / safe_mm, -2.0 * A / (1.0 + torch.sqrt(disc.clamp_min(0.0)))

@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DatasetError
 from ._lrnet import parse_arch
-from ._moments import Moments, sample_moments
+from ._moments import Moments, _check_pm1, sample_moments
 from ._pseudo import PseudoLikelihood, PseudoLikelihoodConfig
 from ._samples import layer_map
 from ._validate import coupling_table
@@ -566,8 +566,7 @@ def _orbit_products(samples, arch, tuples, *, start=0, weights=None, groups=None
         b = min(a + rows, S)
         x = samples.rows(a, b) if hasattr(samples, "rows") else np.asarray(samples[a:b])
         x = np.asarray(x, dtype=np.float64)
-        if not np.isin(x, (-1.0, 1.0)).all():
-            raise DatasetError("samples must contain only -1 and +1")
+        _check_pm1(x)
         X = {
             k: x[:, o : o + widths[k] * widths[k + 1]].reshape(b - a, widths[k + 1], widths[k])
             for k, o in offsets.items()

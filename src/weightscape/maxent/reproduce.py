@@ -375,8 +375,8 @@ def claim_fit_quality(fits: pd.DataFrame, unit: str = "fits") -> Claim:
     printed beside the rule when present, and is not part of it: those moments are mostly
     ``m`` and ``C`` again (exact identity, :attr:`~weightscape.maxent.Moments.raw_third`).
     """
-    # np.min propagates NaN (pandas' min would skip it and let a failed estimate pass)
-    rm, rc, r3 = (float(np.min(fits[c].to_numpy(dtype=float))) for c in ("r_m", "r_C", "r_3"))
+    # _nan_min propagates NaN (pandas' min would skip it and let a failed estimate pass)
+    rm, rc, r3 = (_nan_min(fits, c) for c in ("r_m", "r_C", "r_3"))
     regimes = fits.regime if "regime" in fits else [None] * len(fits)
     conv = [
         _label(fits, g, str(n))
@@ -387,7 +387,7 @@ def claim_fit_quality(fits: pd.DataFrame, unit: str = "fits") -> Claim:
     holds = bool(np.min([rm, rc]) >= R_MIN and r3 >= R3_MIN)
     raw = ""
     if "r_3raw" in fits:
-        r3raw = float(np.min(fits.r_3raw.to_numpy(dtype=float)))
+        r3raw = _nan_min(fits, "r_3raw")
         raw = f"; plain <s_i s_j s_k> {r3raw:.3f}, not in the rule"
     return Claim(
         key="1",
