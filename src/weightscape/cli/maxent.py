@@ -562,8 +562,7 @@ def _add_train(sub: typer.Typer) -> None:
         summary.json (data set named, final loss, mean test accuracy of the mean-sign net),
         config.json (config, seed, data recipe, provenance) and DONE under --out.
         """
-        # an --out it must not write (nor one holding an input): refused before any work
-        check_out(out, force)
+        check_out(out, force)  # an --out it must not write: refused before any work
         from dataclasses import asdict
 
         from ..maxent import LRNetConfig, layer_map
@@ -1274,8 +1273,7 @@ def _add_frozen_centre(sub: typer.Typer) -> None:
         Writes curves.parquet (mode, epoch, run, test accuracy, loss), summary.json,
         lrnet_frozen.npz / lrnet_full.npz, figures/frozen_centre.*, config.json and DONE.
         """
-        # an --out it must not write (nor one holding an input): refused before any work
-        check_out(out, force)
+        check_out(out, force)  # an --out it must not write: refused before any work
         from dataclasses import asdict
 
         from ..maxent import FrozenCentreConfig, LRNetConfig

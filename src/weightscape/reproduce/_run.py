@@ -124,8 +124,8 @@ def _check_out(
     scale: str,
     seed: int,
     data: str | None,
-    studies: list[str] | None = None,
-    dtype: str | None = None,
+    studies: list[str],
+    dtype: str,
 ) -> None:
     if not out.exists():
         return
@@ -149,11 +149,8 @@ def _check_out(
         old = marker.get("request", {})
         # what a study's results depend on must match; the device may change (results agree to
         # round-off: a run begun on a GPU can be finished on the CPU)
-        checks = [("scale", scale), ("seed", seed), ("data", data)]
-        if studies is not None:
-            checks.append(("studies", list(studies)))
-        if dtype is not None:
-            checks.append(("dtype", dtype))
+        checks = [("scale", scale), ("seed", seed), ("data", data), ("studies", list(studies)),
+                  ("dtype", dtype)]  # fmt: skip
         for key, new in checks:
             if key in ("studies", "dtype") and key not in old:
                 continue  # a folder written before these were recorded
