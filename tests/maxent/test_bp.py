@@ -263,3 +263,43 @@ def test_anderson_gram_matches_its_differences_through_a_restart():
             D = mixer.dR[e, cols].numpy()
             np.testing.assert_allclose(mixer.gram[e][np.ix_(cols, cols)], D @ D.T, rtol=1e-12)
     assert mixer.restarts[0] == 1 and mixed_after_restart
+
+
+def _bp_step_loops(J, h, M):
+    """One undamped BP sweep by explicit loops (numpy): ``M'[i, j] = tanh(h_i + Σ_{k≠i,j}
+    atanh(tanh J_ki M[k, i]))``."""
+    n = len(h)
+    new = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                u = sum(np.arctanh(np.tanh(J[k, i]) * M[k, i]) for k in range(n) if k not in (i, j))
+                new[i, j] = np.tanh(h[i] + u)
+    return new
+
+
+@pytest.mark.parametrize("damping", [0.0, 0.5])
+def test_convergence_criteria_of_bp_solve(damping):
+    """The trace holds the configured criterion of each sweep (oracle: a loop-by-loop sweep from
+    the same messages): max|R|, (1 − d) max|R| and (1 − d) mean|R| over the N² entries."""
+    model = random_model(6, 0.3, 0.5, seed=2)
+    J, h = model.J.numpy(), model.h.numpy()
+    rng = np.random.default_rng(0)
+    M0 = rng.uniform(-0.5, 0.5, (6, 6))
+    np.fill_diagonal(M0, 0.0)
+    R = np.abs(_bp_step_loops(J, h, M0) - M0)
+    want = {"max_residual": R.max(), "max_change": (1 - damping) * R.max(),
+            "mean_change": (1 - damping) * R.mean()}  # fmt: skip
+    for crit, value in want.items():
+        cfg = BPConfig(damping=damping, tol=1e-300, max_iter=1, criterion=crit)
+        _, res, trace = bp_solve(model, cfg, messages=torch.tensor(M0))
+        assert not res.converged and abs(float(trace[0]) - value) < 1e-14
+    # the mean is at most the max: at one tolerance the mean test stops no later, at the same
+    # fixed point within the tolerance
+    _, r_max, _ = bp_solve(model, BPConfig(damping=damping, tol=1e-8, max_iter=500))
+    _, r_mean, _ = bp_solve(model, BPConfig(damping=damping, tol=1e-8, max_iter=500,
+                                            criterion="mean_change"))  # fmt: skip
+    assert r_max.converged and r_mean.converged and r_mean.iterations <= r_max.iterations
+    np.testing.assert_allclose(r_mean.m, r_max.m, atol=1e-6)
+    with pytest.raises(ConfigError, match="criterion='rms'"):
+        BPConfig(criterion="rms")

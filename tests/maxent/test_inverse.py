@@ -420,3 +420,83 @@ def test_exact_evaluation_of_a_large_model_is_refused_before_the_fit(monkeypatch
     X = np.where(np.random.default_rng(0).random((50, 25)) < 0.5, 1, -1)
     with pytest.raises(ConfigError, match="exact enumeration needs N <= 24"):
         BoltzmannBP(BoltzmannBPConfig(evaluate="exact")).fit(X)
+
+
+def _authors_learning_loops(m_d, C_d, seed, n_iter, keep_from, tol=1e-4, sweeps=1000):
+    """The authors' learning script as its facts are stated (docs/studies/maxent.md), in plain
+    numpy: h = 0 and J_ij = g_ij g_ji / N²; every step BP from N(0, 0.01²) messages, undamped,
+    until the mean |message change| over the N² entries is below ``tol``; gradient steps with the
+    paper's rates; the best iterate by moment error among iterates ``keep_from … n_iter``.
+    The random numbers are drawn from the same torch generator sequence as the library's
+    (J's ``g`` first, then one message matrix per BP), so the two must agree to round-off."""
+    gen = torch.Generator().manual_seed(seed)
+    n = len(m_d)
+    g = (torch.randn(n, n, generator=gen, dtype=torch.float64) / n).numpy()
+    J = g * g.T
+    np.fill_diagonal(J, 0.0)
+    h = np.zeros(n)
+    off = ~np.eye(n, dtype=bool)
+    best = None
+    for it in range(n_iter + 1):
+        M = (torch.randn(n, n, generator=gen, dtype=torch.float64) * 0.01).numpy()
+        np.fill_diagonal(M, 0.0)
+        t = np.tanh(J)
+        for _ in range(sweeps):
+            U = np.arctanh(t * M)  # U[k, i]: cavity field k sends to i
+            new = np.tanh(h[:, None] + U.sum(0)[:, None] - U.T)
+            np.fill_diagonal(new, 0.0)
+            delta = np.abs(new - M).mean()
+            M = new
+            if delta < tol:
+                break
+        m = np.tanh(h + np.arctanh(t * M).sum(0))
+        C = (t + M * M.T) / (1 + t * M * M.T)
+        err = np.sqrt(np.mean((m - m_d) ** 2) + np.mean((C - C_d)[off] ** 2))
+        if it >= keep_from and (best is None or err < best[0]):
+            best = (err, J.copy(), h.copy(), it)
+        if it == n_iter:
+            break
+        dC = np.where(off, C - C_d, 0.0)
+        J, h = J - 0.01 * (dC + 1e-4 * J), h - 0.3 * (m - m_d)
+    return best
+
+
+def test_authors_learning_equals_a_loop_by_loop_oracle():
+    """BoltzmannBPConfig.authors(): the authors' start, random restarts of undamped BP with the
+    mean-change test, no convergence rule, the best of steps 51-100: the same J, h and kept
+    iterate as a plain numpy re-implementation drawing the same random numbers."""
+    truth = random_model(7, 0.2, 0.4, seed=5)
+    mom = exact_moments(truth)
+    cfg = BoltzmannBPConfig.authors(seed=3)
+    assert (cfg.init, cfg.warm_start, cfg.start_messages, cfg.keep_from) == (
+        "authors", False, "random", 51)
+    assert (cfg.bp.damping, cfg.bp.criterion, cfg.require_converged) == (0.0, "mean_change", False)
+    model, rep = BoltzmannBP(cfg).fit(mom)
+    err, J, h, it = _authors_learning_loops(mom.m.numpy(), mom.C.numpy(), 3, 100, 51)
+    assert rep.extras["best_iteration"] == it and abs(rep.error - err) < 1e-10
+    np.testing.assert_allclose(model.J.numpy(), J, atol=1e-10)
+    np.testing.assert_allclose(model.h.numpy(), h, atol=1e-10)
+    # the start: symmetric, zero diagonal, of scale 1/N², the same for the same seed
+    again, _ = BoltzmannBP(cfg).fit(mom)
+    assert torch.equal(again.J, model.J)
+    other, _ = BoltzmannBP(BoltzmannBPConfig.authors(seed=4)).fit(mom)
+    assert not torch.equal(other.J, model.J)
+
+
+def test_bp_learning_starting_messages():
+    """Random starting messages change BP's path, not a unique fixed point: on a weakly coupled
+    model the kept model equals the zero-start one to the BP tolerance; bad settings are
+    refused by name."""
+    mom = exact_moments(random_model(8, 0.1, 0.3, seed=1))
+    bp = BPConfig(damping=0.0, tol=1e-12, max_iter=500)
+    a, _ = BoltzmannBP(BoltzmannBPConfig(n_iter=20, bp=bp, warm_start=False)).fit(mom)
+    b, _ = BoltzmannBP(BoltzmannBPConfig(n_iter=20, bp=bp, warm_start=False,
+                                         start_messages="random", message_std=0.3)).fit(mom)  # fmt: skip
+    np.testing.assert_allclose(b.J.numpy(), a.J.numpy(), atol=1e-9)
+    np.testing.assert_allclose(b.h.numpy(), a.h.numpy(), atol=1e-9)
+    for bad, msg in ((dict(start_messages="ones"), "start_messages='ones'"),
+                     (dict(message_std=1.0), "message_std=1.0"),
+                     (dict(message_std=-0.1), "message_std"), (dict(seed=-2), "seed=-2"),
+                     (dict(init="authorz"), "init='authorz'")):  # fmt: skip
+        with pytest.raises(ConfigError, match=msg):
+            BoltzmannBPConfig(**bad)

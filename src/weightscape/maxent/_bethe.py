@@ -69,6 +69,7 @@ from ._bp import (
     ANDERSON_DEFAULT_HISTORY,
     ATANH_GUARD,
     BP_DEFAULT_DAMPING,
+    CRITERIA,
     PAIR_DENOM_GUARD,
     AndersonMixer,
     check_damping,
@@ -91,7 +92,6 @@ ACCELERATIONS = ("none", "adaptive", "anderson", "adaptive+anderson")
 #   max_change   (1-d) max|R|  - the largest change a damped step makes (the spec's default);
 #   max_residual max|R|        - as bp_solve;
 #   mean_change  (1-d) mean|R|.
-CRITERIA = ("max_change", "max_residual", "mean_change")
 # Landscape default tolerance (the spec: largest message change < 1e-6).
 BETHE_DEFAULT_TOL = 1e-6
 # Adaptive damping: decrement after a sweep that lowered the residual; ceiling after increases.

@@ -41,6 +41,7 @@ __all__ = [
     "BP_DEFAULT_TOL",
     "BPConfig",
     "BPResult",
+    "CRITERIA",
     "bp_solve",
 ]
 
@@ -57,6 +58,11 @@ ATANH_GUARD = 1e-16
 PAIR_DENOM_GUARD = 1e-300
 # Iteration schemes of bp_solve: fixed damping, or safeguarded Anderson mixing.
 BP_ACCELERATIONS = ("none", "anderson")
+# Convergence criteria (shared with the landscape's batched solver, BetheConfig), with
+# R = F(M) - M the undamped update minus the current messages ([N, N], diagonal 0):
+# "max_residual" max|R|; "max_change" (1 - d) max|R|, the largest change of a damped step;
+# "mean_change" (1 - d) mean|R| over the N² entries, the authors' learning script's test.
+CRITERIA = ("max_change", "max_residual", "mean_change")
 # Anderson mixing: differences kept (the brief's "small history") and the Tikhonov term of its
 # least-squares problem, relative to the Gram matrix's mean diagonal (keeps nearly collinear
 # differences from producing huge coefficients).
@@ -79,9 +85,11 @@ class BPConfig:
 
     Attributes:
         damping: fraction ``d ∈ [0, 1)`` of the old message kept at each step.
-        tol: converged when the fixed-point residual ``max_ij |M_new - M_old|`` (undamped update
-            minus current messages) falls below ``tol``.
+        tol: converged when the criterion falls below ``tol``.
         max_iter: maximum number of synchronous sweeps over all messages.
+        criterion: one of :data:`CRITERIA` (default ``"max_residual"``: the fixed-point residual
+            ``max_ij |F(M) - M|``, undamped update minus current messages); ``"mean_change"``
+            with ``damping=0`` is the authors' learning script's test (mean message change).
         accel: ``"none"`` (default: the damped step) or ``"anderson"`` (safeguarded Anderson
             mixing of the undamped update with ``history`` differences, see
             :class:`AndersonMixer`; same fixed points, ``damping`` is then its fallback step).
@@ -93,12 +101,14 @@ class BPConfig:
     max_iter: int = BP_DEFAULT_MAX_ITER
     accel: str = "none"
     history: int = ANDERSON_DEFAULT_HISTORY
+    criterion: str = "max_residual"
 
     def __post_init__(self):
         check_damping(self.damping)
         check_positive("tol", self.tol, finite=True)  # inf: every point "converged" at once
         check_positive("max_iter", self.max_iter, integer=True)
         check_choice("accel", self.accel, BP_ACCELERATIONS)
+        check_choice("criterion", self.criterion, CRITERIA)
         check_positive("history", self.history, integer=True)
 
 
@@ -308,7 +318,8 @@ def bp_solve(
 
     Returns:
         ``(messages, result, trace)``: final messages ``[N, N]``, :class:`BPResult`, and the
-        residual ``max_ij |update(M) - M|`` of every sweep ``[iterations]`` (float64, CPU).
+        convergence criterion (``config.criterion``; by default the residual
+        ``max_ij |update(M) - M|``) of every sweep ``[iterations]`` (float64, CPU).
         ``result`` is computed from the final messages (after the last damped step; with
         ``accel="anderson"`` the converged sweep also ends with the damped step).
 
@@ -328,6 +339,8 @@ def bp_solve(
         M.fill_diagonal_(0.0)
         check_messages(M)
     d = float(config.damping)
+    mean = config.criterion == "mean_change"
+    scale = 1.0 if config.criterion == "max_residual" else 1.0 - d
     residuals = []
     converged = False
     mixer = None
@@ -335,7 +348,11 @@ def bp_solve(
         mixer = AndersonMixer(1, n * n, config.history, M.dtype, M.device)
     for _ in range(config.max_iter):
         new, _H = _update(tJ, h, M)
-        res = float((new - M).abs().max()) if n > 1 else 0.0
+        if n > 1:
+            R = (new - M).abs()
+            res = float(R.mean() if mean else R.max()) * scale
+        else:
+            res = 0.0
         residuals.append(res)
         if res != res:  # NaN
             raise NumericalError("BP messages became NaN; check J and h for huge values")

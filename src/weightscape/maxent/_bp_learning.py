@@ -52,7 +52,11 @@ PAPER_L2 = 1e-4
 PAPER_ITERATIONS = 100
 PAPER_BP_TOL = 1e-4
 PAPER_BP_SWEEPS = 1000
-INITS = ("independent", "zeros")
+INITS = ("independent", "zeros", "authors")
+# Messages each BP of the learning starts from when it is not warm-started (and at step 0).
+START_MESSAGES = ("zeros", "random")
+# The authors' learning script: BP starts every step from messages drawn from N(0, 0.01²).
+AUTHORS_MESSAGE_STD = 0.01
 # |m_i| is clipped to 1 - this for the independent-spin starting fields atanh(m_i).
 START_CLIP = 1e-6
 # Power-iteration steps of the stability check (the leading eigenvalue of the BP Jacobian of these
@@ -70,8 +74,15 @@ class BoltzmannBPConfig:
         l2: weight decay ``λ`` on ``J``.
         n_iter: gradient steps.
         bp: BP settings used at every step.
-        init: ``"independent"`` (``J = 0``, ``h = atanh m̂``) or ``"zeros"``.
+        init: ``"independent"`` (``J = 0``, ``h = atanh m̂``), ``"zeros"`` (``J = 0``,
+            ``h = 0``) or ``"authors"`` (``h = 0``, ``J_ij = g_ij g_ji / N²`` with ``g`` standard
+            normal, zero diagonal: the authors' learning script's start, drawn from ``seed``).
         warm_start: start each BP from the previous messages.
+        start_messages: what a BP that is not warm-started starts from (every step without
+            ``warm_start``, the first step with it): ``"zeros"`` or ``"random"`` (independent
+            normal messages of standard deviation ``message_std``, zero diagonal, from ``seed``).
+        message_std: standard deviation of random starting messages (the authors': 0.01).
+        seed: seed of the ``"authors"`` start and of random starting messages.
         tol: stop early when the error falls below ``tol`` (0 = run all ``n_iter`` steps).
         evaluate: ``"bp"`` reports the learner's own BP error of the best iterate; ``"exact"``
             or ``"auto"`` re-evaluate the returned model.
@@ -101,6 +112,35 @@ class BoltzmannBPConfig:
     check_stability: bool = True
     keep_from: int = 0
     require_converged: bool = True
+    start_messages: str = "zeros"
+    message_std: float = AUTHORS_MESSAGE_STD
+    seed: int = 0
+
+    @classmethod
+    def authors(cls, seed: int = 0) -> BoltzmannBPConfig:
+        """The authors' published learning script (``task/Bethe/bethe_reconstruct.py`` and its
+        ``Bethe`` class, read for facts), as far as it is a choice of settings.
+
+        The paper's rates and weight decay, 100 steps, start ``h = 0`` and tiny random ``J``
+        (``init="authors"``); every step's BP starts afresh from random messages
+        (N(0, 0.01²)), undamped, converged when the *mean* message change is below 1e-4, at
+        most 1000 sweeps, its moments used whether it converged or not; the kept iterate is the
+        best by BP moment error among steps 51–100, with no convergence or stability test.
+        One difference is left: the script's kept iterate is among steps 51–99 (its last
+        step's model is never evaluated) or its untrained start if none beats it; here it is
+        among 51–100.
+        """
+        return cls(
+            init="authors",
+            warm_start=False,
+            start_messages="random",
+            require_converged=False,
+            check_stability=False,
+            keep_from=51,
+            bp=BPConfig(damping=0.0, tol=PAPER_BP_TOL, max_iter=PAPER_BP_SWEEPS,
+                        criterion="mean_change"),  # fmt: skip
+            seed=seed,
+        )
 
     def __post_init__(self):
         check_positive("eta_J", self.eta_J, finite=True)
@@ -109,6 +149,14 @@ class BoltzmannBPConfig:
         check_positive("n_iter", self.n_iter, integer=True)
         check_positive("tol", self.tol, allow_zero=True, finite=True)
         check_choice("init", self.init, INITS)
+        check_choice("start_messages", self.start_messages, START_MESSAGES)
+        check_positive("message_std", self.message_std, allow_zero=True, finite=True)
+        if self.message_std >= 1.0:
+            raise ConfigError(
+                f"message_std={self.message_std!r} must be below 1 (messages are magnetisations"
+                " in [-1, 1])"
+            )
+        check_positive("seed", self.seed, integer=True, allow_zero=True)
         check_choice("evaluate", self.evaluate, EVALUATE_CHOICES)
         check_positive("keep_from", self.keep_from, integer=True, allow_zero=True)
         if self.keep_from > self.n_iter:
@@ -207,10 +255,22 @@ class BoltzmannBP(InverseIsing):
         n = moments.n_spins
         m_d, C_d = moments.m, moments.C
         J = torch.zeros(n, n, dtype=m_d.dtype, device=m_d.device)
+        # CPU generator: the same draws on every device
+        gen = torch.Generator().manual_seed(int(cfg.seed))
         if cfg.init == "independent":
             h = torch.atanh(m_d.clamp(-1 + START_CLIP, 1 - START_CLIP))
         else:
             h = torch.zeros_like(m_d)
+        if cfg.init == "authors":
+            g = torch.randn(n, n, generator=gen, dtype=torch.float64) / n
+            J = (g * g.T).fill_diagonal_(0.0).to(dtype=m_d.dtype, device=m_d.device)
+
+        def start():
+            if cfg.start_messages == "zeros":
+                return None
+            M = torch.randn(n, n, generator=gen, dtype=torch.float64) * cfg.message_std
+            return M.clamp_(-1.0, 1.0).fill_diagonal_(0.0).to(dtype=m_d.dtype, device=m_d.device)
+
         messages = None
         history: list[float] = []
         conv: list[bool] = []
@@ -223,7 +283,8 @@ class BoltzmannBP(InverseIsing):
         reached = False
         for it in range(cfg.n_iter + 1):  # n_iter steps; the last pass only evaluates
             model = IsingModel(J, h)
-            messages, res, _ = bp_solve(model, cfg.bp, messages if cfg.warm_start else None)
+            warm = cfg.warm_start and messages is not None
+            messages, res, _ = bp_solve(model, cfg.bp, messages if warm else start())
             bp_failures += not res.converged
             bp_sweeps += res.iterations
             err = moment_error(res.m, res.C, moments)
