@@ -468,8 +468,8 @@ def test_authors_learning_equals_a_loop_by_loop_oracle():
     truth = random_model(7, 0.2, 0.4, seed=5)
     mom = exact_moments(truth)
     cfg = BoltzmannBPConfig.authors(seed=3)
-    assert (cfg.init, cfg.warm_start, cfg.start_messages, cfg.keep_from) == (
-        "authors", False, "random", 51)
+    want = ("authors", False, "random", 51)
+    assert (cfg.init, cfg.warm_start, cfg.start_messages, cfg.keep_from) == want
     assert (cfg.bp.damping, cfg.bp.criterion, cfg.require_converged) == (0.0, "mean_change", False)
     model, rep = BoltzmannBP(cfg).fit(mom)
     err, J, h, it = _authors_learning_loops(mom.m.numpy(), mom.C.numpy(), 3, 100, 51)
@@ -490,13 +490,16 @@ def test_bp_learning_starting_messages():
     mom = exact_moments(random_model(8, 0.1, 0.3, seed=1))
     bp = BPConfig(damping=0.0, tol=1e-12, max_iter=500)
     a, _ = BoltzmannBP(BoltzmannBPConfig(n_iter=20, bp=bp, warm_start=False)).fit(mom)
-    b, _ = BoltzmannBP(BoltzmannBPConfig(n_iter=20, bp=bp, warm_start=False,
-                                         start_messages="random", message_std=0.3)).fit(mom)  # fmt: skip
+    rand = BoltzmannBPConfig(
+        n_iter=20, bp=bp, warm_start=False, start_messages="random", message_std=0.3
+    )
+    b, _ = BoltzmannBP(rand).fit(mom)
     np.testing.assert_allclose(b.J.numpy(), a.J.numpy(), atol=1e-9)
     np.testing.assert_allclose(b.h.numpy(), a.h.numpy(), atol=1e-9)
     for bad, msg in ((dict(start_messages="ones"), "start_messages='ones'"),
                      (dict(message_std=1.0), "message_std=1.0"),
-                     (dict(message_std=-0.1), "message_std"), (dict(seed=-2), "seed=-2"),
+                     (dict(message_std=-0.1), "message_std"),
+                (dict(seed=-2), "seed=-2"),
                      (dict(init="authorz"), "init='authorz'")):  # fmt: skip
         with pytest.raises(ConfigError, match=msg):
             BoltzmannBPConfig(**bad)

@@ -39,9 +39,9 @@ __all__ = [
     "BP_DEFAULT_DAMPING",
     "BP_DEFAULT_MAX_ITER",
     "BP_DEFAULT_TOL",
+    "CRITERIA",
     "BPConfig",
     "BPResult",
-    "CRITERIA",
     "bp_solve",
 ]
 

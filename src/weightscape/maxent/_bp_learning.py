@@ -137,8 +137,9 @@ class BoltzmannBPConfig:
             require_converged=False,
             check_stability=False,
             keep_from=51,
-            bp=BPConfig(damping=0.0, tol=PAPER_BP_TOL, max_iter=PAPER_BP_SWEEPS,
-                        criterion="mean_change"),  # fmt: skip
+            bp=BPConfig(
+                damping=0.0, tol=PAPER_BP_TOL, max_iter=PAPER_BP_SWEEPS, criterion="mean_change"
+            ),
             seed=seed,
         )
 
