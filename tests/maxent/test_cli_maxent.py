@@ -254,6 +254,29 @@ def test_fit_symmetrised_moments(pipeline, capsys):
     np.testing.assert_allclose(sc[sc.statistic == "C"].data.to_numpy(), C)
 
 
+def test_fit_bp_authors_scheme_equals_library(pipeline, capsys):
+    """--bp-scheme authors: the model equals :meth:`BoltzmannBPConfig.authors` fitted by the
+    library on the same symmetrised moments (bitwise; 100 steps and the best of 51-100 unless
+    given), with the seed passed on; the config records the scheme."""
+    from weightscape.maxent import BoltzmannBP, BoltzmannBPConfig, symmetrised_moments
+
+    out = pipeline / "fit-authors"
+    argv = ["maxent", "fit", str(pipeline / "sm"), "--method", "bp", "--layer", "ITR"]
+    argv += ["--symmetrise", "--bp-scheme", "authors", "--seed", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "fitted bp to ITR" in capsys.readouterr().out
+    ws, _ = load_weight_samples(pipeline / "sm" / "samples.npz")
+    lib, rep = BoltzmannBP(BoltzmannBPConfig.authors(seed=2)).fit(
+        symmetrised_moments(ws.sigma, ARCH).slice(120, 192)
+    )
+    model = IsingModel.load(out / "model.npz")
+    assert np.array_equal(model.J.numpy(), lib.J.numpy())
+    assert np.array_equal(model.h.numpy(), lib.h.numpy())
+    cfg = json.loads((out / "config.json").read_text())["config"]["method_config"]
+    assert (cfg["init"], cfg["n_iter"], cfg["keep_from"], cfg["seed"]) == ("authors", 100, 51, 2)
+    assert json.loads((out / "fit_report.json").read_text())["error"] == rep.error
+
+
 def test_validate_against_exact_model(pipeline):
     # an exact fit of 6 spins: its moments equal the data's, so its Metropolis moments must too
     fit = pipeline / "fit-v"
@@ -374,6 +397,14 @@ def test_bad_inputs(pipeline, capsys, tmp_path):
     err = _bad(capsys, ["maxent", "fit", sm, "--method", "bp", "--mc-chains", "10"], out)
     assert "--mc-chains=10" in err and "mc" in err
     assert "--seed=2" in _bad(capsys, ["maxent", "fit", sm, "--seed", "2"], out)
+    bp = ["maxent", "fit", sm, "--method", "bp"]
+    assert "--seed=2" in _bad(capsys, [*bp, "--seed", "2"], out)  # the stable scheme: no seed
+    err = _bad(capsys, [*bp, "--bp-scheme", "bethe"], out)
+    assert "bethe" in err and "authors" in err
+    err = _bad(capsys, ["maxent", "fit", sm, "--bp-scheme", "authors"], out)
+    assert "--bp-scheme" in err and "pseudo" in err
+    err = _bad(capsys, [*bp, "--bp-scheme", "authors", "--max-iter", "30"], out)
+    assert "--max-iter=30" in err and "--keep-from" in err
     mc = ["maxent", "fit", sm, "--method", "mc", "--layer", "RB"]
     assert "--mc-chains" in _bad(capsys, [*mc, "--mc-chains", "0"], out)
     assert "--seed=-1" in _bad(capsys, [*mc, "--seed", "-1"], out)

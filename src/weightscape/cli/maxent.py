@@ -16,6 +16,7 @@ weights whose every record is tested as a network.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -767,6 +768,10 @@ def _arch(meta: dict, samples: str) -> str:
     return arch
 
 
+# --bp-scheme of --method bp: the study's stable-iterate scheme or the authors' learning script.
+BP_SCHEMES = ("stable", "authors")
+# --max-iter when not given: the authors' script runs 100 learning steps; every other method 500.
+DEFAULT_MAX_ITER, AUTHORS_MAX_ITER = 500, 100
 # --l2 when not given: pseudo-likelihood 1e-3 (samples are few compared with N²/2 couplings),
 # BP learning the paper's λ = 1e-4, exact learning none.
 DEFAULT_L2 = {"pseudo": 1e-3, "decimation": 1e-3, "bp": 1e-4, "mc": 0.0, "exact": 0.0}
@@ -785,9 +790,14 @@ def make_method(
     chains: int | None = None,
     seed: int | None = None,
     symmetry: tuple[str, int] | None = None,
+    bp_scheme: str | None = None,
 ):
     """The inverse method object of ``--method`` (validated); ``l2=None``: the method's default;
-    ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``;
+    ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``
+    (``--bp-scheme authors``: 51 when not given); ``bp_scheme`` (bp only, ``None`` =
+    ``"stable"``): ``"stable"`` (start h = atanh m, warm-started damped BP, only iterates whose BP
+    converged to an attracting fixed point kept) or ``"authors"`` (the authors' learning script,
+    :meth:`~weightscape.maxent.BoltzmannBPConfig.authors`, drawing from ``seed``);
     ``decimation_step`` (decimation only, ``None`` = 0.02): the fraction of all couplings pruned
     per round; ``chains``, ``seed`` and ``symmetry`` (mc only): persistent chains (``None`` =
     1000), their seed (``None`` = 0), and ``(arch, first spin)`` for orbit-averaged Monte Carlo
@@ -826,11 +836,19 @@ def make_method(
             )
         if not 0 < decimation_step < 1:
             raise ConfigError(f"--decimation-step={decimation_step!r} must lie in (0, 1)")
-    for flag, value in (("--mc-chains", chains), ("--seed", seed)):
-        if value is not None and method != "mc":
-            raise ConfigError(
-                f"{flag}={value!r} applies to --method mc only, not --method {method}"
-            )
+    if bp_scheme is not None:
+        _check_choice("--bp-scheme", bp_scheme, BP_SCHEMES)
+        if method != "bp":
+            raise ConfigError(f"--bp-scheme applies to --method bp only, not --method {method}")
+    authors = method == "bp" and bp_scheme == "authors"
+    if chains is not None and method != "mc":
+        raise ConfigError(
+            f"--mc-chains={chains!r} applies to --method mc only, not --method {method}"
+        )
+    if seed is not None and method != "mc" and not authors:
+        raise ConfigError(
+            f"--seed={seed!r} applies to --method mc or to --method bp --bp-scheme authors only"
+        )
     if seed is not None:
         _check_seed(seed)
     if method == "mc":
@@ -856,13 +874,20 @@ def make_method(
             PseudoLikelihoodConfig(l1=l1, l2=l2, max_iter=max_iter, evaluate=evaluate)
         )
     if method == "bp":
-        return BoltzmannBP(
-            BoltzmannBPConfig(
-                l2=l2,
-                n_iter=max_iter,
-                evaluate="bp" if evaluate == "auto" else evaluate,
-                keep_from=keep_from,
+        base = BoltzmannBPConfig.authors(0 if seed is None else seed) if authors else None
+        settings = {
+            "l2": l2,
+            "n_iter": max_iter,
+            "evaluate": "bp" if evaluate == "auto" else evaluate,
+            "keep_from": keep_from or (base.keep_from if authors else 0),
+        }
+        if authors and settings["keep_from"] > max_iter:
+            raise ConfigError(
+                f"--bp-scheme authors keeps the best of steps {settings['keep_from']}..max-iter; "
+                f"--max-iter={max_iter} is too few (give --keep-from too)"
             )
+        return BoltzmannBP(
+            dataclasses.replace(base, **settings) if authors else BoltzmannBPConfig(**settings)
         )
     if method == "exact":
         return ExactBoltzmann(ExactBoltzmannConfig(l2=l2, max_iter=max_iter))
@@ -891,9 +916,10 @@ def _add_fit(sub: typer.Typer) -> None:
             "exact 0).",
         ),
         max_iter: int = typer.Option(
-            500,
+            None,
             "--max-iter",
-            help="L-BFGS iterations (pseudo, exact) or learning steps (bp, mc).",
+            help="L-BFGS iterations (pseudo, exact) or learning steps (bp, mc); default 500 "
+            "(bp with --bp-scheme authors: 100).",
         ),
         ridge: float = typer.Option(0.0, "--ridge", help="Ridge on chi (mean-field, tap)."),
         evaluate: str = typer.Option(
@@ -910,11 +936,25 @@ def _add_fit(sub: typer.Typer) -> None:
         mc_chains: int = typer.Option(
             None, "--mc-chains", help="mc: persistent Monte Carlo chains (default 1000)."
         ),
-        seed: int = typer.Option(None, "--seed", help="mc: seed of the chains (default 0)."),
+        seed: int = typer.Option(
+            None,
+            "--seed",
+            help="mc: seed of the chains; bp --bp-scheme authors: of the start and the random "
+            "BP messages (default 0).",
+        ),
         keep_from: int = typer.Option(
             0,
             "--keep-from",
-            help="bp: keep the best iterate of steps K..max-iter (the authors' script: 51).",
+            help="bp: keep the best iterate of steps K..max-iter (the authors' script: 51, the "
+            "default with --bp-scheme authors).",
+        ),
+        bp_scheme: str = typer.Option(
+            None,
+            "--bp-scheme",
+            help="bp: stable (default: start h = atanh m, warm-started damped BP, only "
+            "iterates whose BP converged to an attracting fixed point kept) or authors (the "
+            "authors' learning script, what `reproduce maxent` uses: start h = 0, BP restarted "
+            "undamped from random messages every step, best of steps 51-100).",
         ),
         decimation_step: float = typer.Option(
             None,
@@ -944,9 +984,12 @@ def _add_fit(sub: typer.Typer) -> None:
         if ws.sigma.shape[0] < 2:
             raise ConfigError(f"{samples!r} holds {ws.sigma.shape[0]} sample(s); need at least 2")
         sym = (_arch(meta, samples), a) if symmetrise and method == "mc" else None
+        if max_iter is None:
+            authors = method == "bp" and bp_scheme == "authors"
+            max_iter = AUTHORS_MAX_ITER if authors else DEFAULT_MAX_ITER
         inv = make_method(method, l1=l1, l2=l2, max_iter=max_iter, ridge=ridge, evaluate=evaluate,
                           keep_from=keep_from, decimation_step=decimation_step, chains=mc_chains,
-                          seed=seed, symmetry=sym)  # fmt: skip
+                          seed=seed, symmetry=sym, bp_scheme=bp_scheme)  # fmt: skip
         data = ws.sigma[:, a:b]
         fit_data = data
         if symmetrise:
