@@ -283,10 +283,12 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     # r_m is undefined; claim 1 pools the layers of a net
     assert list(fits.fit_data) == ["symmetrised moments"] * 3 + ["samples"]
     assert fits[["r_C", "r_3", "r_3raw"]].notna().all().all()
-    # the fitted deep models are invariant under hidden-unit relabelling, so their Metropolis
-    # moments are orbit-averaged (the same moments, less noise); the shallow net's are plain
-    assert (fits.model_symmetry_defect[:3] < 1e-10).all()
-    assert list(fits.model_moments) == ["orbit-averaged Metropolis"] * 3 + ["Metropolis"]
+    # the fitted deep models are fitted to symmetric data, but with the authors' learning
+    # (random start, BP from random messages) they are invariant under hidden-unit relabelling
+    # only approximately, so their Metropolis moments stay plain, as the paper's are
+    assert (fits.model_symmetry_defect[:3] > 1e-10).all()
+    assert (fits.model_symmetry_defect[:3] < 1e-2).all()
+    assert list(fits.model_moments) == ["Metropolis"] * 4
     land = pd.read_parquet(study / "tables" / "landscapes.parquet")
     flagged = land.has_jump | land.has_hysteresis
     # the refinement diagnostic runs exactly on the flagged references
@@ -344,6 +346,9 @@ def test_maxent_smoke_writes_claims(tmp_path, capsys):
     stf = pd.read_parquet(study / "tables" / "fits_stable_learning.parquet")
     assert list(stf.model) == list(fits.model) and list(stf.n_triplets) == list(fits.n_triplets)
     assert (stf.fit_error > 0).all()
+    # the stable-iterate scheme's deep models are invariant: orbit-averaged Metropolis moments
+    assert (stf.model_symmetry_defect[:3] < 1e-10).all()
+    assert list(stf.model_moments) == ["orbit-averaged Metropolis"] * 3 + ["Metropolis"]
     stl = pd.read_parquet(study / "tables" / "landscapes_stable_learning.parquet")
     assert stl.groupby("model").size().to_dict() == land.groupby("model").size().to_dict()
     stv = pd.read_parquet(study / "tables" / "validation_stable_learning.parquet")
