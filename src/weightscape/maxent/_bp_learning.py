@@ -24,7 +24,13 @@ on it finds the ordered state). With ``check_stability`` the spectral radius of 
 map's Jacobian (:func:`bp_jacobian_radius`, power iteration) is computed at every converged
 iterate that would improve the best error, and only iterates with radius < 1 are kept.
 Defaults are the paper's: ``η_J = 0.01``, ``η_h = 0.3``, ``λ = 1e-4``, 100 iterations, BP
-tolerance 1e-4 and at most 1000 sweeps. The fixed point matches the data with *Bethe* moments, so
+tolerance 1e-4 and at most 1000 sweeps. :meth:`BoltzmannBPConfig.authors` instead runs the
+learning as the authors' published script does (start ``h = 0``, every step's BP restarted
+undamped from random messages, no convergence rule, the best of steps 51–100): what
+``weightscape reproduce maxent`` uses since 5 December 2026. The two differ where it matters:
+started at ``h = atanh m̂``, weights frozen in the data (``|m̂| = 1``) are pinned by their fields;
+started at ``h = 0`` the couplings carry their magnetisation, and the early-stopped model can have
+ordered Bethe states (docs/studies/maxent.md). The fixed point matches the data with *Bethe* moments, so
 the couplings carry the Bethe approximation's error: exact on trees; on a dense graph with
 couplings of scale β the Bethe pair moment misses the paths ``i-k-j`` through other spins, an
 ``O(β²)`` effect per pair.
