@@ -30,10 +30,11 @@ undamped from random messages, no convergence rule, the best of steps 51–100):
 ``weightscape reproduce maxent`` uses since 5 December 2026. The two differ where it matters:
 started at ``h = atanh m̂``, weights frozen in the data (``|m̂| = 1``) are pinned by their fields;
 started at ``h = 0`` the couplings carry their magnetisation, and the early-stopped model can have
-ordered Bethe states (docs/studies/maxent.md). The fixed point matches the data with *Bethe* moments, so
-the couplings carry the Bethe approximation's error: exact on trees; on a dense graph with
-couplings of scale β the Bethe pair moment misses the paths ``i-k-j`` through other spins, an
-``O(β²)`` effect per pair.
+ordered Bethe states (docs/studies/maxent.md).
+
+The fixed point matches the data with *Bethe* moments, so the couplings carry the Bethe
+approximation's error: exact on trees; on a dense graph with couplings of scale β the Bethe pair
+moment misses the paths ``i-k-j`` through other spins, an ``O(β²)`` effect per pair.
 """
 
 from __future__ import annotations
