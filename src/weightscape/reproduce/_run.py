@@ -108,12 +108,18 @@ def _resolve_studies(studies) -> tuple[list[Study], list[str], bool]:
     return resolved, missing, want_all or len(resolved) > 1
 
 
-def _read_marker(out: Path) -> dict | None:
+def _json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when it is unreadable, not UTF-8, not JSON, or JSON
+    of another kind (a list, a number)."""
     try:
-        marker = json.loads((out / MARKER).read_text())
-    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    return marker if isinstance(marker, dict) else None
+    return obj if isinstance(obj, dict) else None
+
+
+def _read_marker(out: Path) -> dict | None:
+    return _json_object(out / MARKER)
 
 
 def _check_out(
@@ -176,13 +182,8 @@ def _check_data(data: str, chosen) -> None:
 
 def _finished_summary(folder: Path, scale: str) -> dict | None:
     """The study summary in ``folder`` when that study finished at ``scale``; else None."""
-    try:
-        s = json.loads((folder / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(s, dict):
-        return None
-    if s.get("schema") != STUDY_SCHEMA or s.get("status") != "complete":
+    s = _json_object(folder / "summary.json")
+    if s is None or s.get("schema") != STUDY_SCHEMA or s.get("status") != "complete":
         return None
     if s.get("context", {}).get("scale") != scale:
         return None
