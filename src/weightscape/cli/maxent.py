@@ -782,7 +782,7 @@ def make_method(
     *,
     l1: float,
     l2: float | None,
-    max_iter: int,
+    max_iter: int | None,
     ridge: float,
     evaluate: str,
     keep_from: int = 0,
@@ -792,8 +792,8 @@ def make_method(
     symmetry: tuple[str, int] | None = None,
     bp_scheme: str | None = None,
 ):
-    """The inverse method object of ``--method`` (validated); ``l2=None``: the method's default;
-    ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``
+    """The inverse method object of ``--method`` (validated); ``l2=None`` and ``max_iter=None``:
+    the method's defaults (``max_iter`` 500, or 100 with ``--bp-scheme authors``); ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``
     (``--bp-scheme authors``: 51 when not given); ``bp_scheme`` (bp only, ``None`` =
     ``"stable"``): ``"stable"`` (start h = atanh m, warm-started damped BP, only iterates whose BP
     converged to an attracting fixed point kept) or ``"authors"`` (the authors' learning script,
@@ -841,6 +841,8 @@ def make_method(
         if method != "bp":
             raise ConfigError(f"--bp-scheme applies to --method bp only, not --method {method}")
     authors = method == "bp" and bp_scheme == "authors"
+    if max_iter is None:
+        max_iter = AUTHORS_MAX_ITER if authors else DEFAULT_MAX_ITER
     if chains is not None and method != "mc":
         raise ConfigError(
             f"--mc-chains={chains!r} applies to --method mc only, not --method {method}"
@@ -984,9 +986,6 @@ def _add_fit(sub: typer.Typer) -> None:
         if ws.sigma.shape[0] < 2:
             raise ConfigError(f"{samples!r} holds {ws.sigma.shape[0]} sample(s); need at least 2")
         sym = (_arch(meta, samples), a) if symmetrise and method == "mc" else None
-        if max_iter is None:
-            authors = method == "bp" and bp_scheme == "authors"
-            max_iter = AUTHORS_MAX_ITER if authors else DEFAULT_MAX_ITER
         inv = make_method(method, l1=l1, l2=l2, max_iter=max_iter, ridge=ridge, evaluate=evaluate,
                           keep_from=keep_from, decimation_step=decimation_step, chains=mc_chains,
                           seed=seed, symmetry=sym, bp_scheme=bp_scheme)  # fmt: skip
