@@ -793,7 +793,8 @@ def make_method(
     bp_scheme: str | None = None,
 ):
     """The inverse method object of ``--method`` (validated); ``l2=None`` and ``max_iter=None``:
-    the method's defaults (``max_iter`` 500, or 100 with ``--bp-scheme authors``); ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``
+    the method's defaults (``max_iter`` 500, or 100 with ``--bp-scheme authors``);
+    ``keep_from`` (bp only): the kept iterate is the best of steps ``keep_from … max_iter``
     (``--bp-scheme authors``: 51 when not given); ``bp_scheme`` (bp only, ``None`` =
     ``"stable"``): ``"stable"`` (start h = atanh m, warm-started damped BP, only iterates whose BP
     converged to an attracting fixed point kept) or ``"authors"`` (the authors' learning script,
