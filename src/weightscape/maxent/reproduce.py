@@ -1125,6 +1125,20 @@ def _landscape_row(model, ref, r) -> dict:
     }  # fmt: skip
 
 
+def _bp_landscape_table(ctx, models, refs_of, lcfg, label, what) -> pd.DataFrame:
+    """BP entropy landscapes of ``models[k]`` around ``refs_of[k] = (references, labels)``: one
+    :func:`_landscape_row` per reference (``regime, model, reference, ...``); ``what`` names the
+    models in the progress lines."""
+    rows = []
+    for k, (refs, labels) in refs_of.items():
+        model = models[k]
+        ctx.log(f"entropy landscape {label[k]} ({what})")
+        for ref, lab, r in zip(refs, labels, entropy_landscapes(model, refs, lcfg), strict=True):
+            rows.append({"regime": k[0], "model": k[1], "reference": lab,
+                         **_landscape_row(model, ref, r)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def run(ctx: StudyContext) -> StudyOutcome:
     s = SCALES[ctx.scale]
     seed = ctx.seed
@@ -1175,17 +1189,25 @@ def run(ctx: StudyContext) -> StudyOutcome:
         fit_rows.append({"regime": k[0], **row, "model": k[1]})
     fits = pd.DataFrame(fit_rows)
     validation = pooled_validation(fits, valid)
+
     # claim 1's diagnostic: the same data fitted by Monte Carlo Boltzmann learning (the model's
     # own moments, not Bethe's) and validated the same way, on the same triplets
-    mc_models, mc_rows, mc_valid = {}, [], {}
-    for k in datasets:
-        learner = MonteCarloBoltzmann(mc_learning_config(s, seed, start.get(k), ctx.precision))
-        mc_models[k], row, mc_valid[label[k]], _ = _fit_and_validate(
-            ctx, s, label[k], fit_inputs[k], third[k], rng, start.get(k), learner=learner,
-            trip=trips[k],
-        )  # fmt: skip
-        mc_rows.append({"regime": k[0], **row, "model": k[1]})
-    mc_fits = pd.DataFrame(mc_rows)
+    def refit(learner_of, keys, suffix=""):
+        """The models of ``keys`` fitted again by ``learner_of(key)`` on the same data and
+        triplets and validated the same way: ``(models, fits table, validation pairs)``."""
+        fitted, rows, pairs = {}, [], {}
+        for k in keys:
+            fitted[k], row, pairs[label[k]], _ = _fit_and_validate(
+                ctx, s, label[k] + suffix, fit_inputs[k], third[k], rng, start.get(k),
+                learner=learner_of(k), trip=trips[k],
+            )  # fmt: skip
+            rows.append({"regime": k[0], **row, "model": k[1]})
+        return fitted, pd.DataFrame(rows), pairs
+
+    mc_models, mc_fits, mc_valid = refit(
+        lambda k: MonteCarloBoltzmann(mc_learning_config(s, seed, start.get(k), ctx.precision)),
+        datasets,
+    )
     mc_validation = pooled_validation(mc_fits, mc_valid)
     mc_claim1 = claim_fit_quality(mc_validation, unit="nets (layer models pooled)")
     mc_claim2, mc_ratio = claim_itr_weaker(mc_fits)
@@ -1220,43 +1242,25 @@ def run(ctx: StudyContext) -> StudyOutcome:
     # (STABLE_LEARNING: start h = atanh m, warm-started damped BP, only iterates whose BP converged
     # to an attracting fixed point kept): the same data, triplets, validation, reference rule
     # and landscapes; layers and the shallow net, not the whole net
-    st_models, st_rows, st_valid, st_land_rows = {}, [], {}, []
-    for k in datasets:
-        if k[1] == WHOLE_NET:
-            continue
-        st_models[k], row, st_valid[label[k]], _ = _fit_and_validate(
-            ctx, s, label[k] + " (stable-iterate scheme)", fit_inputs[k], third[k], rng,
-            start.get(k), learner=BoltzmannBP(STABLE_LEARNING), trip=trips[k],
-        )  # fmt: skip
-        st_rows.append({"regime": k[0], **row, "model": k[1]})
-        st_models[k].save(ctx.out / "models" / f"{k[0]}_{k[1]}_stable.npz")
-        refs, labels = _references(st_models[k], datasets[k], s["refs"])
-        ctx.log(f"entropy landscape {label[k]} (stable-iterate scheme)")
-        for ref, lab, r in zip(refs, labels, entropy_landscapes(st_models[k], refs, lcfg),
-                               strict=True):  # fmt: skip
-            st_land_rows.append({"regime": k[0], "model": k[1], "reference": lab,
-                                 **_landscape_row(st_models[k], ref, r)})  # fmt: skip
-    st_fits = pd.DataFrame(st_rows)
+    st_models, st_fits, st_valid = refit(
+        lambda k: BoltzmannBP(STABLE_LEARNING),
+        [k for k in datasets if k[1] != WHOLE_NET],
+        " (stable-iterate scheme)",
+    )
+    for k, model in st_models.items():
+        model.save(ctx.out / "models" / f"{k[0]}_{k[1]}_stable.npz")
     st_validation = pooled_validation(st_fits, st_valid)
-    st_land = pd.DataFrame(st_land_rows)
+    st_refs = {k: _references(model, datasets[k], s["refs"]) for k, model in st_models.items()}
+    st_land = _bp_landscape_table(ctx, st_models, st_refs, lcfg, label, "stable-iterate scheme")
     st_claims = [claim_fit_quality(st_validation, unit="nets (layer models pooled)"),
                  claim_itr_weaker(st_fits)[0], claim_connected(st_land),
                  claim_bound(st_land)]  # fmt: skip
     # claims 3 and 4 re-read on the Monte Carlo-learned models (a diagnostic beside them: the
-    # same grid and reference classes, references by these models' energies; layers and the
-    # shallow net, not the whole net)
-    mc_land_rows = []
-    # references by the Monte Carlo-learned models' energies, shared by their BP and Monte
-    # Carlo landscapes
+    # same grid and reference classes; layers and the shallow net, not the whole net), with
+    # references by these models' energies, shared by their BP and Monte Carlo landscapes
     mc_refs = {k: _references(model, datasets[k], s["refs"])
                for k, model in mc_models.items() if k[1] != WHOLE_NET}  # fmt: skip
-    for k, (refs, labels) in mc_refs.items():
-        model = mc_models[k]
-        ctx.log(f"entropy landscape {label[k]} (Monte Carlo-learned model)")
-        for ref, lab, r in zip(refs, labels, entropy_landscapes(model, refs, lcfg), strict=True):
-            mc_land_rows.append({"regime": k[0], "model": k[1], "reference": lab,
-                                 **_landscape_row(model, ref, r)})  # fmt: skip
-    mc_land = pd.DataFrame(mc_land_rows)
+    mc_land = _bp_landscape_table(ctx, mc_models, mc_refs, lcfg, label, "Monte Carlo-learned model")
     mc_claim3, mc_claim4 = claim_connected(mc_land), claim_bound(mc_land)
     # claim 3 read by Monte Carlo on the same models and references: BP does not converge on
     # the matched shallow model around x = 0, persistent chains do not need it (a diagnostic)
